@@ -1,0 +1,52 @@
+"""The `rollout` command line: parse, call the core, print, and exit with DESIGN.md's codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from rollout import __version__
+from rollout.cli.state_cmds import next_cmd, status, validate
+from rollout.cli.init_cmd import init
+from rollout.errors import InputError, RolloutError
+from rollout.forge.actions import annotations, in_actions
+
+
+class RolloutGroup(click.Group):
+    """Turns a RolloutError into its message and exit code; anything else is a bug and keeps its traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RolloutError as exc:
+            if ctx.meta.get("rollout.debug"):
+                raise
+            report(exc)
+            ctx.exit(exc.exit_code)
+
+
+def report(exc: RolloutError) -> None:
+    click.echo(f"error: {exc.message}" if "\n" not in exc.message else f"error:\n{exc.message}", err=True)
+    if isinstance(exc, InputError) and in_actions(os.environ):
+        for line in annotations(exc.problems):
+            click.echo(line)
+
+
+@click.group(cls=RolloutGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, envvar="ROLLOUT_DEBUG", help="Show tracebacks instead of short messages.")
+@click.version_option(__version__, prog_name="rollout")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Eval-gated blue-green rollout of LLM model versions, driven by pull requests."""
+    ctx.meta["rollout.debug"] = debug
+
+
+for command in (init, validate, status, next_cmd):
+    cli.add_command(command)
+
+
+def main() -> None:
+    sys.exit(cli.main(prog_name="rollout"))

@@ -1,0 +1,38 @@
+"""Options every command shares, and the small helpers that load what they point at."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from rollout.plan import PLAN_FILE, Plan, load_plan
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def plan_option(func: F) -> F:
+    return click.option(
+        "--plan", "plan_path", type=click.Path(path_type=Path, dir_okay=False), default=PLAN_FILE,
+        envvar="ROLLOUT_PLAN", show_default=True, help="The rollout plan.",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Write machine-readable JSON to stdout.")(func)
+
+
+def open_plan(path: Path) -> Plan:
+    return load_plan(path, display=str(path))
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def environ() -> dict[str, str]:
+    return dict(os.environ)

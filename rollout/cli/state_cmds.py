@@ -1,0 +1,114 @@
+"""validate, status, next: read the plan and the state, and say what they mean."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from rollout.cli.options import echo_json, environ, json_option, open_plan, plan_option
+from rollout.errors import InputError
+from rollout.forge.actions import write_outputs
+from rollout.gates.verdict import Verdict, load_verdict, verdict_from_dict
+from rollout.history import last_changed
+from rollout.plan import Plan
+from rollout.stages import EXIT_CODES, Decision, decide, decision_to_dict
+from rollout.traffic import TrafficState, load_traffic
+
+
+@click.command()
+@plan_option
+@json_option
+def validate(plan_path: Path, as_json: bool) -> None:
+    """Check the plan and the traffic file; report every problem with its file and line."""
+    plan = open_plan(plan_path)
+    state = load_traffic(plan)
+    stages = " -> ".join(f"{s.weight}%" for s in plan.stages)
+    green = plan.green.name if plan.green else "none"
+    if as_json:
+        echo_json({"valid": True, "service": plan.service, "stages": [s.name for s in plan.stages],
+                   "blue": plan.blue.name, "green": plan.green.name if plan.green else None, "stage": state.stage})
+    else:
+        click.echo(f"ok: {plan_path}: service {plan.service}, blue {plan.blue.name}, green {green}, "
+                   f"stages {stages}, router {plan.router.kind}")
+
+
+@click.command()
+@plan_option
+@json_option
+def status(plan_path: Path, as_json: bool) -> None:
+    """Where the rollout stands, and what would happen next on the latest recorded evidence."""
+    plan = open_plan(plan_path)
+    state = load_traffic(plan)
+    started = last_changed(plan.traffic_path)
+    verdict = latest_recorded_verdict(plan)
+    decision = decide(plan, state, stage_started_at=started, verdict=verdict, now=datetime.now(timezone.utc))
+    if as_json:
+        echo_json({
+            "service": plan.service, "stage": state.stage, "green": state.green,
+            "weights": {"blue": state.weights.blue, "green": state.weights.green}, "rejected": list(state.rejected),
+            "stage_started_at": started.isoformat() if started else None,
+            "blue": plan.blue.name, "planned_green": plan.green.name if plan.green else None,
+            "next": decision_to_dict(decision),
+        })
+        return
+    click.echo(f"service   {plan.service}")
+    click.echo(f"stage     {state.stage or 'not started'}" + (f" (since {started:%Y-%m-%d %H:%M %Z})" if started else ""))
+    click.echo(f"traffic   blue {plan.blue.name} {state.weights.blue}% / green {state.green or '-'} {state.weights.green}%")
+    if state.rejected:
+        click.echo(f"rejected  {', '.join(state.rejected)}")
+    click.echo(f"next      {decision.action}: {decision.reason}")
+    if verdict is None:
+        click.echo("          (no recorded verdict; pass --verdict to `rollout next` for fresh evidence)")
+
+
+@click.command("next")
+@plan_option
+@click.option("--verdict", "verdict_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Gate verdict for the current green (from `rollout gate --out`).")
+@click.option("--now", "now_text", metavar="ISO8601", help="Decide as if it were this time (default: now).")
+@json_option
+def next_cmd(plan_path: Path, verdict_path: Path | None, now_text: str | None, as_json: bool) -> None:
+    """Decide the next action: hold, advance, rollback, decommission or complete.
+
+    Exit code: 0 advance/decommission/complete, 1 rollback, 3 hold.
+    """
+    decision = decide_now(plan_path, verdict_path, now_text)
+    write_outputs(environ(), {"decision": decision.action, "stage": decision.state.stage or ""})
+    if as_json:
+        echo_json(decision_to_dict(decision))
+    else:
+        click.echo(f"{decision.action}: {decision.reason}")
+    click.get_current_context().exit(EXIT_CODES[decision.action])
+
+
+def decide_now(plan_path: Path, verdict_path: Path | None, now_text: str | None) -> Decision:
+    plan = open_plan(plan_path)
+    return decide_for(plan, load_traffic(plan), load_verdict(verdict_path) if verdict_path else None, parse_now(now_text))
+
+
+def decide_for(plan: Plan, state: TrafficState, verdict: Verdict | None, now: datetime) -> Decision:
+    return decide(plan, state, stage_started_at=last_changed(plan.traffic_path), verdict=verdict, now=now)
+
+
+def parse_now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(timezone.utc)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError.at("--now", f"{text!r} is not an ISO 8601 time (e.g. 2026-11-23T10:00:00Z)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def latest_recorded_verdict(plan: Plan) -> Verdict | None:
+    for path in sorted(plan.records_dir.glob("*.json"), reverse=True):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("verdict"), dict):
+            return verdict_from_dict(data["verdict"])
+    return None

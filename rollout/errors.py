@@ -1,0 +1,74 @@
+"""Errors that end a command, each with the exit code DESIGN.md gives it.
+
+    RolloutError                  any failure meant for a person (exit code on the class)
+    ├── CheckFailed               1  a gate or a check failed
+    ├── InputError                2  bad input or usage; carries every Problem found
+    ├── Inconclusive              3  not enough evidence to decide: hold
+    └── ExternalError             4  GitHub, the router or a model server failed after retries
+
+Anything else raised out of a command is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INPUT = 2
+EXIT_INCONCLUSIVE = 3
+EXIT_EXTERNAL = 4
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """One thing wrong with an input file, located as precisely as we can."""
+
+    file: str
+    line: int | None = None
+    field: str = ""
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class RolloutError(Exception):
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class CheckFailed(RolloutError):
+    exit_code = EXIT_FAILED
+
+
+class InputError(RolloutError):
+    exit_code = EXIT_INPUT
+
+    def __init__(self, message: str | Iterable[Problem]) -> None:
+        if isinstance(message, str):
+            self.problems: Sequence[Problem] = ()
+            super().__init__(message)
+        else:
+            self.problems = tuple(message)
+            super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def at(cls, file: str, message: str, *, line: int | None = None, field: str = "") -> InputError:
+        return cls([Problem(file=file, line=line, field=field, message=message)])
+
+
+class Inconclusive(RolloutError):
+    exit_code = EXIT_INCONCLUSIVE
+
+
+class ExternalError(RolloutError):
+    exit_code = EXIT_EXTERNAL

@@ -1,0 +1,112 @@
+"""A gate verdict: what `rollout gate` writes and what `rollout next` and the PR body read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from rollout.documents import Document, load_json, load_schema, require_schema
+
+Outcome = Literal["pass", "fail", "inconclusive"]
+VERDICT_SCHEMA = "rollout.verdict/v1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GateResult:
+    gate: str
+    outcome: Outcome
+    reason: str
+    estimate: float | None = None
+    interval: tuple[float, float] | None = None
+    threshold: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunInfo:
+    model: str
+    revision: str | None = None
+    target: str | None = None
+    run_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verdict:
+    outcome: Outcome
+    baseline: RunInfo
+    candidate: RunInfo
+    gates: tuple[GateResult, ...]
+
+    def failing(self) -> tuple[GateResult, ...]:
+        return tuple(g for g in self.gates if g.outcome == "fail")
+
+    def undecided(self) -> tuple[GateResult, ...]:
+        return tuple(g for g in self.gates if g.outcome == "inconclusive")
+
+
+def combine(outcomes: Iterable[Outcome]) -> Outcome:
+    """Any failure fails; otherwise anything undecided holds; only all-pass (and at least one gate) passes."""
+    seen = set(outcomes)
+    if "fail" in seen:
+        return "fail"
+    if "inconclusive" in seen or not seen:
+        return "inconclusive"
+    return "pass"
+
+
+def verdict_to_dict(verdict: Verdict) -> dict[str, Any]:
+    def run(info: RunInfo) -> dict[str, Any]:
+        return {"model": info.model, "revision": info.revision, "target": info.target, "run_ids": list(info.run_ids)}
+
+    return {
+        "schema": VERDICT_SCHEMA,
+        "outcome": verdict.outcome,
+        "baseline": run(verdict.baseline),
+        "candidate": run(verdict.candidate),
+        "gates": [
+            {
+                "gate": g.gate,
+                "outcome": g.outcome,
+                "estimate": g.estimate,
+                "interval": list(g.interval) if g.interval is not None else None,
+                "threshold": g.threshold,
+                "reason": g.reason,
+                "details": dict(g.details),
+            }
+            for g in verdict.gates
+        ],
+    }
+
+
+def verdict_to_json(verdict: Verdict) -> str:
+    return json.dumps(verdict_to_dict(verdict), indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
+def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
+    def run(d: Mapping[str, Any]) -> RunInfo:
+        return RunInfo(model=d["model"], revision=d.get("revision"), target=d.get("target"),
+                       run_ids=tuple(d.get("run_ids", ())))
+
+    return Verdict(
+        outcome=data["outcome"],
+        baseline=run(data["baseline"]),
+        candidate=run(data["candidate"]),
+        gates=tuple(
+            GateResult(
+                gate=g["gate"], outcome=g["outcome"], reason=g["reason"], estimate=g.get("estimate"),
+                interval=tuple(g["interval"]) if g.get("interval") is not None else None,  # type: ignore[arg-type]
+                threshold=g.get("threshold"), details=g.get("details", {}),
+            )
+            for g in data["gates"]
+        ),
+    )
+
+
+def load_verdict(path: Path, *, display: str | None = None) -> Verdict:
+    name = display or str(path)
+    data = load_json(path, display=name, max_bytes=20_000_000)
+    require_schema(Document(file=name, data=data), load_schema("verdict.schema.json"))
+    return verdict_from_dict(data)

@@ -1,0 +1,298 @@
+"""rollout-plan.yaml: load, validate (schema, then the rules a schema cannot say), and freeze."""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from rollout.documents import Document, FieldPath, check_unique, load_schema, load_yaml, schema_problems
+from rollout.durations import parse_duration
+from rollout.errors import InputError, Problem
+
+Color = Literal["blue", "green"]
+COLORS: tuple[Color, Color] = ("blue", "green")
+RouterKind = Literal["litellm", "nginx", "file", "gateway-api"]
+Engine = Literal["vllm", "command"]
+SupervisorKind = Literal["process", "systemd", "docker"]
+
+PLAN_FILE = "rollout-plan.yaml"
+TRAFFIC_FILE = "rollout-traffic.yaml"
+RECORDS_DIR = "rollout-records"
+COMMAND_PLACEHOLDERS = frozenset({"port", "model", "name", "host", "revision"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelVersion:
+    color: Color
+    name: str
+    model: str
+    revision: str | None = None
+    port: int
+    host: str = "127.0.0.1"
+    args: tuple[str, ...] = ()
+    engine: Engine = "vllm"
+    command: str | None = None
+    supervisor: SupervisorKind = "process"
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Router:
+    kind: RouterKind
+    config: Path
+    reload: str | None = None
+    validate: str | None = None
+    url: str | None = None
+    probes: int = 200
+    namespace: str | None = None
+    backends: Mapping[Color, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stage:
+    name: str
+    weight: int
+    soak: timedelta
+    audience: Literal["all", "internal"] = "all"
+    environment: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class QualityGate:
+    suite: Path
+    margin: float = 0.02
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True, kw_only=True)
+class SafetyGate:
+    suite: Path
+    max_failures: int = 0
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatencyGate:
+    p95_ratio_max: float | None = None
+    ttft_p95_ms_max: float | None = None
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostGate:
+    ratio_max: float = 1.10
+    gpu_hour_usd: Mapping[Color, float] = field(default_factory=dict)
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedbackSource:
+    kind: Literal["prometheus", "http", "jsonl"]
+    url: str | None = None
+    query: str | None = None
+    path: Path | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeedbackGate:
+    source: FeedbackSource
+    margin: float = 0.03
+    min_samples: int = 300
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True, kw_only=True)
+class Gates:
+    quality: QualityGate | None = None
+    safety: SafetyGate | None = None
+    latency: LatencyGate | None = None
+    cost: CostGate | None = None
+    feedback: FeedbackGate | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    path: Path
+    service: str
+    runner: tuple[str, ...]
+    blue: ModelVersion
+    green: ModelVersion | None
+    router: Router
+    stages: tuple[Stage, ...]
+    decommission_after: timedelta
+    gates: Gates
+    rollback_on_gate_failure: Literal["open-pr", "auto-merge"] = "open-pr"
+    reviewers: tuple[str, ...] = ()
+    state_dir: Path | None = None
+    digest: str = ""
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def traffic_path(self) -> Path:
+        return self.root / TRAFFIC_FILE
+
+    @property
+    def records_dir(self) -> Path:
+        return self.root / RECORDS_DIR / self.service
+
+    def model(self, color: Color) -> ModelVersion:
+        version = self.blue if color == "blue" else self.green
+        if version is None:
+            raise InputError.at(str(self.path), "the plan names no green version", field="models.green")
+        return version
+
+    def stage(self, name: str | None) -> Stage | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    def stage_index(self, name: str | None) -> int | None:
+        return next((i for i, s in enumerate(self.stages) if s.name == name), None)
+
+
+def load_plan(path: Path | str, *, display: str | None = None) -> Plan:
+    """Read and validate a plan; raise InputError listing every problem found."""
+    path = Path(path)
+    document = load_yaml(path, display=display or str(path))
+    if not isinstance(document.data, dict):
+        raise InputError.at(document.file, "a plan is a YAML mapping (service:, models:, stages:, ...)", line=1)
+    problems = schema_problems(document, load_schema("plan.schema.json"))
+    if problems:
+        raise InputError(problems)
+    problems = _rule_problems(document, path.parent)
+    if problems:
+        raise InputError(problems)
+    return _freeze(document.data, path, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def _rule_problems(doc: Document, root: Path) -> list[Problem]:
+    data = doc.data
+    problems: list[Problem] = []
+    stages = data["stages"]
+    problems += check_unique(doc, stages, ("stages",), "name")
+    for i, stage in enumerate(stages):
+        if i and stage["weight"] <= stages[i - 1]["weight"]:
+            problems.append(doc.problem(("stages", i, "weight"),
+                                        f"{stage['weight']} is not greater than the previous stage's {stages[i - 1]['weight']}"))
+        problems += _duration_problems(doc, ("stages", i, "soak"), stage["soak"])
+    if stages[-1]["weight"] != 100:
+        problems.append(doc.problem(("stages", len(stages) - 1, "weight"),
+                                    f"the last stage must send 100% to green, not {stages[-1]['weight']}"))
+    if "decommission_after" in data:
+        problems += _duration_problems(doc, ("decommission_after",), data["decommission_after"])
+
+    models = data["models"]
+    for color, spec in models.items():
+        problems += _model_problems(doc, ("models", color), spec)
+    if "green" in models:
+        blue, green = models["blue"], models["green"]
+        if blue["port"] == green["port"] and blue.get("host", "127.0.0.1") == green.get("host", "127.0.0.1"):
+            problems.append(doc.problem(("models", "green", "port"), f"{green['port']} is blue's port too; each color needs its own"))
+        if blue["name"] == green["name"]:
+            problems.append(doc.problem(("models", "green", "name"), f"{green['name']!r} is blue's name too; a new version needs a new name"))
+
+    for gate in ("quality", "safety"):
+        spec = data["gates"].get(gate)
+        if spec is not None:
+            suite = root / spec["suite"]
+            if not suite.is_dir() or not any(suite.glob("*.yaml")):
+                problems.append(doc.problem(("gates", gate, "suite"), f"no eval suite at {spec['suite']} (a folder of *.yaml files)"))
+    feedback = data["gates"].get("feedback")
+    if feedback is not None:
+        problems += _feedback_problems(doc, feedback["source"])
+    return sorted(problems, key=lambda p: (p.line or 0, p.field))
+
+
+def _duration_problems(doc: Document, path: FieldPath, text: str) -> list[Problem]:
+    try:
+        parse_duration(text)
+    except ValueError as exc:
+        return [doc.problem(path, str(exc))]
+    return []
+
+
+def _model_problems(doc: Document, path: FieldPath, spec: Mapping[str, Any]) -> list[Problem]:
+    engine = spec.get("engine", "vllm")
+    if engine == "command" and "command" not in spec:
+        return [doc.problem((*path, "engine"), "engine 'command' needs a 'command' template, e.g. "
+                                               "'my-server --port {port} --model {model}'")]
+    if engine == "vllm" and "command" in spec:
+        return [doc.problem((*path, "command"), "'command' is only used with engine: command")]
+    if "command" in spec:
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(spec["command"]) if name is not None}
+        except ValueError as exc:
+            return [doc.problem((*path, "command"), f"bad template: {exc}")]
+        unknown = sorted(fields - COMMAND_PLACEHOLDERS)
+        if unknown:
+            known = ", ".join(f"{{{n}}}" for n in sorted(COMMAND_PLACEHOLDERS))
+            return [doc.problem((*path, "command"), f"unknown placeholder {{{unknown[0]}}} (known: {known})")]
+    return []
+
+
+def _feedback_problems(doc: Document, source: Mapping[str, Any]) -> list[Problem]:
+    needs = {"prometheus": ("url", "query"), "http": ("url",), "jsonl": ("path",)}[source["kind"]]
+    return [doc.problem(("gates", "feedback", "source"), f"a {source['kind']} source needs '{key}'")
+            for key in needs if key not in source]
+
+
+def _freeze(data: Mapping[str, Any], path: Path, digest: str) -> Plan:
+    root = path.parent
+    gates = data["gates"]
+    runner = data.get("runner", ["self-hosted"])
+    router = data["router"]
+    return Plan(
+        path=path,
+        service=data["service"],
+        runner=(runner,) if isinstance(runner, str) else tuple(runner),
+        blue=_model("blue", data["models"]["blue"]),
+        green=_model("green", data["models"]["green"]) if "green" in data["models"] else None,
+        router=Router(
+            kind=router["kind"],
+            config=root / router["config"],
+            reload=router.get("reload"),
+            validate=router.get("validate"),
+            url=router.get("url"),
+            probes=router.get("probes", 200),
+            namespace=router.get("namespace"),
+            backends=dict(router.get("backends", {})),
+        ),
+        stages=tuple(
+            Stage(name=s["name"], weight=s["weight"], soak=parse_duration(s["soak"]),
+                  audience=s.get("audience", "all"), environment=s.get("environment"))
+            for s in data["stages"]
+        ),
+        decommission_after=parse_duration(data.get("decommission_after", "0s")),
+        gates=Gates(
+            quality=QualityGate(**{**gates["quality"], "suite": root / gates["quality"]["suite"]}) if "quality" in gates else None,
+            safety=SafetyGate(**{**gates["safety"], "suite": root / gates["safety"]["suite"]}) if "safety" in gates else None,
+            latency=LatencyGate(**gates["latency"]) if "latency" in gates else None,
+            cost=CostGate(**gates["cost"]) if "cost" in gates else None,
+            feedback=_feedback(gates["feedback"], root) if "feedback" in gates else None,
+        ),
+        rollback_on_gate_failure=data.get("rollback", {}).get("on_gate_failure", "open-pr"),
+        reviewers=tuple(data.get("reviewers", ())),
+        state_dir=root / data["state_dir"] if "state_dir" in data else None,
+        digest=digest,
+    )
+
+
+def _model(color: Color, spec: Mapping[str, Any]) -> ModelVersion:
+    return ModelVersion(color=color, **{**spec, "args": tuple(spec.get("args", ())), "env": dict(spec.get("env", {}))})
+
+
+def _feedback(spec: Mapping[str, Any], root: Path) -> FeedbackGate:
+    source = dict(spec["source"])
+    if "path" in source:
+        source["path"] = root / source["path"]
+    return FeedbackGate(**{**spec, "source": FeedbackSource(**source)})
