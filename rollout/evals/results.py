@@ -1,0 +1,124 @@
+"""Eval results (rollout.eval-results/v1): the file `rollout eval` writes and `rollout gate` reads."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rollout.documents import Document, load_json, load_schema, require_schema
+from rollout.errors import InputError
+
+RESULTS_SCHEMA = "rollout.eval-results/v1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseResult:
+    id: str
+    scores: tuple[float, ...] = ()
+    latency_ms: tuple[float, ...] = ()
+    ttft_ms: tuple[float | None, ...] = ()
+    output_tokens: tuple[int | None, ...] = ()
+    errors: tuple[str, ...] = ()
+    prompt: str | None = None
+    outputs: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.scores) / len(self.scores) if self.scores else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalResults:
+    suite: str
+    target: str
+    model: str
+    revision: str | None = None
+    run_id: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    interrupted: bool = False
+    cases: tuple[CaseResult, ...] = field(default_factory=tuple)
+
+    def by_id(self) -> dict[str, CaseResult]:
+        return {case.id: case for case in self.cases}
+
+
+def results_to_dict(results: EvalResults) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "schema": RESULTS_SCHEMA,
+        "suite": results.suite,
+        "target": results.target,
+        "model": results.model,
+        "revision": results.revision,
+        "run_id": results.run_id,
+        "started_at": results.started_at,
+        "finished_at": results.finished_at,
+    }
+    if results.interrupted:
+        data["interrupted"] = True
+    data["cases"] = [_case_to_dict(case) for case in results.cases]
+    return data
+
+
+def _case_to_dict(case: CaseResult) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": case.id,
+        "scores": list(case.scores),
+        "latency_ms": list(case.latency_ms),
+        "ttft_ms": list(case.ttft_ms),
+        "output_tokens": list(case.output_tokens),
+        "errors": list(case.errors),
+    }
+    if case.prompt is not None:
+        data["prompt"] = case.prompt
+    if case.outputs:
+        data["outputs"] = list(case.outputs)
+    if case.tags:
+        data["tags"] = list(case.tags)
+    return data
+
+
+def results_to_json(results: EvalResults) -> str:
+    return json.dumps(results_to_dict(results), indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def results_from_dict(data: Mapping[str, Any], *, file: str = "<results>") -> EvalResults:
+    require_schema(Document(file=file, data=data), load_schema("eval-results.schema.json"))
+    seen: set[str] = set()
+    cases = []
+    for i, case in enumerate(data["cases"]):
+        if case["id"] in seen:
+            raise InputError.at(file, f"duplicate case id {case['id']!r}", field=f"cases[{i}].id")
+        seen.add(case["id"])
+        for key in ("scores", "latency_ms", "ttft_ms"):
+            if any(isinstance(v, float) and not math.isfinite(v) for v in case.get(key, ())):
+                raise InputError.at(file, "values must be finite numbers", field=f"cases[{i}].{key}")
+        cases.append(CaseResult(
+            id=case["id"],
+            scores=tuple(float(s) for s in case["scores"]),
+            latency_ms=tuple(case.get("latency_ms", ())),
+            ttft_ms=tuple(case.get("ttft_ms", ())),
+            output_tokens=tuple(case.get("output_tokens", ())),
+            errors=tuple(case.get("errors", ())),
+            prompt=case.get("prompt"),
+            outputs=tuple(case.get("outputs", ())),
+            tags=tuple(case.get("tags", ())),
+        ))
+    return EvalResults(
+        suite=data["suite"], target=data["target"], model=data["model"], revision=data.get("revision"),
+        run_id=data.get("run_id", ""), started_at=data.get("started_at", ""), finished_at=data.get("finished_at", ""),
+        interrupted=bool(data.get("interrupted", False)), cases=tuple(cases),
+    )
+
+
+def load_results(path: Path, *, display: str | None = None) -> EvalResults:
+    name = display or str(path)
+    data = load_json(path, display=name)
+    if not isinstance(data, dict):
+        raise InputError.at(name, "eval results are a JSON object with 'schema', 'suite', 'cases', ...")
+    return results_from_dict(data, file=name)
