@@ -95,7 +95,7 @@ def _rule_problems(doc: Document, plan: Plan) -> list[Problem]:
         problems.append(doc.problem(("stage",), f"{stage!r} is not a stage of the plan ({names}, or {ROLLED_BACK})"))
     elif (expected := plan.stage(stage)) and expected.weight != weights["green"]:
         problems.append(doc.problem(("weights", "green"),
-                                    f"{weights['green']} is not stage {stage!r}'s weight {expected.weight}"))
+                                    f"{weights['green']} is not the weight of stage {stage!r} ({expected.weight})"))
     return problems
 
 

@@ -1,0 +1,133 @@
+"""validate, status, next and init through the real CLI, with git providing the stage's start time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rollout.cli import cli
+from rollout.gates.verdict import GateResult, RunInfo, Verdict, verdict_to_json
+
+GREEN = "llama-3.3-8b-ft2"
+
+
+def git(repo: Path, *args: str, date: str | None = None) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    if date:
+        env["GIT_COMMITTER_DATE"] = env["GIT_AUTHOR_DATE"] = date
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    result = CliRunner().invoke(cli, ["init", str(tmp_path / "repo")])
+    assert result.exit_code == 0, result.output
+    repo = tmp_path / "repo"
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "init", date="2026-11-01T09:00:00Z")
+    return repo
+
+
+def run(repo: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, [*args[:1], "--plan", str(repo / "rollout-plan.yaml"), *args[1:]])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.output
+
+
+def write_verdict(path: Path, outcome: str) -> Path:
+    verdict = Verdict(outcome=outcome, baseline=RunInfo(model="llama-3.1-8b"), candidate=RunInfo(model=GREEN),  # type: ignore[arg-type]
+                      gates=(GateResult(gate="quality", outcome=outcome, reason="r"),))  # type: ignore[arg-type]
+    path.write_text(verdict_to_json(verdict))
+    return path
+
+
+def move_to(repo: Path, stage: str, green_weight: int, date: str) -> None:
+    (repo / "rollout-traffic.yaml").write_text(
+        f"service: chat\nstage: {stage}\ngreen: {GREEN}\nweights: {{blue: {100 - green_weight}, green: {green_weight}}}\nrejected: []\n"
+    )
+    git(repo, "commit", "-qam", f"to {stage}", date=date)
+
+
+def test_validate_passes_on_a_fresh_init(repo: Path) -> None:
+    code, output = run(repo, "validate")
+    assert code == 0 and output.startswith("ok:")
+
+
+def test_next_across_a_timeline_reads_the_stage_start_from_git(repo: Path, tmp_path: Path) -> None:
+    passing = str(write_verdict(tmp_path / "pass.json", "pass"))
+    code, output = run(repo, "next", "--json", "--verdict", passing, "--now", "2026-11-01T10:00:00Z")
+    assert (code, json.loads(output)["action"], json.loads(output)["stage"]) == (0, "advance", "internal")
+
+    move_to(repo, "internal", 5, "2026-11-02T00:00:00Z")
+    code, output = run(repo, "next", "--verdict", passing, "--now", "2026-11-02T12:00:00Z")
+    assert code == 3 and output.startswith("hold: stage internal soaks until 2026-11-03 00:00:00")
+
+    code, output = run(repo, "next", "--json", "--verdict", passing, "--now", "2026-11-03T00:00:01Z")
+    assert (code, json.loads(output)["stage"], json.loads(output)["weights"]) == (0, "early", {"blue": 75, "green": 25})
+
+    failing = str(write_verdict(tmp_path / "fail.json", "fail"))
+    code, output = run(repo, "next", "--json", "--verdict", failing, "--now", "2026-11-03T00:00:01Z")
+    decision = json.loads(output)
+    assert (code, decision["action"], decision["weights"]["green"], decision["rejected"]) == (1, "rollback", 0, [GREEN])
+
+    undecided = str(write_verdict(tmp_path / "maybe.json", "inconclusive"))
+    code, output = run(repo, "next", "--verdict", undecided, "--now", "2026-11-09T00:00:00Z")
+    assert code == 3 and "inconclusive" in output
+
+
+def test_status_shows_where_the_rollout_stands(repo: Path) -> None:
+    move_to(repo, "early", 25, "2026-11-05T08:00:00Z")
+    code, output = run(repo, "status", "--json")
+    status = json.loads(output)
+    assert code == 0
+    assert (status["stage"], status["weights"], status["stage_started_at"]) == (
+        "early", {"blue": 75, "green": 25}, "2026-11-05T08:00:00+00:00")
+    assert status["next"]["action"] == "hold"
+    code, output = run(repo, "status")
+    assert "blue llama-3.1-8b 75% / green llama-3.3-8b-ft2 25%" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["next", "--now", "yesterday"], "--now: 'yesterday' is not an ISO 8601 time"),
+        (["next", "--verdict", "missing.json"], "missing.json: file not found"),
+    ],
+)
+def test_bad_options_exit_2_without_traceback(repo: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, [args[0], "--plan", str(repo / "rollout-plan.yaml"), *args[1:]])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_hand_edited_traffic_file_fails_validation(repo: Path) -> None:
+    (repo / "rollout-traffic.yaml").write_text("service: chat\nstage: early\nweights: {blue: 80, green: 25}\n")
+    code, output = run(repo, "validate")
+    assert code == 2
+    assert "rollout-traffic.yaml:3: weights: weights add up to 105, not 100" in output
+
+
+def test_init_refuses_to_overwrite_and_writes_nothing(repo: Path) -> None:
+    (repo / "rollout-plan.yaml").write_text("# mine\n")
+    before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts}
+    result = CliRunner().invoke(cli, ["init", str(repo)])
+    assert result.exit_code == 2 and "pass --force" in result.output
+    assert before == {p: p.read_bytes() for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts}
+    result = CliRunner().invoke(cli, ["init", str(repo), "--force", "--service", "support"])
+    assert result.exit_code == 0
+    assert "service: support" in (repo / "rollout-plan.yaml").read_text()
+
+
+def test_the_console_script_exits_with_the_documented_code(tmp_path: Path) -> None:
+    result = subprocess.run(["rollout", "validate", "--plan", str(tmp_path / "none.yaml")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "none.yaml: file not found" in result.stderr
+    assert "Traceback" not in result.stderr

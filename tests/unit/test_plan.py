@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from rollout.errors import InputError
+from rollout.plan import load_plan
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = (REPO / "rollout-plan.yaml").read_text()
+
+
+def write_plan(tmp_path: Path, text: str) -> Path:
+    suites = tmp_path / "eval_suites"
+    if not suites.exists():
+        suites.symlink_to(REPO / "eval_suites")
+    path = tmp_path / "rollout-plan.yaml"
+    path.write_text(text)
+    return path
+
+
+def line_of(text: str, fragment: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if fragment in line)
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(InputError) as info:
+        load_plan(write_plan(tmp_path, text), display="rollout-plan.yaml")
+    return [str(p) for p in info.value.problems]
+
+
+def test_example_plan_loads_into_frozen_dataclasses() -> None:
+    plan = load_plan(REPO / "rollout-plan.yaml")
+    assert plan.service == "chat"
+    assert [s.weight for s in plan.stages] == [5, 25, 75, 100]
+    assert plan.stages[1].soak == timedelta(days=2)
+    assert plan.stages[0].audience == "internal"
+    assert plan.blue.port == 8001 and plan.green is not None and plan.green.port == 8002
+    assert plan.blue.args == ("--max-model-len", "8192", "--gpu-memory-utilization", "0.45")
+    assert plan.gates.quality is not None and plan.gates.quality.suite == REPO / "eval_suites" / "quality"
+    assert plan.decommission_after == timedelta(days=14)
+    assert len(plan.digest) == 64
+    with pytest.raises(AttributeError):
+        plan.service = "other"  # type: ignore[misc]
+
+
+EDITS = [
+    pytest.param("{name: early,    weight: 25", "{name: early,    weight: 4", "weight: 4 is not greater than the previous stage's 5",
+                 id="weights-not-increasing"),
+    pytest.param("{name: full,     weight: 100", "{name: full,     weight: 90", "the last stage must send 100% to green, not 90",
+                 id="last-not-100"),
+    pytest.param("soak: 2d}", "soak: two days}", "'two days' is not a duration", id="bad-duration"),
+    pytest.param("decommission_after: 14d", "decommission_after: 14 fortnights", "is not a duration", id="bad-decommission"),
+    pytest.param("    port: 8002", "    port: 8001", "8001 is blue's port too", id="equal-ports"),
+    pytest.param("{name: majority", "{name: early", "'early' is already used by stages[1]", id="duplicate-stage"),
+    pytest.param("    port: 8002", "    port: eight", "'eight' is not of type 'integer'", id="wrong-type"),
+    pytest.param("decommission_after: 14d", "decomission_after: 14d", "unknown key 'decomission_after' (did you mean 'decommission_after'?)",
+                 id="unknown-key"),
+    pytest.param("  kind: litellm", "  kind: envoy", "'envoy' is not one of litellm, nginx, file, gateway-api", id="bad-enum"),
+    pytest.param("suite: eval_suites/safety", "suite: eval_suites/missing", "no eval suite at eval_suites/missing", id="missing-suite"),
+    pytest.param("    name: llama-3.3-8b-ft2", "    name: llama-3.1-8b", "is blue's name too", id="same-name"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), EDITS)
+def test_each_bad_input_is_reported_with_file_line_and_field(tmp_path: Path, old: str, new: str, message: str) -> None:
+    assert old in EXAMPLE
+    text = EXAMPLE.replace(old, new, 1)
+    found = problems(tmp_path, text)
+    expected_line = EXAMPLE[: EXAMPLE.index(old)].count("\n") + 1
+    matching = [p for p in found if message in p]
+    assert matching, found
+    assert matching[0].startswith(f"rollout-plan.yaml:{expected_line}: "), matching[0]
+
+
+def test_the_issue_example_message_is_exact(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("{name: majority, weight: 75", "{name: majority, weight: 20")
+    assert problems(tmp_path, text) == [
+        f"rollout-plan.yaml:{line_of(text, 'weight: 20')}: stages[2].weight: 20 is not greater than the previous stage's 25"
+    ]
+
+
+def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("soak: 2d}", "soak: soon}").replace("    port: 8002", "    port: 8001")
+    text = text.replace("{name: full,     weight: 100", "{name: full,     weight: 99")
+    found = problems(tmp_path, text)
+    assert len(found) == 3, found
+
+
+def test_schema_errors_are_all_reported_before_rules(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("service: chat", "service: [chat]").replace("  url: http://", "  uri: http://")
+    found = problems(tmp_path, text)
+    assert any("service: ['chat'] is not of type 'string'" in p for p in found), found
+    assert any("unknown key 'uri' (did you mean 'url'?)" in p for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "file is empty"),
+        (b"   \n# only a comment\n", "file is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "is a binary file"),
+        (b"\xff\xfe\xfa not utf8", "is not UTF-8 text"),
+        (b"service: chat\n  bad: [indent\n", "invalid YAML"),
+        (b"- just\n- a list\n", "a plan is a YAML mapping"),
+        (b"version: 1\nversion: 1\n", "duplicate key"),
+    ],
+)
+def test_unreadable_files_are_input_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "rollout-plan.yaml"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as info:
+        load_plan(path, display="rollout-plan.yaml")
+    assert message in str(info.value)
+    assert str(info.value).startswith("rollout-plan.yaml")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="nope.yaml: file not found"):
+        load_plan(tmp_path / "nope.yaml", display="nope.yaml")
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as info:
+        load_plan(write_plan(tmp_path, EXAMPLE.replace("  reload: systemctl", "  reload: [systemctl")),
+                  display="rollout-plan.yaml")
+    assert str(info.value).startswith("rollout-plan.yaml:2"), str(info.value)
+
+
+def test_a_50_megabyte_file_is_refused_quickly(tmp_path: Path) -> None:
+    path = tmp_path / "rollout-plan.yaml"
+    with path.open("w") as handle:
+        handle.write("version: 1\ncomment: |\n")
+        chunk = "  " + "x" * 1000 + "\n"
+        for _ in range(50_000):
+            handle.write(chunk)
+    started = time.process_time()
+    with pytest.raises(InputError, match="file is too large"):
+        load_plan(path)
+    assert time.process_time() - started < 5  # reading the size, not the content
+
+
+def test_alias_bombs_are_stopped(tmp_path: Path) -> None:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    path = tmp_path / "rollout-plan.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match="expands to more than"):
+        load_plan(path)
+
+
+def test_command_engine_needs_a_template_with_known_placeholders(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("    port: 8002\n", "    port: 8002\n    engine: command\n    command: serve --port {port} --gpu {gpu}\n")
+    found = problems(tmp_path, text)
+    assert any("unknown placeholder {gpu}" in p for p in found), found
+    text = EXAMPLE.replace("    port: 8002\n", "    port: 8002\n    engine: command\n")
+    assert any("engine 'command' needs a 'command' template" in p for p in problems(tmp_path, text))
+
+
+def test_feedback_source_needs_its_fields(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("  cost:", "  feedback: {source: {kind: prometheus, url: 'http://127.0.0.1:9090'}, min_samples: 300}\n  cost:")
+    assert any("a prometheus source needs 'query'" in p for p in problems(tmp_path, text))
+
+
+def test_a_plan_without_green_is_valid(tmp_path: Path) -> None:
+    start = EXAMPLE.index("  green:\n")
+    end = EXAMPLE.index("\nrouter:")
+    plan = load_plan(write_plan(tmp_path, EXAMPLE[:start] + EXAMPLE[end:]))
+    assert plan.green is None
+    with pytest.raises(InputError, match="names no green version"):
+        plan.model("green")

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rollout.gates.verdict import GateResult, Outcome, RunInfo, Verdict
+from rollout.plan import Plan, load_plan
+from rollout.stages import decide
+from rollout.traffic import ROLLED_BACK, TrafficState, Weights
+
+REPO = Path(__file__).resolve().parents[2]
+PLAN = load_plan(REPO / "rollout-plan.yaml")
+GREEN = "llama-3.3-8b-ft2"
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def verdict(outcome: Outcome, model: str = GREEN) -> Verdict:
+    return Verdict(
+        outcome=outcome,
+        baseline=RunInfo(model="llama-3.1-8b"),
+        candidate=RunInfo(model=model),
+        gates=(GateResult(gate="quality", outcome=outcome, reason=f"quality {outcome}"),),
+    )
+
+
+def at_stage(name: str | None, plan: Plan = PLAN) -> TrafficState:
+    stage = plan.stage(name)
+    return TrafficState(service="chat", stage=name, green=GREEN if name else None,
+                        weights=Weights.for_green(stage.weight if stage else 0))
+
+
+def test_full_timeline_from_nothing_to_decommission() -> None:
+    state = TrafficState.initial("chat")
+    now = T0
+    steps = []
+    started: datetime | None = None
+    while True:
+        decision = decide(PLAN, state, stage_started_at=started, verdict=verdict("pass"), now=now)
+        steps.append((decision.action, decision.state.stage, decision.state.weights.green))
+        if decision.action == "advance":
+            state, started = decision.state, now
+            assert decision.stage is not None
+            now = now + decision.stage.soak  # exactly at the end of the soak is allowed
+        elif decision.action == "complete":
+            assert decision.earliest is not None
+            now = decision.earliest
+        else:
+            break
+    assert steps == [
+        ("advance", "internal", 5),
+        ("advance", "early", 25),
+        ("advance", "majority", 75),
+        ("advance", "full", 100),
+        ("complete", "full", 100),
+        ("decommission", None, 0),
+    ]
+    assert now == started + PLAN.decommission_after
+
+
+def test_holds_before_soak_with_the_earliest_time() -> None:
+    decision = decide(PLAN, at_stage("early"), stage_started_at=T0, verdict=verdict("pass"), now=T0 + timedelta(hours=20))
+    assert decision.action == "hold"
+    assert decision.earliest == T0 + timedelta(days=2)
+    assert "1d4h left" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("evidence", "reason"),
+    [
+        (None, "no verdict for green"),
+        (verdict("inconclusive"), "inconclusive"),
+        (verdict("pass", model="some-other-version"), "the verdict is for some-other-version"),
+    ],
+)
+def test_holds_without_conclusive_evidence_for_this_green(evidence: Verdict | None, reason: str) -> None:
+    decision = decide(PLAN, at_stage("early"), stage_started_at=T0, verdict=evidence, now=T0 + timedelta(days=30))
+    assert decision.action == "hold"
+    assert reason in decision.reason
+    assert decision.state == at_stage("early")
+
+
+def test_a_failed_gate_rolls_back_and_rejects() -> None:
+    decision = decide(PLAN, at_stage("majority"), stage_started_at=T0, verdict=verdict("fail"), now=T0)
+    assert decision.action == "rollback"
+    assert decision.state.stage == ROLLED_BACK
+    assert decision.state.weights == Weights(blue=100, green=0)
+    assert decision.state.rejected == (GREEN,)
+    assert "take its 75% back to blue" in decision.reason
+
+
+def test_a_rejected_version_is_not_proposed_again_until_a_new_one_is_named() -> None:
+    rejected = at_stage("majority").rejecting(GREEN)
+    decision = decide(PLAN, rejected, stage_started_at=T0, verdict=verdict("pass"), now=T0 + timedelta(days=99))
+    assert decision.action == "hold"
+    assert "rejected" in decision.reason
+    assert PLAN.green is not None
+    newer = replace(PLAN, green=replace(PLAN.green, name="llama-3.3-8b-ft3"))
+    decision = decide(newer, rejected, stage_started_at=T0, verdict=verdict("pass", model="llama-3.3-8b-ft3"), now=T0)
+    assert (decision.action, decision.state.stage, decision.state.green) == ("advance", "internal", "llama-3.3-8b-ft3")
+    assert decision.state.rejected == (GREEN,)
+
+
+def test_a_new_green_named_mid_rollout_starts_from_the_first_stage() -> None:
+    state = replace(at_stage("majority"), green="llama-3.3-8b-ft1")
+    decision = decide(PLAN, state, stage_started_at=T0, verdict=verdict("pass"), now=T0)
+    assert (decision.action, decision.state.stage, decision.state.weights.green) == ("advance", "internal", 5)
+
+
+def test_a_plan_without_green_is_complete() -> None:
+    decision = decide(replace(PLAN, green=None), TrafficState.initial("chat"), stage_started_at=None, verdict=None, now=T0)
+    assert decision.action == "complete"
+
+
+stage_names = st.sampled_from([None, *(s.name for s in PLAN.stages), ROLLED_BACK])
+outcomes = st.sampled_from(["pass", "fail", "inconclusive", None])
+offsets = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=40))
+
+
+@given(stage=stage_names, outcome=outcomes, elapsed=offsets, rejected=st.booleans())
+def test_invariants(stage: str | None, outcome: str | None, elapsed: timedelta, rejected: bool) -> None:
+    state = at_stage(stage) if stage != ROLLED_BACK else at_stage(None).rejecting("older-version")
+    if rejected:
+        state = replace(state, rejected=(*state.rejected, GREEN))
+    evidence = verdict(outcome) if outcome else None  # type: ignore[arg-type]
+    decision = decide(PLAN, state, stage_started_at=T0, verdict=evidence, now=T0 + elapsed)
+    names = [s.name for s in PLAN.stages]
+    current = names.index(stage) if stage in names and state.green == GREEN else -1
+
+    if decision.action == "advance":
+        assert outcome == "pass", "never advances on fail, inconclusive or a missing verdict"
+        assert decision.stage is not None
+        assert names.index(decision.stage.name) == current + 1, "never skips a stage"
+        assert decision.state.weights.green == decision.stage.weight
+        if current >= 0:
+            assert elapsed >= PLAN.stages[current].soak, "never advances before the soak has passed"
+        assert decision.state.green not in state.rejected, "a rejected version is never proposed"
+    if decision.action == "rollback":
+        assert decision.state.weights.green == 0 and decision.state.weights.blue == 100
+        assert GREEN in decision.state.rejected
+    if rejected:
+        assert decision.action == "hold"
+    assert decision.state.weights.blue + decision.state.weights.green == 100
