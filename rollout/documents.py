@@ -128,8 +128,12 @@ class _Builder:
                 key = self.build_key(key_node, path)
                 if key in out:
                     self.problems.append(
-                        Problem(file=self.file, line=key_node.start_mark.line + 1,
-                                field=format_path((*path, key)), message="duplicate key")
+                        Problem(
+                            file=self.file,
+                            line=key_node.start_mark.line + 1,
+                            field=format_path((*path, key)),
+                            message="duplicate key",
+                        )
                     )
                 self.key_lines[(*path, key)] = key_node.start_mark.line + 1
                 out[key] = self.build(value_node, (*path, key))
@@ -143,9 +147,15 @@ class _Builder:
 
     def build_key(self, node: yaml.Node, path: FieldPath) -> str:
         if not isinstance(node, yaml.ScalarNode):
-            self.problems.append(Problem(file=self.file, line=node.start_mark.line + 1,
-                                         field=format_path(path), message="mapping keys must be plain strings"))
-            return f"<{node.id} key>"
+            self.problems.append(
+                Problem(
+                    file=self.file,
+                    line=node.start_mark.line + 1,
+                    field=format_path(path),
+                    message="mapping keys must be plain strings",
+                )
+            )
+            return f"<{type(node).__name__}>"
         value = self.scalars.construct_object(node)
         return value if isinstance(value, str) else str(node.value)
 
@@ -176,10 +186,11 @@ def schema_problems(document: Document, schema: Mapping[str, Any]) -> list[Probl
 
 def _explain(document: Document, error: jsonschema.ValidationError) -> Problem:
     path: FieldPath = tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = list(error.schema.get("properties", {}))
+        allowed = list(schema.get("properties", {}))
         extra = [k for k in error.instance if k not in allowed]
-        patterns = error.schema.get("patternProperties", {})
+        patterns = schema.get("patternProperties", {})
         if extra and not patterns:
             key = extra[0]
             hint = difflib.get_close_matches(key, allowed, n=1)
@@ -188,14 +199,16 @@ def _explain(document: Document, error: jsonschema.ValidationError) -> Problem:
     if error.validator == "required":
         return document.problem(path, error.message.replace("is a required property", "is required"))
     if error.validator == "enum":
-        options = [str(o) for o in error.validator_value]
+        options = [str(o) for o in error.validator_value]  # type: ignore[union-attr]
         hint = difflib.get_close_matches(str(error.instance), options, n=1)
         suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
         return document.problem(path, f"{error.instance!r} is not one of {', '.join(options)}{suggestion}")
     if error.validator in ("oneOf", "anyOf") and error.context:
         deepest = max(error.context, key=lambda e: len(e.absolute_path))
-        return _explain(document, deepest) if deepest.absolute_path != error.absolute_path else document.problem(
-            path, deepest.message
+        return (
+            _explain(document, deepest)
+            if deepest.absolute_path != error.absolute_path
+            else document.problem(path, deepest.message)
         )
     return document.problem(path, _short(error.message))
 
@@ -224,7 +237,9 @@ def check_unique(document: Document, items: Sequence[Mapping[str, Any]], base: F
             continue
         value = item[key]
         if value in seen:
-            problems.append(document.problem((*base, i, key), f"{value!r} is already used by {format_path((*base, seen[value]))}"))
+            problems.append(
+                document.problem((*base, i, key), f"{value!r} is already used by {format_path((*base, seen[value]))}")
+            )
         else:
             seen[value] = i
     return problems

@@ -182,12 +182,20 @@ def _rule_problems(doc: Document, root: Path) -> list[Problem]:
     problems += check_unique(doc, stages, ("stages",), "name")
     for i, stage in enumerate(stages):
         if i and stage["weight"] <= stages[i - 1]["weight"]:
-            problems.append(doc.problem(("stages", i, "weight"),
-                                        f"{stage['weight']} is not greater than the previous stage's {stages[i - 1]['weight']}"))
+            problems.append(
+                doc.problem(
+                    ("stages", i, "weight"),
+                    f"{stage['weight']} is not greater than the previous stage's {stages[i - 1]['weight']}",
+                )
+            )
         problems += _duration_problems(doc, ("stages", i, "soak"), stage["soak"])
     if stages[-1]["weight"] != 100:
-        problems.append(doc.problem(("stages", len(stages) - 1, "weight"),
-                                    f"the last stage must send 100% to green, not {stages[-1]['weight']}"))
+        problems.append(
+            doc.problem(
+                ("stages", len(stages) - 1, "weight"),
+                f"the last stage must send 100% to green, not {stages[-1]['weight']}",
+            )
+        )
     if "decommission_after" in data:
         problems += _duration_problems(doc, ("decommission_after",), data["decommission_after"])
 
@@ -197,16 +205,28 @@ def _rule_problems(doc: Document, root: Path) -> list[Problem]:
     if "green" in models:
         blue, green = models["blue"], models["green"]
         if blue["port"] == green["port"] and blue.get("host", "127.0.0.1") == green.get("host", "127.0.0.1"):
-            problems.append(doc.problem(("models", "green", "port"), f"{green['port']} is blue's port too; each color needs its own"))
+            problems.append(
+                doc.problem(
+                    ("models", "green", "port"), f"{green['port']} is blue's port too; each color needs its own"
+                )
+            )
         if blue["name"] == green["name"]:
-            problems.append(doc.problem(("models", "green", "name"), f"{green['name']!r} is blue's name too; a new version needs a new name"))
+            problems.append(
+                doc.problem(
+                    ("models", "green", "name"), f"{green['name']!r} is blue's name too; a new version needs a new name"
+                )
+            )
 
     for gate in ("quality", "safety"):
         spec = data["gates"].get(gate)
         if spec is not None:
             suite = root / spec["suite"]
             if not suite.is_dir() or not any(suite.glob("*.yaml")):
-                problems.append(doc.problem(("gates", gate, "suite"), f"no eval suite at {spec['suite']} (a folder of *.yaml files)"))
+                problems.append(
+                    doc.problem(
+                        ("gates", gate, "suite"), f"no eval suite at {spec['suite']} (a folder of *.yaml files)"
+                    )
+                )
     feedback = data["gates"].get("feedback")
     if feedback is not None:
         problems += _feedback_problems(doc, feedback["source"])
@@ -224,8 +244,12 @@ def _duration_problems(doc: Document, path: FieldPath, text: str) -> list[Proble
 def _model_problems(doc: Document, path: FieldPath, spec: Mapping[str, Any]) -> list[Problem]:
     engine = spec.get("engine", "vllm")
     if engine == "command" and "command" not in spec:
-        return [doc.problem((*path, "engine"), "engine 'command' needs a 'command' template, e.g. "
-                                               "'my-server --port {port} --model {model}'")]
+        return [
+            doc.problem(
+                (*path, "engine"),
+                "engine 'command' needs a 'command' template, e.g. 'my-server --port {port} --model {model}'",
+            )
+        ]
     if engine == "vllm" and "command" in spec:
         return [doc.problem((*path, "command"), "'command' is only used with engine: command")]
     if "command" in spec:
@@ -242,8 +266,11 @@ def _model_problems(doc: Document, path: FieldPath, spec: Mapping[str, Any]) -> 
 
 def _feedback_problems(doc: Document, source: Mapping[str, Any]) -> list[Problem]:
     needs = {"prometheus": ("url", "query"), "http": ("url",), "jsonl": ("path",)}[source["kind"]]
-    return [doc.problem(("gates", "feedback", "source"), f"a {source['kind']} source needs '{key}'")
-            for key in needs if key not in source]
+    return [
+        doc.problem(("gates", "feedback", "source"), f"a {source['kind']} source needs '{key}'")
+        for key in needs
+        if key not in source
+    ]
 
 
 def _freeze(data: Mapping[str, Any], path: Path, digest: str) -> Plan:
@@ -268,14 +295,23 @@ def _freeze(data: Mapping[str, Any], path: Path, digest: str) -> Plan:
             backends=dict(router.get("backends", {})),
         ),
         stages=tuple(
-            Stage(name=s["name"], weight=s["weight"], soak=parse_duration(s["soak"]),
-                  audience=s.get("audience", "all"), environment=s.get("environment"))
+            Stage(
+                name=s["name"],
+                weight=s["weight"],
+                soak=parse_duration(s["soak"]),
+                audience=s.get("audience", "all"),
+                environment=s.get("environment"),
+            )
             for s in data["stages"]
         ),
         decommission_after=parse_duration(data.get("decommission_after", "0s")),
         gates=Gates(
-            quality=QualityGate(**{**gates["quality"], "suite": root / gates["quality"]["suite"]}) if "quality" in gates else None,
-            safety=SafetyGate(**{**gates["safety"], "suite": root / gates["safety"]["suite"]}) if "safety" in gates else None,
+            quality=QualityGate(**{**gates["quality"], "suite": root / gates["quality"]["suite"]})
+            if "quality" in gates
+            else None,
+            safety=SafetyGate(**{**gates["safety"], "suite": root / gates["safety"]["suite"]})
+            if "safety" in gates
+            else None,
             latency=LatencyGate(**gates["latency"]) if "latency" in gates else None,
             cost=CostGate(**gates["cost"]) if "cost" in gates else None,
             feedback=_feedback(gates["feedback"], root) if "feedback" in gates else None,

@@ -42,8 +42,11 @@ def decide(
     if green is None:
         return Decision(action="complete", reason="the plan names no green version: nothing to roll out", state=state)
     if green.name in state.rejected:
-        return Decision(action="hold", state=state,
-                        reason=f"green {green.name} was rejected after a failed gate; name a new version in the plan")
+        return Decision(
+            action="hold",
+            state=state,
+            reason=f"green {green.name} was rejected after a failed gate; name a new version in the plan",
+        )
 
     current = plan.stage_index(state.stage) if state.green == green.name else None
     evidence = _evidence(verdict, green.name)
@@ -55,31 +58,49 @@ def decide(
     if evidence == "fail":
         return _rollback(state, green.name, verdict)
     if stage_started_at is None:
-        return Decision(action="hold", state=state,
-                        reason=f"cannot tell when stage {stage.name} started: the traffic file has no commit yet")
+        return Decision(
+            action="hold",
+            state=state,
+            reason=f"cannot tell when stage {stage.name} started: the traffic file has no commit yet",
+        )
     soaked_at = stage_started_at + stage.soak
     last = current == len(plan.stages) - 1
 
     if last:
         retire_at = stage_started_at + max(stage.soak, plan.decommission_after)
         if now < soaked_at:
-            return _wait(state, f"stage {stage.name} soaks until {_at(soaked_at)} ({_left(soaked_at, now)} left)", soaked_at)
+            return _wait(
+                state, f"stage {stage.name} soaks until {_at(soaked_at)} ({_left(soaked_at, now)} left)", soaked_at
+            )
         if evidence != "pass":
             return Decision(action="hold", state=state, reason=_missing(evidence, verdict, green.name))
         if now < retire_at:
-            return Decision(action="complete", state=state, earliest=retire_at,
-                            reason=f"green {green.name} serves 100%; blue stays warm until {_at(retire_at)}")
-        return Decision(action="decommission", state=TrafficState(service=plan.service, rejected=state.rejected),
-                        reason=f"green {green.name} has served 100% for {format_duration(now - stage_started_at)}: "
-                   f"promote it to blue and stop {plan.blue.name}")
+            return Decision(
+                action="complete",
+                state=state,
+                earliest=retire_at,
+                reason=f"green {green.name} serves 100%; blue stays warm until {_at(retire_at)}",
+            )
+        return Decision(
+            action="decommission",
+            state=TrafficState(service=plan.service, rejected=state.rejected),
+            reason=f"green {green.name} has served 100% for {format_duration(now - stage_started_at)}: "
+            f"promote it to blue and stop {plan.blue.name}",
+        )
 
     if now < soaked_at:
-        return _wait(state, f"stage {stage.name} soaks until {_at(soaked_at)} ({_left(soaked_at, now)} left)", soaked_at)
+        return _wait(
+            state, f"stage {stage.name} soaks until {_at(soaked_at)} ({_left(soaked_at, now)} left)", soaked_at
+        )
     if evidence != "pass":
         return Decision(action="hold", state=state, reason=_missing(evidence, verdict, green.name))
     target = plan.stages[current + 1]
-    return _advance(state, green.name, target, f"stage {stage.name} soaked for {format_duration(now - stage_started_at)} "
-                                                 f"and every gate passes")
+    return _advance(
+        state,
+        green.name,
+        target,
+        f"stage {stage.name} soaked for {format_duration(now - stage_started_at)} and every gate passes",
+    )
 
 
 def _start(plan: Plan, state: TrafficState, green: str, evidence: str, verdict: Verdict | None) -> Decision:
@@ -93,16 +114,18 @@ def _start(plan: Plan, state: TrafficState, green: str, evidence: str, verdict: 
 
 def _advance(state: TrafficState, green: str, stage: Stage, why: str) -> Decision:
     new = replace(state, stage=stage.name, green=green, weights=Weights.for_green(stage.weight))
-    return Decision(action="advance", state=new, stage=stage,
-                    reason=f"{why}: move {stage.weight}% to green {green} [{stage.name}]")
+    return Decision(
+        action="advance", state=new, stage=stage, reason=f"{why}: move {stage.weight}% to green {green} [{stage.name}]"
+    )
 
 
 def _rollback(state: TrafficState, green: str, verdict: Verdict | None) -> Decision:
     failing = ", ".join(f"{g.gate} ({g.reason})" for g in verdict.failing()) if verdict else "a gate"
     moved = state.weights.green if state.green == green and state.stage != ROLLED_BACK else 0
     where = f"take its {moved}% back to blue" if moved else "it never received traffic"
-    return Decision(action="rollback", state=state.rejecting(green),
-                    reason=f"green {green} failed {failing}: {where} and reject it")
+    return Decision(
+        action="rollback", state=state.rejecting(green), reason=f"green {green} failed {failing}: {where} and reject it"
+    )
 
 
 def _wait(state: TrafficState, reason: str, until: datetime) -> Decision:

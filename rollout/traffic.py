@@ -88,14 +88,21 @@ def _rule_problems(doc: Document, plan: Plan) -> list[Problem]:
     stage = data["stage"]
     if stage is None or stage == ROLLED_BACK:
         if weights["green"] != 0:
-            problems.append(doc.problem(("weights", "green"),
-                                        f"green gets no traffic when the stage is {stage or 'null'}, not {weights['green']}"))
+            problems.append(
+                doc.problem(
+                    ("weights", "green"),
+                    f"green gets no traffic when the stage is {stage or 'null'}, not {weights['green']}",
+                )
+            )
     elif plan.stage(stage) is None:
         names = ", ".join(s.name for s in plan.stages)
         problems.append(doc.problem(("stage",), f"{stage!r} is not a stage of the plan ({names}, or {ROLLED_BACK})"))
     elif (expected := plan.stage(stage)) and expected.weight != weights["green"]:
-        problems.append(doc.problem(("weights", "green"),
-                                    f"{weights['green']} is not the weight of stage {stage!r} ({expected.weight})"))
+        problems.append(
+            doc.problem(
+                ("weights", "green"), f"{weights['green']} is not the weight of stage {stage!r} ({expected.weight})"
+            )
+        )
     return problems
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import click
 
 from rollout import __version__
-from rollout.cli.state_cmds import next_cmd, status, validate
 from rollout.cli.init_cmd import init
+from rollout.cli.state_cmds import next_cmd, status, validate
 from rollout.errors import InputError, RolloutError
-from rollout.forge.actions import annotations, in_actions
+from rollout.forge.actions import error_annotations, in_actions
 
 
 class RolloutGroup(click.Group):
@@ -31,7 +31,7 @@ class RolloutGroup(click.Group):
 def report(exc: RolloutError) -> None:
     click.echo(f"error: {exc.message}" if "\n" not in exc.message else f"error:\n{exc.message}", err=True)
     if isinstance(exc, InputError) and in_actions(os.environ):
-        for line in annotations(exc.problems):
+        for line in error_annotations(exc.problems):
             click.echo(line)
 
 

@@ -24,4 +24,6 @@ def init(directory: Path, service: str, force: bool) -> None:
     written = write_scaffold(directory, files, force=force)
     for path in written:
         click.echo(f"wrote {path}")
-    click.echo(f"next: edit {directory / 'rollout-plan.yaml'}, then run `rollout validate --plan {directory / 'rollout-plan.yaml'}`")
+    click.echo(
+        f"next: edit {directory / 'rollout-plan.yaml'}, then run `rollout validate --plan {directory / 'rollout-plan.yaml'}`"
+    )

@@ -17,8 +17,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def plan_option(func: F) -> F:
     return click.option(
-        "--plan", "plan_path", type=click.Path(path_type=Path, dir_okay=False), default=PLAN_FILE,
-        envvar="ROLLOUT_PLAN", show_default=True, help="The rollout plan.",
+        "--plan",
+        "plan_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=PLAN_FILE,
+        envvar="ROLLOUT_PLAN",
+        show_default=True,
+        help="The rollout plan.",
     )(func)
 
 

@@ -28,11 +28,21 @@ def validate(plan_path: Path, as_json: bool) -> None:
     stages = " -> ".join(f"{s.weight}%" for s in plan.stages)
     green = plan.green.name if plan.green else "none"
     if as_json:
-        echo_json({"valid": True, "service": plan.service, "stages": [s.name for s in plan.stages],
-                   "blue": plan.blue.name, "green": plan.green.name if plan.green else None, "stage": state.stage})
+        echo_json(
+            {
+                "valid": True,
+                "service": plan.service,
+                "stages": [s.name for s in plan.stages],
+                "blue": plan.blue.name,
+                "green": plan.green.name if plan.green else None,
+                "stage": state.stage,
+            }
+        )
     else:
-        click.echo(f"ok: {plan_path}: service {plan.service}, blue {plan.blue.name}, green {green}, "
-                   f"stages {stages}, router {plan.router.kind}")
+        click.echo(
+            f"ok: {plan_path}: service {plan.service}, blue {plan.blue.name}, green {green}, "
+            f"stages {stages}, router {plan.router.kind}"
+        )
 
 
 @click.command()
@@ -46,17 +56,27 @@ def status(plan_path: Path, as_json: bool) -> None:
     verdict = latest_recorded_verdict(plan)
     decision = decide(plan, state, stage_started_at=started, verdict=verdict, now=datetime.now(timezone.utc))
     if as_json:
-        echo_json({
-            "service": plan.service, "stage": state.stage, "green": state.green,
-            "weights": {"blue": state.weights.blue, "green": state.weights.green}, "rejected": list(state.rejected),
-            "stage_started_at": started.isoformat() if started else None,
-            "blue": plan.blue.name, "planned_green": plan.green.name if plan.green else None,
-            "next": decision_to_dict(decision),
-        })
+        echo_json(
+            {
+                "service": plan.service,
+                "stage": state.stage,
+                "green": state.green,
+                "weights": {"blue": state.weights.blue, "green": state.weights.green},
+                "rejected": list(state.rejected),
+                "stage_started_at": started.isoformat() if started else None,
+                "blue": plan.blue.name,
+                "planned_green": plan.green.name if plan.green else None,
+                "next": decision_to_dict(decision),
+            }
+        )
         return
     click.echo(f"service   {plan.service}")
-    click.echo(f"stage     {state.stage or 'not started'}" + (f" (since {started:%Y-%m-%d %H:%M %Z})" if started else ""))
-    click.echo(f"traffic   blue {plan.blue.name} {state.weights.blue}% / green {state.green or '-'} {state.weights.green}%")
+    click.echo(
+        f"stage     {state.stage or 'not started'}" + (f" (since {started:%Y-%m-%d %H:%M %Z})" if started else "")
+    )
+    click.echo(
+        f"traffic   blue {plan.blue.name} {state.weights.blue}% / green {state.green or '-'} {state.weights.green}%"
+    )
     if state.rejected:
         click.echo(f"rejected  {', '.join(state.rejected)}")
     click.echo(f"next      {decision.action}: {decision.reason}")
@@ -66,8 +86,12 @@ def status(plan_path: Path, as_json: bool) -> None:
 
 @click.command("next")
 @plan_option
-@click.option("--verdict", "verdict_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Gate verdict for the current green (from `rollout gate --out`).")
+@click.option(
+    "--verdict",
+    "verdict_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Gate verdict for the current green (from `rollout gate --out`).",
+)
 @click.option("--now", "now_text", metavar="ISO8601", help="Decide as if it were this time (default: now).")
 @json_option
 def next_cmd(plan_path: Path, verdict_path: Path | None, now_text: str | None, as_json: bool) -> None:
@@ -86,7 +110,9 @@ def next_cmd(plan_path: Path, verdict_path: Path | None, now_text: str | None, a
 
 def decide_now(plan_path: Path, verdict_path: Path | None, now_text: str | None) -> Decision:
     plan = open_plan(plan_path)
-    return decide_for(plan, load_traffic(plan), load_verdict(verdict_path) if verdict_path else None, parse_now(now_text))
+    return decide_for(
+        plan, load_traffic(plan), load_verdict(verdict_path) if verdict_path else None, parse_now(now_text)
+    )
 
 
 def decide_for(plan: Plan, state: TrafficState, verdict: Verdict | None, now: datetime) -> Decision:

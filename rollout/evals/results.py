@@ -98,21 +98,29 @@ def results_from_dict(data: Mapping[str, Any], *, file: str = "<results>") -> Ev
         for key in ("scores", "latency_ms", "ttft_ms"):
             if any(isinstance(v, float) and not math.isfinite(v) for v in case.get(key, ())):
                 raise InputError.at(file, "values must be finite numbers", field=f"cases[{i}].{key}")
-        cases.append(CaseResult(
-            id=case["id"],
-            scores=tuple(float(s) for s in case["scores"]),
-            latency_ms=tuple(case.get("latency_ms", ())),
-            ttft_ms=tuple(case.get("ttft_ms", ())),
-            output_tokens=tuple(case.get("output_tokens", ())),
-            errors=tuple(case.get("errors", ())),
-            prompt=case.get("prompt"),
-            outputs=tuple(case.get("outputs", ())),
-            tags=tuple(case.get("tags", ())),
-        ))
+        cases.append(
+            CaseResult(
+                id=case["id"],
+                scores=tuple(float(s) for s in case["scores"]),
+                latency_ms=tuple(case.get("latency_ms", ())),
+                ttft_ms=tuple(case.get("ttft_ms", ())),
+                output_tokens=tuple(case.get("output_tokens", ())),
+                errors=tuple(case.get("errors", ())),
+                prompt=case.get("prompt"),
+                outputs=tuple(case.get("outputs", ())),
+                tags=tuple(case.get("tags", ())),
+            )
+        )
     return EvalResults(
-        suite=data["suite"], target=data["target"], model=data["model"], revision=data.get("revision"),
-        run_id=data.get("run_id", ""), started_at=data.get("started_at", ""), finished_at=data.get("finished_at", ""),
-        interrupted=bool(data.get("interrupted", False)), cases=tuple(cases),
+        suite=data["suite"],
+        target=data["target"],
+        model=data["model"],
+        revision=data.get("revision"),
+        run_id=data.get("run_id", ""),
+        started_at=data.get("started_at", ""),
+        finished_at=data.get("finished_at", ""),
+        interrupted=bool(data.get("interrupted", False)),
+        cases=tuple(cases),
     )
 
 

@@ -39,7 +39,7 @@ def append_summary(env: Mapping[str, str], markdown: str) -> None:
         handle.write(markdown.rstrip("\n") + "\n\n")
 
 
-def annotations(problems: Iterable[Problem]) -> list[str]:
+def error_annotations(problems: Iterable[Problem]) -> list[str]:
     """`::error` workflow commands, one per problem, escaped as the runner expects."""
     lines = []
     for problem in problems:

@@ -87,8 +87,9 @@ def verdict_to_json(verdict: Verdict) -> str:
 
 def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
     def run(d: Mapping[str, Any]) -> RunInfo:
-        return RunInfo(model=d["model"], revision=d.get("revision"), target=d.get("target"),
-                       run_ids=tuple(d.get("run_ids", ())))
+        return RunInfo(
+            model=d["model"], revision=d.get("revision"), target=d.get("target"), run_ids=tuple(d.get("run_ids", ()))
+        )
 
     return Verdict(
         outcome=data["outcome"],
@@ -96,9 +97,13 @@ def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
         candidate=run(data["candidate"]),
         gates=tuple(
             GateResult(
-                gate=g["gate"], outcome=g["outcome"], reason=g["reason"], estimate=g.get("estimate"),
-                interval=tuple(g["interval"]) if g.get("interval") is not None else None,  # type: ignore[arg-type]
-                threshold=g.get("threshold"), details=g.get("details", {}),
+                gate=g["gate"],
+                outcome=g["outcome"],
+                reason=g["reason"],
+                estimate=g.get("estimate"),
+                interval=tuple(g["interval"]) if g.get("interval") is not None else None,
+                threshold=g.get("threshold"),
+                details=g.get("details", {}),
             )
             for g in data["gates"]
         ),

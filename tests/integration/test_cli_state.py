@@ -17,8 +17,13 @@ GREEN = "llama-3.3-8b-ft2"
 
 
 def git(repo: Path, *args: str, date: str | None = None) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
     if date:
         env["GIT_COMMITTER_DATE"] = env["GIT_AUTHOR_DATE"] = date
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
@@ -42,8 +47,12 @@ def run(repo: Path, *args: str) -> tuple[int, str]:
 
 
 def write_verdict(path: Path, outcome: str) -> Path:
-    verdict = Verdict(outcome=outcome, baseline=RunInfo(model="llama-3.1-8b"), candidate=RunInfo(model=GREEN),  # type: ignore[arg-type]
-                      gates=(GateResult(gate="quality", outcome=outcome, reason="r"),))  # type: ignore[arg-type]
+    verdict = Verdict(
+        outcome=outcome,
+        baseline=RunInfo(model="llama-3.1-8b"),
+        candidate=RunInfo(model=GREEN),  # type: ignore[arg-type]
+        gates=(GateResult(gate="quality", outcome=outcome, reason="r"),),
+    )  # type: ignore[arg-type]
     path.write_text(verdict_to_json(verdict))
     return path
 
@@ -88,7 +97,10 @@ def test_status_shows_where_the_rollout_stands(repo: Path) -> None:
     status = json.loads(output)
     assert code == 0
     assert (status["stage"], status["weights"], status["stage_started_at"]) == (
-        "early", {"blue": 75, "green": 25}, "2026-11-05T08:00:00+00:00")
+        "early",
+        {"blue": 75, "green": 25},
+        "2026-11-05T08:00:00+00:00",
+    )
     assert status["next"]["action"] == "hold"
     code, output = run(repo, "status")
     assert "blue llama-3.1-8b 75% / green llama-3.3-8b-ft2 25%" in output
@@ -127,7 +139,9 @@ def test_init_refuses_to_overwrite_and_writes_nothing(repo: Path) -> None:
 
 
 def test_the_console_script_exits_with_the_documented_code(tmp_path: Path) -> None:
-    result = subprocess.run(["rollout", "validate", "--plan", str(tmp_path / "none.yaml")], capture_output=True, text=True)
+    result = subprocess.run(
+        ["rollout", "validate", "--plan", str(tmp_path / "none.yaml")], capture_output=True, text=True
+    )
     assert result.returncode == 2
     assert "none.yaml: file not found" in result.stderr
     assert "Traceback" not in result.stderr

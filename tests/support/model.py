@@ -24,8 +24,22 @@ def smollm_path() -> Path:
 
 def llama_command(port: int, name: str, extra: Sequence[str] = ()) -> list[str]:
     return [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(smollm_path()), "--host", "127.0.0.1",
-        "--port", str(port), "--model_alias", name, "--n_ctx", "2048", "--n_threads", "1", *extra,
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(smollm_path()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--model_alias",
+        name,
+        "--n_ctx",
+        "2048",
+        "--n_threads",
+        "1",
+        *extra,
     ]
 
 
@@ -40,11 +54,19 @@ class RunningModel:
 def running_model(name: str = "smol", extra: Sequence[str] = (), log: Path | None = None) -> Iterator[RunningModel]:
     port = free_port()
     out = log.open("wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(llama_command(port, name, extra), stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        llama_command(port, name, extra),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
-        wait_until(lambda: proc.poll() is None and answers(f"http://127.0.0.1:{port}/v1/models"),
-                   timeout=120, what="llama_cpp.server answering /v1/models")
+        wait_until(
+            lambda: proc.poll() is None and answers(f"http://127.0.0.1:{port}/v1/models"),
+            timeout=120,
+            what="llama_cpp.server answering /v1/models",
+        )
         yield RunningModel(url=f"http://127.0.0.1:{port}", name=name, pid=proc.pid)
     finally:
         if proc.poll() is None:

@@ -48,19 +48,40 @@ def test_example_plan_loads_into_frozen_dataclasses() -> None:
 
 
 EDITS = [
-    pytest.param("{name: early,    weight: 25", "{name: early,    weight: 4", "weight: 4 is not greater than the previous stage's 5",
-                 id="weights-not-increasing"),
-    pytest.param("{name: full,     weight: 100", "{name: full,     weight: 90", "the last stage must send 100% to green, not 90",
-                 id="last-not-100"),
+    pytest.param(
+        "{name: early,    weight: 25",
+        "{name: early,    weight: 4",
+        "weight: 4 is not greater than the previous stage's 5",
+        id="weights-not-increasing",
+    ),
+    pytest.param(
+        "{name: full,     weight: 100",
+        "{name: full,     weight: 90",
+        "the last stage must send 100% to green, not 90",
+        id="last-not-100",
+    ),
     pytest.param("soak: 2d}", "soak: two days}", "'two days' is not a duration", id="bad-duration"),
-    pytest.param("decommission_after: 14d", "decommission_after: 14 fortnights", "is not a duration", id="bad-decommission"),
+    pytest.param(
+        "decommission_after: 14d", "decommission_after: 14 fortnights", "is not a duration", id="bad-decommission"
+    ),
     pytest.param("    port: 8002", "    port: 8001", "8001 is blue's port too", id="equal-ports"),
     pytest.param("{name: majority", "{name: early", "'early' is already used by stages[1]", id="duplicate-stage"),
     pytest.param("    port: 8002", "    port: eight", "'eight' is not of type 'integer'", id="wrong-type"),
-    pytest.param("decommission_after: 14d", "decomission_after: 14d", "unknown key 'decomission_after' (did you mean 'decommission_after'?)",
-                 id="unknown-key"),
-    pytest.param("  kind: litellm", "  kind: envoy", "'envoy' is not one of litellm, nginx, file, gateway-api", id="bad-enum"),
-    pytest.param("suite: eval_suites/safety", "suite: eval_suites/missing", "no eval suite at eval_suites/missing", id="missing-suite"),
+    pytest.param(
+        "decommission_after: 14d",
+        "decomission_after: 14d",
+        "unknown key 'decomission_after' (did you mean 'decommission_after'?)",
+        id="unknown-key",
+    ),
+    pytest.param(
+        "  kind: litellm", "  kind: envoy", "'envoy' is not one of litellm, nginx, file, gateway-api", id="bad-enum"
+    ),
+    pytest.param(
+        "suite: eval_suites/safety",
+        "suite: eval_suites/missing",
+        "no eval suite at eval_suites/missing",
+        id="missing-suite",
+    ),
     pytest.param("    name: llama-3.3-8b-ft2", "    name: llama-3.1-8b", "is blue's name too", id="same-name"),
 ]
 
@@ -119,14 +140,16 @@ def test_unreadable_files_are_input_errors(tmp_path: Path, content: bytes, messa
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="nope.yaml: file not found"):
+    with pytest.raises(InputError, match=r"nope\.yaml: file not found"):
         load_plan(tmp_path / "nope.yaml", display="nope.yaml")
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
-        load_plan(write_plan(tmp_path, EXAMPLE.replace("  reload: systemctl", "  reload: [systemctl")),
-                  display="rollout-plan.yaml")
+        load_plan(
+            write_plan(tmp_path, EXAMPLE.replace("  reload: systemctl", "  reload: [systemctl")),
+            display="rollout-plan.yaml",
+        )
     assert str(info.value).startswith("rollout-plan.yaml:2"), str(info.value)
 
 
@@ -145,7 +168,7 @@ def test_a_50_megabyte_file_is_refused_quickly(tmp_path: Path) -> None:
 
 def test_alias_bombs_are_stopped(tmp_path: Path) -> None:
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    for prev, name in zip("abcdefgh", "bcdefghi"):
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=False):
         lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
     path = tmp_path / "rollout-plan.yaml"
     path.write_text("\n".join(lines) + "\n")
@@ -154,7 +177,9 @@ def test_alias_bombs_are_stopped(tmp_path: Path) -> None:
 
 
 def test_command_engine_needs_a_template_with_known_placeholders(tmp_path: Path) -> None:
-    text = EXAMPLE.replace("    port: 8002\n", "    port: 8002\n    engine: command\n    command: serve --port {port} --gpu {gpu}\n")
+    text = EXAMPLE.replace(
+        "    port: 8002\n", "    port: 8002\n    engine: command\n    command: serve --port {port} --gpu {gpu}\n"
+    )
     found = problems(tmp_path, text)
     assert any("unknown placeholder {gpu}" in p for p in found), found
     text = EXAMPLE.replace("    port: 8002\n", "    port: 8002\n    engine: command\n")
@@ -162,7 +187,9 @@ def test_command_engine_needs_a_template_with_known_placeholders(tmp_path: Path)
 
 
 def test_feedback_source_needs_its_fields(tmp_path: Path) -> None:
-    text = EXAMPLE.replace("  cost:", "  feedback: {source: {kind: prometheus, url: 'http://127.0.0.1:9090'}, min_samples: 300}\n  cost:")
+    text = EXAMPLE.replace(
+        "  cost:", "  feedback: {source: {kind: prometheus, url: 'http://127.0.0.1:9090'}, min_samples: 300}\n  cost:"
+    )
     assert any("a prometheus source needs 'query'" in p for p in problems(tmp_path, text))
 
 

@@ -30,8 +30,12 @@ def verdict(outcome: Outcome, model: str = GREEN) -> Verdict:
 
 def at_stage(name: str | None, plan: Plan = PLAN) -> TrafficState:
     stage = plan.stage(name)
-    return TrafficState(service="chat", stage=name, green=GREEN if name else None,
-                        weights=Weights.for_green(stage.weight if stage else 0))
+    return TrafficState(
+        service="chat",
+        stage=name,
+        green=GREEN if name else None,
+        weights=Weights.for_green(stage.weight if stage else 0),
+    )
 
 
 def test_full_timeline_from_nothing_to_decommission() -> None:
@@ -63,7 +67,9 @@ def test_full_timeline_from_nothing_to_decommission() -> None:
 
 
 def test_holds_before_soak_with_the_earliest_time() -> None:
-    decision = decide(PLAN, at_stage("early"), stage_started_at=T0, verdict=verdict("pass"), now=T0 + timedelta(hours=20))
+    decision = decide(
+        PLAN, at_stage("early"), stage_started_at=T0, verdict=verdict("pass"), now=T0 + timedelta(hours=20)
+    )
     assert decision.action == "hold"
     assert decision.earliest == T0 + timedelta(days=2)
     assert "1d4h left" in decision.reason
@@ -112,7 +118,9 @@ def test_a_new_green_named_mid_rollout_starts_from_the_first_stage() -> None:
 
 
 def test_a_plan_without_green_is_complete() -> None:
-    decision = decide(replace(PLAN, green=None), TrafficState.initial("chat"), stage_started_at=None, verdict=None, now=T0)
+    decision = decide(
+        replace(PLAN, green=None), TrafficState.initial("chat"), stage_started_at=None, verdict=None, now=T0
+    )
     assert decision.action == "complete"
 
 

@@ -30,12 +30,19 @@ def plan(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_a_missing_traffic_file_is_the_initial_state(plan) -> None:  # type: ignore[no-untyped-def]
-    assert load_traffic(plan) == TrafficState(service="chat", stage=None, green=None, weights=Weights(blue=100, green=0))
+    assert load_traffic(plan) == TrafficState(
+        service="chat", stage=None, green=None, weights=Weights(blue=100, green=0)
+    )
 
 
 def test_write_then_read_round_trips(plan) -> None:  # type: ignore[no-untyped-def]
-    state = TrafficState(service="chat", stage="early", green="llama-3.3-8b-ft2", weights=Weights.for_green(25),
-                         rejected=("llama-3.3-8b-ft1",))
+    state = TrafficState(
+        service="chat",
+        stage="early",
+        green="llama-3.3-8b-ft2",
+        weights=Weights.for_green(25),
+        rejected=("llama-3.3-8b-ft1",),
+    )
     write_traffic(plan, state)
     assert load_traffic(plan) == state
     assert not [p for p in plan.root.iterdir() if p.name.startswith(".rollout-traffic")], "no temp file left behind"
@@ -50,11 +57,26 @@ def test_the_format_is_the_one_in_the_design() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("service: chat\nstage: early\ngreen: g\nweights: {blue: 70, green: 25}\n", "rollout-traffic.yaml:4: weights: weights add up to 95, not 100"),
-        ("service: chat\nstage: late\ngreen: g\nweights: {blue: 75, green: 25}\n", "rollout-traffic.yaml:2: stage: 'late' is not a stage of the plan"),
-        ("service: chat\nstage: early\ngreen: g\nweights: {blue: 70, green: 30}\n", "weights.green: 30 is not the weight of stage 'early' (25)"),
-        ("service: chat\nstage: null\nweights: {blue: 90, green: 10}\n", "green gets no traffic when the stage is null"),
-        ("service: mail\nstage: null\nweights: {blue: 100, green: 0}\n", "service: 'mail' is not the plan's service 'chat'"),
+        (
+            "service: chat\nstage: early\ngreen: g\nweights: {blue: 70, green: 25}\n",
+            "rollout-traffic.yaml:4: weights: weights add up to 95, not 100",
+        ),
+        (
+            "service: chat\nstage: late\ngreen: g\nweights: {blue: 75, green: 25}\n",
+            "rollout-traffic.yaml:2: stage: 'late' is not a stage of the plan",
+        ),
+        (
+            "service: chat\nstage: early\ngreen: g\nweights: {blue: 70, green: 30}\n",
+            "weights.green: 30 is not the weight of stage 'early' (25)",
+        ),
+        (
+            "service: chat\nstage: null\nweights: {blue: 90, green: 10}\n",
+            "green gets no traffic when the stage is null",
+        ),
+        (
+            "service: mail\nstage: null\nweights: {blue: 100, green: 0}\n",
+            "service: 'mail' is not the plan's service 'chat'",
+        ),
         ("service: chat\nstage: null\nweights: {blue: 100, green: 0}\nextra: 1\n", "unknown key 'extra'"),
         ("service: chat\nstage: null\nweights: {blue: 100}\n", "'green' is required"),
     ],
@@ -68,7 +90,11 @@ def test_invalid_states_are_refused(plan, text: str, message: str) -> None:  # t
 def test_rejecting_sends_everything_to_blue_and_remembers_the_version() -> None:
     state = TrafficState(service="chat", stage="majority", green="g2", weights=Weights.for_green(75), rejected=("g1",))
     rejected = state.rejecting("g2")
-    assert (rejected.stage, rejected.weights, rejected.rejected) == (ROLLED_BACK, Weights(blue=100, green=0), ("g1", "g2"))
+    assert (rejected.stage, rejected.weights, rejected.rejected) == (
+        ROLLED_BACK,
+        Weights(blue=100, green=0),
+        ("g1", "g2"),
+    )
     assert rejected.rejecting("g2").rejected == ("g1", "g2")
 
 
