@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
 from rollout.errors import ExternalError
 
 
-def git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def git(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None,
+        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run git; `env` adds to (not replaces) the environment, e.g. GIT_COMMITTER_DATE or GIT_INDEX_FILE."""
     try:
-        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False,
+                                env={**os.environ, **env} if env else None, input=stdin)
     except FileNotFoundError:
         raise ExternalError("git is not installed (it is needed to read the rollout's history)") from None
     if check and result.returncode != 0:
@@ -24,11 +29,15 @@ def is_repository(path: Path) -> bool:
 
 
 def last_changed(path: Path, *, rev: str = "HEAD") -> datetime | None:
-    """Commit time of the last commit (up to `rev`) that changed `path`; None if it was never committed."""
+    """Commit time of the last commit (up to `rev`) that changed `path`; None if it was never committed.
+
+    Only the first-parent line counts: when a rollout PR is merged with a merge commit, traffic moved
+    at the merge, not when the PR's own commit was made.
+    """
     root = path.parent
     if not is_repository(root):
         return None
-    result = git(root, "log", "-1", "--format=%cI", rev, "--", path.name, check=False)
+    result = git(root, "log", "-1", "--first-parent", "--format=%cI", rev, "--", path.name, check=False)
     text = result.stdout.strip()
     return datetime.fromisoformat(text) if result.returncode == 0 and text else None
 
