@@ -54,6 +54,7 @@ class Router:
     url: str | None = None
     probes: int = 200
     namespace: str | None = None
+    gateway: str | None = None
     backends: Mapping[Color, str] = field(default_factory=dict)
 
 
@@ -227,6 +228,10 @@ def _rule_problems(doc: Document, root: Path) -> list[Problem]:
                         ("gates", gate, "suite"), f"no eval suite at {spec['suite']} (a folder of *.yaml files)"
                     )
                 )
+    router = data["router"]
+    if router["kind"] == "gateway-api" and "gateway" not in router:
+        problems.append(doc.problem(("router", "kind"), "gateway-api needs router.gateway: the Gateway "
+                                                        "(NAME or NAMESPACE/NAME) the HTTPRoute attaches to"))
     feedback = data["gates"].get("feedback")
     if feedback is not None:
         problems += _feedback_problems(doc, feedback["source"])
@@ -292,6 +297,7 @@ def _freeze(data: Mapping[str, Any], path: Path, digest: str) -> Plan:
             url=router.get("url"),
             probes=router.get("probes", 200),
             namespace=router.get("namespace"),
+            gateway=router.get("gateway"),
             backends=dict(router.get("backends", {})),
         ),
         stages=tuple(
