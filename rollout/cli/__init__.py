@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from rollout import __version__
+from rollout.cli.apply_cmd import apply
 from rollout.cli.init_cmd import init
 from rollout.cli.state_cmds import next_cmd, status, validate
 from rollout.errors import InputError, RolloutError
@@ -44,7 +45,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.meta["rollout.debug"] = debug
 
 
-for command in (init, validate, status, next_cmd):
+for command in (init, validate, status, next_cmd, apply):
     cli.add_command(command)
 
 

@@ -1,0 +1,41 @@
+"""apply: make the router serve rollout-traffic.yaml, and prove the split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from rollout.cli.options import echo_json, environ, json_option, open_plan, plan_option
+from rollout.forge.actions import write_outputs
+from rollout.routers.apply import apply_traffic, result_to_dict
+from rollout.traffic import load_traffic
+
+
+@click.command()
+@plan_option
+@click.option("--dry-run", is_flag=True, help="Print the diff of the router config and change nothing.")
+@click.option("--probes", type=click.IntRange(0, 10_000), help="Probe requests to verify the split "
+              "(default: router.probes in the plan, 200; 0 checks the written file only).")
+@json_option
+def apply(plan_path: Path, dry_run: bool, probes: int | None, as_json: bool) -> None:
+    """Render the router config from rollout-traffic.yaml, reload the router, and verify the split.
+
+    On any failure after the swap the previous config is restored and reloaded (exit 4).
+    """
+    plan = open_plan(plan_path)
+    env = environ()
+    result = apply_traffic(plan, load_traffic(plan), dry_run=dry_run, probes=probes, env=env)
+    if not dry_run:
+        write_outputs(env, {"revision": result.revision, "changed": str(result.changed).lower()})
+    if as_json:
+        echo_json(result_to_dict(result))
+    elif dry_run:
+        click.echo(result.diff or f"{result.config} is already up to date", nl=bool(not result.diff))
+    else:
+        click.echo(f"applied {result.kind} config {result.config} (revision {result.revision}"
+                   f"{'' if result.changed else ', unchanged'}): {result.summary}")
+        for check in result.checks:
+            click.echo(f"  verified {check.describe()}")
+        if result.verified_by == "file":
+            click.echo("  verified the written file (this router kind is not probed)")

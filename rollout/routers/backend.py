@@ -1,0 +1,106 @@
+"""What every router kind provides, and the pure facts about a traffic state that all of them render."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from rollout.errors import InputError
+from rollout.plan import COLORS, Color, Plan
+from rollout.routers.split import Expectation
+from rollout.traffic import TrafficState
+
+AUDIENCE_HEADER = "X-Rollout-Audience"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply:
+    """What a probe saw: enough to attribute it to a color or to recognise the live config."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProbeStyle:
+    """How to ask a router which color served a request, and whether it runs a given config revision."""
+
+    method: str
+    path: str
+    color: Callable[[Reply], str | None]
+    live_path: str
+    is_live: Callable[[Reply, str], bool]
+    body: Mapping[str, Any] | None = None
+    audience_headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    auth_env: tuple[str, ...] = ()
+    live_timeout: float = 10.0
+
+
+class RouterBackend(Protocol):
+    """One module per router kind implements this; `rollout.routers.registry` maps kinds to modules."""
+
+    def render(self, plan: Plan, state: TrafficState) -> str: ...
+
+    def problems(self, text: str) -> list[str]: ...
+
+    def validate_command(self, plan: Plan, candidate: Path, env: Mapping[str, str]) -> list[str] | None: ...
+
+    def reload_command(self, plan: Plan, env: Mapping[str, str]) -> list[str] | None: ...
+
+    def probe_style(self, plan: Plan) -> ProbeStyle | None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backend:
+    color: Color
+    name: str
+    url: str
+    weight: int
+
+
+def backends(plan: Plan, state: TrafficState) -> tuple[Backend, ...]:
+    """The colors that get traffic, with their weights; a color at 0% is left out of every config."""
+    if state.weights.blue + state.weights.green != 100:
+        raise InputError.at(str(plan.traffic_path), f"weights add up to {state.weights.blue + state.weights.green}, "
+                                                    "not 100", field="weights")
+    found = []
+    for color in COLORS:
+        weight = getattr(state.weights, color)
+        if weight > 0:
+            model = plan.model(color)
+            found.append(Backend(color=color, name=model.name, url=model.url, weight=weight))
+    return tuple(found)
+
+
+def audience(plan: Plan, state: TrafficState) -> str:
+    stage = plan.stage(state.stage)
+    return stage.audience if stage is not None else "all"
+
+
+def expectations(plan: Plan, state: TrafficState, probes: int) -> tuple[Expectation, ...]:
+    """The probe groups that prove a state: an internal stage must also keep green away from everyone else."""
+    if audience(plan, state) == "internal":
+        return (Expectation(audience="internal", green_percent=state.weights.green, probes=probes),
+                Expectation(audience="all", green_percent=0, probes=max(1, probes // 4)))
+    return (Expectation(audience="all", green_percent=state.weights.green, probes=probes),)
+
+
+def config_revision(plan: Plan, state: TrafficState) -> str:
+    """A short fingerprint of everything a config is rendered from; routers echo it so we know it is live."""
+    facts = {
+        "service": plan.service, "kind": plan.router.kind, "url": plan.router.url, "stage": state.stage,
+        "audience": audience(plan, state), "green": state.green,
+        "backends": [(b.color, b.name, b.url, b.weight) for b in backends(plan, state)],
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def headline(plan: Plan, state: TrafficState) -> str:
+    parts = ", ".join(f"{b.color} {b.name} {b.weight}%" for b in backends(plan, state))
+    who = " (green for internal requests only)" if audience(plan, state) == "internal" else ""
+    return f"service {plan.service}, stage {state.stage or 'none'}: {parts}{who}"

@@ -1,0 +1,84 @@
+"""Kubernetes Gateway API: an HTTPRoute with weighted backendRefs, committed for Argo CD or Flux to apply.
+
+Backends are the Services `router.backends.<color>` (default `<service>-blue`, `<service>-green`) on
+each color's model port, in `router.namespace`; the route attaches to `router.gateway`. A color at 0%
+is left out. Internal stages get two rules: requests with `X-Rollout-Audience: internal` are split,
+everything else goes to blue. The cluster applies the file when it syncs, so apply checks what it
+wrote, not live traffic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rollout.plan import Color, Plan
+from rollout.routers.backend import AUDIENCE_HEADER, Backend, ProbeStyle, audience, backends, config_revision, headline
+from rollout.traffic import TrafficState
+
+
+def render(plan: Plan, state: TrafficState) -> str:
+    chosen = backends(plan, state)
+    split = [_backend_ref(plan, b) for b in chosen]
+    if audience(plan, state) == "internal":
+        blue = Backend(color="blue", name=plan.blue.name, url=plan.blue.url, weight=100)
+        rules: list[dict[str, Any]] = [
+            {"matches": [{"headers": [{"name": AUDIENCE_HEADER, "value": "internal"}]}], "backendRefs": split},
+            {"backendRefs": [_backend_ref(plan, blue)]},
+        ]
+    else:
+        rules = [{"backendRefs": split}]
+    gateway = plan.router.gateway or f"{plan.service}-gateway"
+    namespace, _, name = gateway.rpartition("/")
+    parent: dict[str, str] = {"name": name, **({"namespace": namespace} if namespace else {})}
+    metadata: dict[str, Any] = {"name": plan.service}
+    if plan.router.namespace:
+        metadata["namespace"] = plan.router.namespace
+    metadata["labels"] = {"app.kubernetes.io/managed-by": "model-rollout"}
+    metadata["annotations"] = {"rollout/stage": state.stage or "none", "rollout/revision": config_revision(plan, state)}
+    route = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": metadata,
+        "spec": {"parentRefs": [parent], "rules": rules},
+    }
+    header = (f"# HTTPRoute for {plan.service}, rendered by `rollout apply` from rollout-traffic.yaml; "
+              f"edits are overwritten.\n# {headline(plan, state)}\n")
+    return header + yaml.safe_dump(route, sort_keys=False, default_flow_style=False)
+
+
+def _backend_ref(plan: Plan, backend: Backend) -> dict[str, Any]:
+    color: Color = backend.color
+    name = plan.router.backends.get(color, f"{plan.service}-{color}")
+    return {"name": name, "port": plan.model(color).port, "weight": backend.weight}
+
+
+def problems(text: str) -> list[str]:
+    try:
+        route = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return [f"not YAML: {exc}"]
+    if not isinstance(route, dict) or route.get("kind") != "HTTPRoute":
+        return ["not an HTTPRoute"]
+    rules = (route.get("spec") or {}).get("rules") or []
+    found = []
+    for i, rule in enumerate(rules):
+        refs = rule.get("backendRefs") or []
+        if not refs or sum(ref.get("weight", 1) for ref in refs) <= 0:
+            found.append(f"spec.rules[{i}]: no backend gets traffic")
+    return found or ([] if rules else ["spec.rules is empty"])
+
+
+def validate_command(plan: Plan, candidate: Path, env: Mapping[str, str]) -> list[str] | None:
+    return None
+
+
+def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str] | None:
+    return None
+
+
+def probe_style(plan: Plan) -> ProbeStyle | None:
+    return None

@@ -1,0 +1,124 @@
+"""LiteLLM proxy: one deployment per color under the service's model name, picked by weight.
+
+Every deployment carries a `weight`: LiteLLM's simple-shuffle looks at the first deployment to decide
+whether to weigh at all, so one without a weight turns the split uniform. A color at 0% is left out
+rather than given weight 0, because when every weighted deployment is cooling down LiteLLM falls back
+to a uniform pick and would send traffic to it. `model_info.id` is the color, which the proxy returns
+in the `x-litellm-model-id` response header; `model_info.rollout_revision` lets us see, through
+`/v1/model/info`, that a restarted proxy runs the new config. Internal stages use tag routing: green
+is tagged `internal` only, so it serves requests sent with `x-litellm-tags: internal` (or
+`"tags": ["internal"]`), and untagged requests go to blue, the `default` deployment.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rollout.errors import InputError
+from rollout.plan import Plan
+from rollout.routers.backend import Backend, ProbeStyle, Reply, audience, backends, config_revision, headline
+from rollout.traffic import TrafficState
+
+MODEL_ID_HEADER = "x-litellm-model-id"
+
+
+def render(plan: Plan, state: TrafficState) -> str:
+    internal = audience(plan, state) == "internal"
+    revision = config_revision(plan, state)
+    chosen = backends(plan, state)
+    if internal and all(b.color != "blue" for b in chosen):
+        # Requests outside the internal audience still need blue; its weight only counts among them.
+        chosen = (Backend(color="blue", name=plan.blue.name, url=plan.blue.url, weight=100), *chosen)
+    deployments = []
+    for backend in chosen:
+        params: dict[str, Any] = {
+            "model": f"openai/{backend.name}",
+            "api_base": f"{backend.url}/v1",
+            "api_key": "unused",
+            "weight": backend.weight,
+        }
+        if internal:
+            tags = ["default"] if backend.color == "blue" else []
+            params["tags"] = [*tags, "internal"] if getattr(state.weights, backend.color) > 0 else tags
+        deployments.append({
+            "model_name": plan.service,
+            "litellm_params": params,
+            "model_info": {"id": backend.color, "rollout_revision": revision},
+        })
+    router_settings: dict[str, Any] = {"routing_strategy": "simple-shuffle"}
+    if internal:
+        router_settings["enable_tag_filtering"] = True
+    config = {
+        "model_list": deployments,
+        "router_settings": router_settings,
+        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+    }
+    header = (f"# LiteLLM proxy config for {plan.service}, rendered by `rollout apply` from rollout-traffic.yaml; "
+              f"edits are overwritten.\n# {headline(plan, state)}\n")
+    return header + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+
+
+def problems(text: str) -> list[str]:
+    """Structural checks LiteLLM itself would only report at startup, or never."""
+    try:
+        config = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return [f"not YAML: {exc}"]
+    if not isinstance(config, dict) or not isinstance(config.get("model_list"), list) or not config["model_list"]:
+        return ["no model_list"]
+    found: list[str] = []
+    ids: list[object] = []
+    for i, deployment in enumerate(config["model_list"]):
+        params = deployment.get("litellm_params") if isinstance(deployment, dict) else None
+        if not isinstance(params, dict) or not deployment.get("model_name"):
+            found.append(f"model_list[{i}]: needs model_name and litellm_params")
+            continue
+        for key in ("model", "api_base"):
+            if not params.get(key):
+                found.append(f"model_list[{i}].litellm_params.{key}: missing")
+        weight = params.get("weight")
+        if not isinstance(weight, int) or isinstance(weight, bool) or weight <= 0:
+            found.append(f"model_list[{i}].litellm_params.weight: {weight!r} is not a positive integer")
+        ids.append((deployment.get("model_info") or {}).get("id"))
+    if len(set(ids)) != len(ids) or None in ids:
+        found.append(f"model_info.id must be set and unique per deployment, got {ids}")
+    return found
+
+
+def validate_command(plan: Plan, candidate: Path, env: Mapping[str, str]) -> list[str] | None:
+    return None
+
+
+def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str] | None:
+    raise InputError.at(str(plan.path), "the LiteLLM proxy reads its config when it starts: set the command that "
+                                        "restarts it, e.g. reload: systemctl restart litellm", field="router.reload")
+
+
+def _color(reply: Reply) -> str | None:
+    return reply.headers.get(MODEL_ID_HEADER) if reply.status == 200 else None
+
+
+def _is_live(reply: Reply, revision: str) -> bool:
+    if reply.status != 200:
+        return False
+    try:
+        models = json.loads(reply.body).get("data", [])
+    except (ValueError, AttributeError):
+        return False
+    revisions = {(m.get("model_info") or {}).get("rollout_revision") for m in models if isinstance(m, dict)}
+    return revisions == {revision}
+
+
+def probe_style(plan: Plan) -> ProbeStyle | None:
+    # Only a model request goes through the router's deployment choice; one token keeps it cheap.
+    return ProbeStyle(
+        method="POST", path="/v1/chat/completions", color=_color, live_path="/v1/model/info", is_live=_is_live,
+        body={"model": plan.service, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1},
+        audience_headers={"internal": {"x-litellm-tags": "internal"}},
+        auth_env=("ROLLOUT_ROUTER_KEY", "LITELLM_MASTER_KEY"), live_timeout=120.0,
+    )

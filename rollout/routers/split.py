@@ -1,0 +1,80 @@
+"""Does an observed split of probe requests agree with the intended weight? Pure statistics, stdlib only.
+
+Each probe lands on green or blue independently, so the green count is binomial. We accept the
+observation when the intended share lies inside the Wilson score interval of the observed share:
+that is exactly the score test's acceptance region around the intended share, so a correct router
+fails verification with probability 1 - confidence. Exact 0% and 100% are not statistical: one probe
+on the wrong color is a misrouted request, and fails.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from statistics import NormalDist
+
+CONFIDENCE = 0.999
+
+
+@dataclass(frozen=True, kw_only=True)
+class Expectation:
+    """Probes sent as `audience` should reach green `green_percent` of the time."""
+
+    audience: str
+    green_percent: int
+    probes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitCheck:
+    audience: str
+    intended: int
+    blue: int
+    green: int
+    other: int
+    low: float
+    high: float
+    ok: bool
+
+    @property
+    def observed(self) -> float:
+        served = self.blue + self.green
+        return 100.0 * self.green / served if served else 0.0
+
+    def describe(self) -> str:
+        served = self.blue + self.green
+        verdict = "ok" if self.ok else "MISMATCH"
+        extra = f", {self.other} failed or unattributed" if self.other else ""
+        return (f"{self.audience}: intended green {self.intended}%, observed {self.green}/{served} "
+                f"= {self.observed:.1f}% (interval {100 * self.low:.1f}-{100 * self.high:.1f}%{extra}) {verdict}")
+
+
+def wilson_interval(successes: int, trials: int, *, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Two-sided Wilson score interval for a binomial proportion; (0, 1) when there are no trials."""
+    if trials <= 0:
+        return 0.0, 1.0
+    if not 0 <= successes <= trials:
+        raise ValueError(f"{successes} successes out of {trials} trials")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    share = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (share + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def check_split(expectation: Expectation, counts: Mapping[str, int], *, confidence: float = CONFIDENCE) -> SplitCheck:
+    """Judge the colors counted for one audience: every probe served, by a plausible share of green."""
+    blue, green = counts.get("blue", 0), counts.get("green", 0)
+    other = sum(n for color, n in counts.items() if color not in ("blue", "green"))
+    low, high = wilson_interval(green, blue + green, confidence=confidence)
+    intended = expectation.green_percent
+    if intended == 0:
+        agrees = green == 0
+    elif intended == 100:
+        agrees = blue == 0
+    else:
+        agrees = low <= intended / 100 <= high
+    return SplitCheck(audience=expectation.audience, intended=intended, blue=blue, green=green, other=other,
+                      low=low, high=high, ok=agrees and other == 0 and blue + green > 0)
