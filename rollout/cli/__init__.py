@@ -11,6 +11,7 @@ import click
 from rollout import __version__
 from rollout.cli.apply_cmd import apply
 from rollout.cli.init_cmd import init
+from rollout.cli.serve_cmd import serve
 from rollout.cli.state_cmds import next_cmd, status, validate
 from rollout.errors import InputError, RolloutError
 from rollout.forge.actions import error_annotations, in_actions
@@ -45,7 +46,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.meta["rollout.debug"] = debug
 
 
-for command in (init, validate, status, next_cmd, apply):
+for command in (init, validate, status, next_cmd, apply, serve):
     cli.add_command(command)
 
 

@@ -1,0 +1,77 @@
+"""The `docker` supervisor: vLLM's OpenAI-compatible image with the GPUs, one container per color.
+
+The container is published on the plan's host and port and listens on all interfaces inside. `docker
+stop --time` sends SIGTERM (vLLM drains for its --shutdown-timeout) and SIGKILLs after that many seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from rollout.serving.engines import vllm_options
+from rollout.serving.external import run_tool
+from rollout.serving.launches import Launch, new_launch
+from rollout.serving.procs import Liveness
+from rollout.serving.spec import ServerSpec
+from rollout.serving.supervisor import LOG_TAIL_LINES, StopHow
+
+IMAGE = "vllm/vllm-openai:latest"
+HF_CACHE = "/root/.cache/huggingface"
+STOP_GRACE = 10
+
+
+def run_argv(spec: ServerSpec, *, hf_cache: str, drain: float, grace: float, image: str = IMAGE) -> tuple[str, ...]:
+    version = spec.version
+    inside = dataclasses.replace(version, host="0.0.0.0")
+    return (
+        "docker", "run", "--detach", f"--name={spec.unit}", "--gpus=all", "--ipc=host",
+        f"--publish={version.host}:{version.port}:{version.port}", f"--volume={hf_cache}:{HF_CACHE}",
+        f"--stop-timeout={int(drain + grace)}", "--env=HF_TOKEN",
+        *(f"--env={key}={value}" for key, value in sorted(version.env.items())),
+        image, "--model", version.model, *vllm_options(inside),
+    )
+
+
+def inspect_argv(spec: ServerSpec) -> tuple[str, ...]:
+    return ("docker", "inspect", "--format={{.State.Running}} {{.State.Pid}}", spec.unit)
+
+
+def stop_argv(spec: ServerSpec, *, drain: float, grace: float) -> tuple[str, ...]:
+    return ("docker", "stop", f"--time={int(drain + grace)}", spec.unit)
+
+
+def remove_argv(spec: ServerSpec) -> tuple[str, ...]:
+    """Without --force, so a running container is never removed by accident."""
+    return ("docker", "rm", spec.unit)
+
+
+def logs_argv(spec: ServerSpec, *, lines: int) -> tuple[str, ...]:
+    return ("docker", "logs", f"--tail={lines}", spec.unit)
+
+
+def parse_inspect(text: str) -> tuple[bool, int | None]:
+    running, _, pid = text.strip().partition(" ")
+    return running == "true", (int(pid) or None) if pid.isdigit() else None
+
+
+class DockerSupervisor:
+    def launch(self, spec: ServerSpec, env: Mapping[str, str]) -> Launch:
+        run_tool(remove_argv(spec), check=False)  # an exited container of the same name blocks `docker run`
+        hf_cache = env.get("HF_HOME") or f"{env.get('HOME', '/root')}/.cache/huggingface"
+        run_tool(run_argv(spec, hf_cache=hf_cache, drain=spec.drain, grace=STOP_GRACE))
+        _, pid = parse_inspect(run_tool(inspect_argv(spec)).stdout)
+        return new_launch(spec, "docker", pid)
+
+    def liveness(self, spec: ServerSpec, launch: Launch) -> Liveness:
+        result = run_tool(inspect_argv(spec), check=False)
+        return "running" if result.returncode == 0 and parse_inspect(result.stdout)[0] else "gone"
+
+    def stop(self, spec: ServerSpec, launch: Launch, *, drain: float, grace: float) -> StopHow:
+        run_tool(stop_argv(spec, drain=drain, grace=grace))
+        run_tool(remove_argv(spec), check=False)
+        return "stopped"
+
+    def log_tail(self, spec: ServerSpec, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
+        result = run_tool(logs_argv(spec, lines=lines), check=False)
+        return tuple((result.stdout + result.stderr).splitlines())

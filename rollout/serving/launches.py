@@ -1,0 +1,84 @@
+"""The record of what was started for a color: pid file plus a JSON of the argv, revision and start time.
+
+The record is what lets `stop` and `status` tell our server from a stranger that later got its pid,
+and tell whether the running server is still the one the plan describes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from rollout.atomic import write_atomic
+from rollout.plan import SupervisorKind
+from rollout.serving.procs import process_info
+from rollout.serving.spec import ServerSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class Launch:
+    supervisor: SupervisorKind
+    pid: int | None
+    start_ticks: int | None
+    argv: tuple[str, ...]
+    name: str
+    revision: str | None
+    host: str
+    port: int
+    started_at: datetime
+
+
+def new_launch(spec: ServerSpec, supervisor: SupervisorKind, pid: int | None) -> Launch:
+    """The record of a server just started as `pid`, with its start time so its pid can never be mistaken."""
+    info = process_info(pid) if pid else None
+    version = spec.version
+    return Launch(supervisor=supervisor, pid=pid, start_ticks=info.start_ticks if info else None, argv=spec.argv,
+                  name=version.name, revision=version.revision, host=version.host, port=version.port,
+                  started_at=datetime.now(timezone.utc))
+
+
+def launch_to_dict(launch: Launch) -> dict[str, Any]:
+    return {"supervisor": launch.supervisor, "pid": launch.pid, "start_ticks": launch.start_ticks,
+            "argv": list(launch.argv), "name": launch.name, "revision": launch.revision, "host": launch.host,
+            "port": launch.port, "started_at": launch.started_at.isoformat()}
+
+
+def launch_from_dict(data: dict[str, Any]) -> Launch:
+    return Launch(supervisor=data["supervisor"], pid=data["pid"], start_ticks=data["start_ticks"],
+                  argv=tuple(data["argv"]), name=data["name"], revision=data["revision"], host=data["host"],
+                  port=int(data["port"]), started_at=datetime.fromisoformat(data["started_at"]))
+
+
+def write_launch(spec: ServerSpec, launch: Launch) -> None:
+    write_atomic(spec.launch_file, json.dumps(launch_to_dict(launch), indent=2) + "\n")
+    if launch.pid is not None:
+        write_atomic(spec.pid_file, f"{launch.pid}\n")
+
+
+def read_launch(spec: ServerSpec) -> Launch | None:
+    """The recorded launch; a pid file alone (written by hand or an older tool) gives a record without a
+    start time, so only a matching command line can vouch for its process. Unreadable records count as none.
+    """
+    try:
+        return launch_from_dict(json.loads(spec.launch_file.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        pass
+    except (ValueError, KeyError, TypeError):
+        return None
+    try:
+        pid = int(spec.pid_file.read_text(encoding="ascii").strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    started = datetime.fromtimestamp(spec.pid_file.stat().st_mtime).astimezone()
+    version = spec.version
+    return Launch(supervisor="process", pid=pid, start_ticks=None, argv=spec.argv, name=version.name,
+                  revision=version.revision, host=version.host, port=version.port, started_at=started)
+
+
+def forget_launch(spec: ServerSpec) -> None:
+    for path in (spec.pid_file, spec.launch_file):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

@@ -1,0 +1,61 @@
+"""What a supervisor needs to run one color: the plan's model version, its argv, and where its files live."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from rollout.plan import Color, ModelVersion, Plan
+from rollout.serving.engines import drain_seconds, server_argv
+
+STATE_SUBDIR = "model-rollout"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerSpec:
+    service: str
+    version: ModelVersion
+    argv: tuple[str, ...]
+    cwd: Path
+    state_dir: Path
+    drain: float
+
+    @property
+    def color(self) -> Color:
+        return self.version.color
+
+    @property
+    def unit(self) -> str:
+        """The name systemd and docker know this server by."""
+        return f"rollout-{self.service}-{self.color}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / f"{self.color}.pid"
+
+    @property
+    def launch_file(self) -> Path:
+        return self.state_dir / f"{self.color}.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / f"{self.color}.log"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state_dir / "start.lock"
+
+
+def server_spec(plan: Plan, color: Color, env: Mapping[str, str]) -> ServerSpec:
+    version = plan.model(color)
+    return ServerSpec(service=plan.service, version=version, argv=server_argv(version), cwd=plan.root,
+                      state_dir=state_dir(plan, env), drain=drain_seconds(version))
+
+
+def state_dir(plan: Plan, env: Mapping[str, str]) -> Path:
+    """plan.state_dir, else $XDG_STATE_HOME/model-rollout/<service>, else ~/.local/state/model-rollout/<service>."""
+    if plan.state_dir is not None:
+        return plan.state_dir
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
+    return Path(base) / STATE_SUBDIR / plan.service

@@ -1,0 +1,81 @@
+"""The `systemd` supervisor: a transient unit started with systemd-run, owned by the service manager.
+
+Being the manager's unit rather than the job's child, the server outlives the Actions job that started
+it. As root it is a system unit; otherwise a user unit (`--user`), which needs `loginctl enable-linger`
+for the runner's user so it survives logout. KillMode=mixed gives the drain we want: SIGTERM to the
+server alone, and after TimeoutStopSec SIGKILL to everything left in the unit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from rollout.serving.external import run_tool
+from rollout.serving.launches import Launch, new_launch
+from rollout.serving.procs import Liveness
+from rollout.serving.spec import ServerSpec
+from rollout.serving.supervisor import LOG_TAIL_LINES, StopHow
+
+RUNNING_STATES = frozenset({"active", "activating", "reloading", "deactivating"})
+STOP_GRACE = 10
+
+
+def service(spec: ServerSpec) -> str:
+    return f"{spec.unit}.service"
+
+
+def run_argv(spec: ServerSpec, *, user: bool, drain: float, grace: float) -> tuple[str, ...]:
+    version = spec.version
+    return (
+        "systemd-run", *_scope(user), f"--unit={spec.unit}",
+        f"--description=model-rollout {spec.service} {spec.color} ({version.name})",
+        "--collect", "--property=KillMode=mixed", "--property=KillSignal=SIGTERM",
+        f"--property=TimeoutStopSec={int(drain + grace)}", f"--working-directory={spec.cwd}",
+        *(f"--setenv={key}={value}" for key, value in sorted(version.env.items())),
+        "--", *spec.argv,
+    )
+
+
+def show_argv(spec: ServerSpec, *, user: bool) -> tuple[str, ...]:
+    return ("systemctl", *_scope(user), "show", service(spec), "--property=ActiveState", "--property=MainPID")
+
+
+def stop_argv(spec: ServerSpec, *, user: bool) -> tuple[str, ...]:
+    return ("systemctl", *_scope(user), "stop", service(spec))
+
+
+def journal_argv(spec: ServerSpec, *, user: bool, lines: int) -> tuple[str, ...]:
+    return ("journalctl", *_scope(user), f"--unit={service(spec)}", f"--lines={lines}", "--no-pager", "--output=cat")
+
+
+def parse_show(text: str) -> dict[str, str]:
+    """`systemctl show` prints one KEY=VALUE per line."""
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+class SystemdSupervisor:
+    def launch(self, spec: ServerSpec, env: Mapping[str, str]) -> Launch:
+        user = _as_user()
+        run_tool(run_argv(spec, user=user, drain=spec.drain, grace=STOP_GRACE))
+        pid = int(parse_show(run_tool(show_argv(spec, user=user)).stdout).get("MainPID", "0")) or None
+        return new_launch(spec, "systemd", pid)
+
+    def liveness(self, spec: ServerSpec, launch: Launch) -> Liveness:
+        shown = parse_show(run_tool(show_argv(spec, user=_as_user())).stdout)
+        return "running" if shown.get("ActiveState") in RUNNING_STATES else "gone"
+
+    def stop(self, spec: ServerSpec, launch: Launch, *, drain: float, grace: float) -> StopHow:
+        run_tool(stop_argv(spec, user=_as_user()))
+        return "stopped"
+
+    def log_tail(self, spec: ServerSpec, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
+        return tuple(run_tool(journal_argv(spec, user=_as_user(), lines=lines), check=False).stdout.splitlines())
+
+
+def _scope(user: bool) -> tuple[str, ...]:
+    return ("--user",) if user else ()
+
+
+def _as_user() -> bool:
+    return os.geteuid() != 0
