@@ -11,6 +11,7 @@ import click
 from rollout.cli.options import echo_json, environ, json_option, open_plan, plan_option
 from rollout.errors import InputError
 from rollout.forge.actions import write_outputs
+from rollout.forge.jobs import status_outputs
 from rollout.gates.verdict import Verdict, load_verdict, verdict_from_dict
 from rollout.history import last_changed
 from rollout.plan import Plan
@@ -55,11 +56,15 @@ def status(plan_path: Path, as_json: bool) -> None:
     started = last_changed(plan.traffic_path)
     verdict = latest_recorded_verdict(plan)
     decision = decide(plan, state, stage_started_at=started, verdict=verdict, now=datetime.now(timezone.utc))
+    outputs = status_outputs(plan, state)
+    write_outputs(environ(), outputs)
     if as_json:
         echo_json(
             {
                 "service": plan.service,
                 "stage": state.stage,
+                "phase": outputs["phase"],
+                "environment": outputs["environment"] or None,
                 "green": state.green,
                 "weights": {"blue": state.weights.blue, "green": state.weights.green},
                 "rejected": list(state.rejected),
