@@ -75,7 +75,10 @@ def read_metrics(url: str, *, client: httpx.Client, model: str | None = None) ->
         response.raise_for_status()
     except httpx.HTTPError as exc:
         raise ExternalError(f"could not read {url}/metrics: {_describe(exc)}") from exc
-    return parse_metrics(response.text, model=model)
+    try:
+        return parse_metrics(response.text, model=model)
+    except ValueError as exc:
+        raise ExternalError(f"{url}/metrics: {exc}") from exc
 
 
 def _describe(exc: Exception) -> str:

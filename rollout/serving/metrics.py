@@ -67,10 +67,17 @@ class LatencySummary:
 
 
 def parse_metrics(text: str, *, model: str | None = None) -> ServerMetrics:
-    """Read the histograms and the token counter gates use; with `model`, only that served model's series."""
+    """Read the histograms and the token counter gates use; with `model`, only that served model's series.
+
+    Raises ValueError for text that is not in the Prometheus exposition format.
+    """
     histograms: dict[str, Histogram] = {}
     tokens = 0.0
-    for family in text_string_to_metric_families(text):
+    try:
+        families = list(text_string_to_metric_families(text))
+    except ValueError as exc:
+        raise ValueError(f"not in the Prometheus text format: {exc}") from exc
+    for family in families:
         samples = [s for s in family.samples if model is None or s.labels.get("model_name", model) == model]
         if family.name in HISTOGRAMS and family.type == "histogram":
             histograms[family.name] = _histogram(family.name, samples)

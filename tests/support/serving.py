@@ -1,0 +1,41 @@
+"""Plans for tests of `rollout serve`: blue and green on loopback, with their state dir beside the plan."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rollout.plan import Plan, load_plan
+from rollout.traffic import TrafficState, Weights, write_traffic
+
+STUB = Path(__file__).resolve().parents[1] / "fixtures" / "serving" / "stub_server.py"
+
+
+def stub_command(*extra: str) -> str:
+    """A command-engine template that runs the stub OpenAI-compatible server."""
+    return " ".join([sys.executable, str(STUB), "--host", "{host}", "--port", "{port}", "--name", "{name}", *extra])
+
+
+def write_plan(root: Path, blue: Mapping[str, Any], green: Mapping[str, Any] | None = None) -> Plan:
+    models = {"blue": {"engine": "command", **blue}}
+    if green is not None:
+        models["green"] = {"engine": "command", **green}
+    data = {
+        "version": 1, "service": "chat", "state_dir": "state", "models": models,
+        "router": {"kind": "file", "config": "flags.json"},
+        "stages": [{"name": "early", "weight": 25, "soak": "1h"}, {"name": "full", "weight": 100, "soak": "1h"}],
+        "gates": {},
+    }
+    path = root / "rollout-plan.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_plan(path)
+
+
+def set_traffic(plan: Plan, green: int) -> None:
+    stage = next((s.name for s in plan.stages if s.weight == green), None)
+    write_traffic(plan, TrafficState(service=plan.service, stage=stage, green=plan.model("green").name,
+                                     weights=Weights.for_green(green)))
