@@ -1,0 +1,76 @@
+"""rollout eval: run one suite against blue, green or any OpenAI-compatible URL."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from rollout.atomic import write_atomic
+from rollout.cli.options import echo_json, environ, json_option, plan_option
+from rollout.errors import ExternalError
+from rollout.evals.results import EvalResults, results_to_json
+from rollout.evals.retry import RetryPolicy
+from rollout.evals.runner import Settings, evaluate
+from rollout.evals.suite import Suite, load_suite
+from rollout.evals.summary import summarize, summary_line
+from rollout.evals.target import Target, resolve_target
+from rollout.forge.actions import write_outputs
+
+EXIT_INTERRUPTED = 130
+
+
+@click.command("eval")
+@click.option("--suite", "suite_path", required=True, type=click.Path(path_type=Path),
+              help="A suite folder (eval_suites/quality) or one suite file.")
+@click.option("--target", "target_text", required=True, metavar="blue|green|URL",
+              help="A color of the plan, or an OpenAI-compatible base URL.")
+@click.option("--model", help="Served model name for a URL target (default: the first one /v1/models lists).")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the results JSON here.")
+@click.option("--concurrency", type=click.IntRange(1, 4096), default=16, show_default=True,
+              help="Requests in flight at once.")
+@click.option("--repeats", type=click.IntRange(1, 1000), help="Ask each case this many times (overrides the suite).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True,
+              help="Seconds one request may take, stream included.")
+@click.option("--retries", type=click.IntRange(0, 100), default=4, show_default=True,
+              help="Retries on connect errors, 429 and 5xx (honouring Retry-After).")
+@plan_option
+@json_option
+def eval_cmd(suite_path: Path, target_text: str, model: str | None, out: Path | None, concurrency: int,
+             repeats: int | None, timeout: float, retries: int, plan_path: Path, as_json: bool) -> None:
+    """Run an eval suite and write its results (rollout.eval-results/v1).
+
+    Exit code: 0 ran (scores are for `rollout gate` to judge), 2 bad suite or target, 4 every request failed,
+    130 interrupted (partial results are still written).
+    """
+    env = environ()
+    suite = load_suite(suite_path, env=env).with_repeats(repeats)
+    target = resolve_target(target_text, plan_path=plan_path, model=model, env=env)
+    settings = Settings(concurrency=concurrency, timeout=timeout, retry=RetryPolicy(retries=retries))
+    show_bar = sys.stderr.isatty() and env.get("CI", "").lower() not in ("true", "1")
+    results = run_with_bar(suite, target, settings, env, show_bar)
+    if out is not None:
+        write_atomic(out, results_to_json(results))
+    summary = summarize(results)
+    write_outputs(env, {"results": str(out) if out else None, "mean": f"{summary.mean:.4f}" if summary.mean is not None
+                        else None, "errors": summary.errors})
+    if as_json:
+        echo_json({"suite": results.suite, "target": results.target, "model": results.model, "run_id": results.run_id,
+                   "cases": summary.cases, "scored": summary.scored, "mean": summary.mean, "errors": summary.errors,
+                   "interrupted": results.interrupted, "out": str(out) if out else None})
+    else:
+        click.echo(summary_line(results, summary) + (f" -> {out}" if out else ""))
+    if results.interrupted:
+        click.get_current_context().exit(EXIT_INTERRUPTED)
+    if summary.all_failed:
+        first = next(error for case in results.cases for error in case.errors)
+        raise ExternalError(f"every request to {target.url} failed; the first: {first}")
+
+
+def run_with_bar(suite: Suite, target: Target, settings: Settings, env: dict[str, str], show_bar: bool) -> EvalResults:
+    if not show_bar:
+        return evaluate(suite, target, settings, env=env)
+    total = sum(case.repeats for case in suite.cases)
+    with click.progressbar(length=total, label=f"{suite.name} on {target.label}", file=sys.stderr) as bar:
+        return evaluate(suite, target, settings, env=env, progress=bar.update)

@@ -1,0 +1,232 @@
+"""Run a suite against a target: streamed chat completions, graded as they finish.
+
+Design for throughput on few cores: one worker coroutine per unit of concurrency, each owning an
+httpx.AsyncClient with a single keep-alive connection. A shared pool makes every request scan and
+lock the pool (throughput fell as concurrency rose); private clients never wait on each other.
+All clients share one TLS context, which is costly to build. Each case's request body is encoded
+once and reused for every repeat; stream chunks are split on bytes and decoded once per event.
+
+A failed request is an error on that repeat, never a score; Ctrl-C keeps what finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import httpx
+
+from rollout.evals.graders import JUDGE, GraderError, combine, grade
+from rollout.evals.judge import judge
+from rollout.evals.results import CaseResult, EvalResults
+from rollout.evals.retry import RETRY_STATUSES, RequestFailed, Retryable, RetryPolicy, retry_after_of, with_retries
+from rollout.evals.stream import BadResponse, ChatStream, parse_completion
+from rollout.evals.suite import Case, Suite
+from rollout.evals.target import Target
+
+Progress = Callable[[int], None]
+COMPLETIONS = "/v1/chat/completions"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    concurrency: int = 16
+    timeout: float = 120.0
+    connect_timeout: float = 10.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    seed: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply:
+    text: str
+    latency_ms: float
+    ttft_ms: float | None
+    output_tokens: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Graded:
+    reply: Reply
+    score: float
+
+
+Outcome = Graded | str
+
+
+def request_body(case: Case, model: str) -> bytes:
+    return json.dumps({
+        "model": model,
+        "messages": [{"role": m.role, "content": m.content} for m in case.messages],
+        "max_tokens": case.max_tokens,
+        "temperature": case.temperature,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }, ensure_ascii=False).encode()
+
+
+def jobs(cases: Sequence[Case]) -> Iterator[tuple[int, int]]:
+    """(case, repeat) pairs, every case's first repeat before any second, so a stopped run covers the most cases."""
+    for repeat in range(max((c.repeats for c in cases), default=0)):
+        for index, case in enumerate(cases):
+            if repeat < case.repeats:
+                yield index, repeat
+
+
+class Collector:
+    """Outcomes as they arrive, kept by case and repeat so the results' order never depends on timing."""
+
+    def __init__(self, suite: Suite, target: Target) -> None:
+        self.suite = suite
+        self.target = target
+        self.outcomes: list[list[Outcome | None]] = [[None] * case.repeats for case in suite.cases]
+        self.started = datetime.now(timezone.utc)
+        self.run_id = f"{self.started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+    def record(self, case: int, repeat: int, outcome: Outcome) -> None:
+        self.outcomes[case][repeat] = outcome
+
+    def results(self, *, interrupted: bool = False) -> EvalResults:
+        cases = tuple(
+            case_result(case, slots) for case, slots in zip(self.suite.cases, self.outcomes, strict=True)
+            if not interrupted or any(slot is not None for slot in slots)
+        )
+        return EvalResults(
+            suite=self.suite.name, target=self.target.label, model=self.target.model, revision=self.target.revision,
+            run_id=self.run_id, started_at=iso(self.started), finished_at=iso(datetime.now(timezone.utc)),
+            interrupted=interrupted, cases=cases,
+        )
+
+
+def case_result(case: Case, slots: Sequence[Outcome | None]) -> CaseResult:
+    graded = [slot for slot in slots if isinstance(slot, Graded)]
+    errors = [f"repeat {i + 1}: {slot}" for i, slot in enumerate(slots) if isinstance(slot, str)]
+    return CaseResult(
+        id=case.id,
+        scores=tuple(round(g.score, 6) for g in graded),
+        latency_ms=tuple(round(g.reply.latency_ms, 2) for g in graded),
+        ttft_ms=tuple(None if g.reply.ttft_ms is None else round(g.reply.ttft_ms, 2) for g in graded),
+        output_tokens=tuple(g.reply.output_tokens for g in graded),
+        errors=tuple(errors), prompt=case.prompt, outputs=tuple(g.reply.text for g in graded), tags=case.tags,
+    )
+
+
+def iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def evaluate(suite: Suite, target: Target, settings: Settings, *, env: Mapping[str, str],
+             progress: Progress | None = None) -> EvalResults:
+    """Run the suite; on Ctrl-C return what finished, marked interrupted."""
+    collector = Collector(suite, target)
+    try:
+        asyncio.run(run(suite, target, settings, collector=collector, env=env, progress=progress))
+    except KeyboardInterrupt:
+        return collector.results(interrupted=True)
+    return collector.results()
+
+
+async def run(suite: Suite, target: Target, settings: Settings, *, collector: Collector, env: Mapping[str, str],
+              progress: Progress | None = None) -> None:
+    bodies = [request_body(case, target.model) for case in suite.cases]
+    pending = jobs(suite.cases)
+    rng = random.Random(settings.seed)
+    tls = httpx.create_ssl_context()
+    timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+    headers = {"content-type": "application/json", "accept": "text/event-stream", "accept-encoding": "identity",
+               **target.headers}
+    needs_judge = any(exp.kind == JUDGE for case in suite.cases for exp in case.expect)
+    workers = max(1, min(settings.concurrency, sum(case.repeats for case in suite.cases)))
+    async with contextlib.AsyncExitStack() as stack:
+        judge_client = await stack.enter_async_context(httpx.AsyncClient(verify=tls, timeout=timeout)) \
+            if needs_judge else None
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(
+                base_url=target.url, verify=tls, timeout=timeout, headers=headers,
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)))
+            for _ in range(workers)
+        ]
+
+        async def work(client: httpx.AsyncClient) -> None:
+            for index, repeat in pending:
+                case = suite.cases[index]
+                try:
+                    reply = await with_retries(functools.partial(ask_within, settings.timeout, client, bodies[index]),
+                                               settings.retry, rng)
+                    outcome: Outcome = Graded(reply=reply, score=await score(case, reply.text))
+                except asyncio.TimeoutError:
+                    outcome = f"no complete answer within {settings.timeout:g}s"
+                except RequestFailed as exc:
+                    outcome = str(exc)
+                except GraderError as exc:
+                    outcome = f"grading failed: {exc}"
+                collector.record(index, repeat, outcome)
+                if progress is not None:
+                    progress(1)
+
+        async def score(case: Case, text: str) -> float:
+            scores = []
+            for exp in case.expect:
+                if exp.kind == JUDGE:
+                    assert judge_client is not None
+                    value = await judge(judge_client, exp, question=case.prompt, answer=text, env=env,
+                                        policy=settings.retry, rng=rng)
+                else:
+                    value = grade(text, exp)
+                scores.append((value, exp.weight))
+            return combine(scores)
+
+        await asyncio.gather(*(work(client) for client in clients))
+
+
+async def ask_within(seconds: float, client: httpx.AsyncClient, body: bytes) -> Reply:
+    return await asyncio.wait_for(ask(client, body), seconds)
+
+
+async def ask(client: httpx.AsyncClient, body: bytes) -> Reply:
+    """One streamed chat completion: Retryable for failures worth retrying, RequestFailed for the rest."""
+    started = time.perf_counter()
+    first: float | None = None
+    parser = ChatStream()
+    received = False
+    try:
+        async with client.stream("POST", COMPLETIONS, content=body) as response:
+            if response.status_code != 200:
+                detail = (await response.aread())[:200].decode(errors="replace").strip()
+                message = f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
+                if response.status_code in RETRY_STATUSES:
+                    raise Retryable(message, retry_after=retry_after_of(response.headers))
+                raise RequestFailed(message)
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                text, tokens = parse_completion(await response.aread())
+                elapsed = (time.perf_counter() - started) * 1000
+                return Reply(text=text, latency_ms=elapsed, ttft_ms=None, output_tokens=tokens)
+            async for chunk in response.aiter_raw():
+                received = True
+                if parser.feed(chunk) and first is None:
+                    first = time.perf_counter()
+        text, tokens = parser.finish()
+    except BadResponse as exc:
+        raise RequestFailed(str(exc)) from None
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise Retryable(f"cannot connect: {exc or type(exc).__name__}") from None
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        reason = f"connection lost: {exc or type(exc).__name__}"
+        if received:
+            raise RequestFailed(f"{reason} (mid-stream)") from None
+        raise Retryable(reason) from None
+    except httpx.TimeoutException as exc:
+        raise RequestFailed(f"timed out waiting for the server ({type(exc).__name__})") from None
+    except httpx.HTTPError as exc:
+        raise RequestFailed(f"{type(exc).__name__}: {exc}") from None
+    now = time.perf_counter()
+    return Reply(text=text, latency_ms=(now - started) * 1000,
+                 ttft_ms=None if first is None else (first - started) * 1000, output_tokens=tokens)

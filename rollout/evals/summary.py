@@ -1,0 +1,34 @@
+"""The one-line account of a run that `rollout eval` prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rollout.evals.results import EvalResults
+
+
+@dataclass(frozen=True, kw_only=True)
+class Summary:
+    cases: int
+    scored: int
+    errors: int
+    mean: float | None
+
+    @property
+    def all_failed(self) -> bool:
+        return self.scored == 0 and self.errors > 0
+
+
+def summarize(results: EvalResults) -> Summary:
+    scores = [score for case in results.cases for score in case.scores]
+    return Summary(
+        cases=len(results.cases), scored=len(scores), errors=sum(len(case.errors) for case in results.cases),
+        mean=sum(scores) / len(scores) if scores else None,
+    )
+
+
+def summary_line(results: EvalResults, summary: Summary) -> str:
+    mean = "n/a" if summary.mean is None else f"{summary.mean:.3f}"
+    stopped = " (interrupted: partial results)" if results.interrupted else ""
+    return (f"{results.suite} on {results.target} ({results.model}): {summary.cases} cases, "
+            f"{summary.scored} scored, mean score {mean}, {summary.errors} errors{stopped}")
