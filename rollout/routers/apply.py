@@ -191,8 +191,7 @@ def _undo(plan: Plan, previous: str | None, reload: Command | None, env: Mapping
     notes = []
     try:
         if previous is None:
-            config.unlink(missing_ok=True)
-            notes.append(f"removed the new {config} (there was none before)")
+            notes.append(f"there was no previous config to restore; the new {config} stays for the router's first start")
         else:
             write_atomic(config, previous)
             notes.append(f"restored the previous {config}")

@@ -1,0 +1,203 @@
+"""Real routers on loopback for router tests: stub model servers, nginx, and a supervised LiteLLM proxy."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from tests.support.net import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def write_plan(root: Path, *, kind: str, config: str, url: str, blue_port: int, green_port: int,
+               reload: str | None = None, validate: str | None = None, probes: int = 200,
+               internal_first: bool = False) -> Path:
+    """A minimal plan with stages 5/25/75/100 (the first for internal requests only, if asked)."""
+    router = {"kind": kind, "config": config, "url": url, "probes": probes}
+    if reload:
+        router["reload"] = reload
+    if validate:
+        router["validate"] = validate
+    first = ", audience: internal" if internal_first else ""
+    path = root / "rollout-plan.yaml"
+    path.write_text(f"""\
+version: 1
+service: chat
+models:
+  blue: {{name: stub-blue, model: stub/blue, port: {blue_port}}}
+  green: {{name: stub-green, model: stub/green, port: {green_port}}}
+router: {json.dumps(router)}
+stages:
+  - {{name: internal, weight: 5, soak: 1h{first}}}
+  - {{name: early, weight: 25, soak: 1h}}
+  - {{name: majority, weight: 75, soak: 1h}}
+  - {{name: full, weight: 100, soak: 1h}}
+gates: {{}}
+""")
+    return path
+
+
+@dataclass(frozen=True)
+class Stub:
+    name: str
+    port: int
+    served: list[str]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextmanager
+def stub_model(name: str) -> Iterator[Stub]:
+    """A tiny OpenAI-compatible server answering as `name`; it records the path of every request."""
+    served: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _send(self, payload: object) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            served.append(self.path)
+
+        def do_GET(self) -> None:
+            if self.path in ("/health", "/v1/models"):
+                self._send({"object": "list", "data": [{"id": name, "object": "model"}]})
+            else:
+                self.send_error(404)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", "0"))
+            self.rfile.read(length)
+            if self.path != "/v1/chat/completions":
+                self.send_error(404)
+                return
+            self._send({
+                "id": "stub", "object": "chat.completion", "created": 0, "model": name,
+                "choices": [{"index": 0, "finish_reason": "length",
+                             "message": {"role": "assistant", "content": name}}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            })
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Stub(name=name, port=server.server_address[1], served=served)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def running_nginx(config: Path, url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """nginx in the foreground with config's directory as its prefix, listening at url; stopped at exit."""
+    stderr = config.parent / "nginx.stderr"
+    with stderr.open("wb") as log:
+        process = subprocess.Popen([NGINX, "-e", "stderr", "-p", f"{config.parent}/", "-c", str(config),
+                                    "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda: process.poll() is not None or _listening(url), timeout=10, what="nginx start")
+            if process.poll() is not None:
+                raise RuntimeError(f"nginx exited: {stderr.read_text()}")
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _listening(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def litellm_binary() -> str | None:
+    override = os.environ.get("ROLLOUT_LITELLM_BIN")
+    if override:
+        return override
+    local = REPO / ".venv-litellm" / "bin" / "litellm"
+    return str(local) if local.exists() else shutil.which("litellm")
+
+
+class SupervisedLiteLLM:
+    """The LiteLLM proxy restarted whenever it exits, as systemd would: `kill $(cat pidfile)` reloads it."""
+
+    def __init__(self, binary: str, config: Path, port: int, log: Path, key: str) -> None:
+        self.binary, self.config, self.port, self.log, self.key = binary, config, port, log, key
+        self.pidfile = config.parent / "litellm.pid"
+        self._stopping = threading.Event()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._thread = threading.Thread(target=self._supervise, daemon=True)
+
+    @property
+    def reload_command(self) -> str:
+        return f"kill $(cat {self.pidfile})"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        env = {**os.environ, "LITELLM_MASTER_KEY": self.key, "LITELLM_LOCAL_MODEL_COST_MAP": "true",
+               "NO_DOCS": "True", "DISABLE_SCHEMA_UPDATE": "true"}
+        with self.log.open("ab") as log:
+            while not self._stopping.is_set():
+                self._process = subprocess.Popen(
+                    [self.binary, "--config", str(self.config), "--host", "127.0.0.1", "--port", str(self.port)],
+                    stdout=log, stderr=subprocess.STDOUT, env=env)
+                self.pidfile.write_text(str(self._process.pid))
+                self._process.wait()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+        self._thread.join(timeout=20)
+
+
+def serves(url: str, key: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health/liveliness", headers={"Authorization": f"Bearer {key}"},
+                         timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+

@@ -1,0 +1,146 @@
+"""Golden cases: golden/<kind>/rollout-plan.yaml plus one folder per traffic state with the expected config.
+
+Set ROLLOUT_UPDATE_GOLDEN=1 to rewrite the expected files after an intended change, then read the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rollout.errors import InputError
+from rollout.plan import Plan, load_plan
+from rollout.routers import file, gateway_api, litellm, nginx
+from rollout.routers.registry import BACKENDS, render_config
+from rollout.traffic import TrafficState, Weights, parse_traffic_text
+
+GOLDEN = Path(__file__).parent / "golden"
+EXPECTED = {"litellm": "expected.yaml", "nginx": "expected.conf", "file": "expected.json",
+            "gateway-api": "expected.yaml"}
+CASES = sorted(p for p in GOLDEN.glob("*/*") if (p / "rollout-traffic.yaml").exists())
+
+
+def load_case(case: Path) -> tuple[Plan, TrafficState]:
+    plan = load_plan(case.parent / "rollout-plan.yaml")
+    return plan, parse_traffic_text((case / "rollout-traffic.yaml").read_text(), plan)
+
+
+def portable(text: str, plan: Plan) -> str:
+    return text.replace(str(plan.root), "<root>")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_renderer_matches_golden(case: Path) -> None:
+    plan, state = load_case(case)
+    rendered = portable(render_config(plan, state), plan)
+    expected = case / EXPECTED[plan.router.kind]
+    if os.environ.get("ROLLOUT_UPDATE_GOLDEN"):
+        expected.write_text(rendered)
+    assert rendered == expected.read_text()
+    assert BACKENDS[plan.router.kind].problems(render_config(plan, state)) == []
+
+
+def test_every_kind_has_golden_cases() -> None:
+    assert {case.parent.name for case in CASES} == set(BACKENDS)
+
+
+def case(kind: str, name: str) -> tuple[Plan, TrafficState]:
+    return load_case(GOLDEN / kind / name)
+
+
+@pytest.mark.parametrize("name", ["initial", "internal", "majority", "full"])
+def test_litellm_weighs_every_deployment_and_leaves_out_a_color_at_zero(name: str) -> None:
+    plan, state = case("litellm", name)
+    config = yaml.safe_load(litellm.render(plan, state))
+    deployments = config["model_list"]
+    assert all(isinstance(d["litellm_params"]["weight"], int) and d["litellm_params"]["weight"] > 0
+               for d in deployments)
+    ids = [d["model_info"]["id"] for d in deployments]
+    assert ("green" in ids) == (state.weights.green > 0)
+    assert {d["model_name"] for d in deployments} == {"chat"}
+    assert config["router_settings"]["routing_strategy"] == "simple-shuffle"
+
+
+def test_litellm_internal_stage_tags_green_for_internal_requests_only() -> None:
+    plan, state = case("litellm", "internal")
+    config = yaml.safe_load(litellm.render(plan, state))
+    tags = {d["model_info"]["id"]: d["litellm_params"]["tags"] for d in config["model_list"]}
+    assert tags == {"blue": ["default", "internal"], "green": ["internal"]}
+    assert config["router_settings"]["enable_tag_filtering"] is True
+
+
+def test_litellm_internal_stage_at_full_weight_keeps_blue_for_everyone_else() -> None:
+    plan, _ = case("litellm", "internal")
+    state = TrafficState(service="chat", stage="internal", green="x", weights=Weights.for_green(100))
+    tags = {d["model_info"]["id"]: d["litellm_params"]["tags"]
+            for d in yaml.safe_load(litellm.render(plan, state))["model_list"]}
+    assert tags == {"blue": ["default"], "green": ["internal"]}
+
+
+def test_litellm_problems_catch_a_deployment_without_weight() -> None:
+    plan, state = case("litellm", "majority")
+    config = yaml.safe_load(litellm.render(plan, state))
+    del config["model_list"][1]["litellm_params"]["weight"]
+    assert any("weight" in p for p in litellm.problems(yaml.safe_dump(config)))
+    assert litellm.problems("model_list: [") != []
+
+
+@pytest.mark.parametrize(("name", "split"), [("initial", None), ("majority", "75% green;"), ("full", None)])
+def test_nginx_splits_by_request_id_only_between_live_colors(name: str, split: str | None) -> None:
+    plan, state = case("nginx", name)
+    text = nginx.render(plan, state)
+    block = re.search(r'split_clients "\$\{request_id\}" \$rollout_color \{(.*?)\}', text, re.S)
+    assert block is not None
+    percents = [line.strip() for line in block.group(1).splitlines() if "%" in line]
+    assert percents == ([split] if split else [])
+    assert ("upstream rollout_green" in text) == (state.weights.green > 0)
+    assert ("upstream rollout_blue" in text) == (state.weights.blue > 0)
+    assert "add_header X-Rollout-Color $rollout_color always;" in text
+    assert "proxy_buffering off;" in text
+    assert "listen 127.0.0.1:4000;" in text
+
+
+def test_nginx_internal_stage_sends_only_marked_requests_to_the_split() -> None:
+    plan, state = case("nginx", "internal")
+    text = nginx.render(plan, state)
+    assert "map $http_x_rollout_audience $rollout_color" in text
+    assert 'split_clients "${request_id}" $rollout_split' in text
+
+
+def test_nginx_needs_a_plain_http_listen_address() -> None:
+    plan, state = case("nginx", "majority")
+    for url in (None, "https://127.0.0.1:4443"):
+        broken = replace(plan, router=replace(plan.router, url=url))
+        with pytest.raises(InputError, match="router.url"):
+            nginx.render(broken, state)
+
+
+def test_file_flag_carries_the_weights_and_audience() -> None:
+    plan, state = case("file", "internal")
+    flag = json.loads(file.render(plan, state))
+    assert flag["weights"] == {"blue": 95, "green": 5}
+    assert flag["audience"] == "internal"
+    assert file.problems('{"weights": {"blue": 50, "green": 60}}') != []
+
+
+def test_gateway_route_weights_services_and_attaches_to_the_gateway() -> None:
+    plan, state = case("gateway-api", "majority")
+    route = yaml.safe_load(gateway_api.render(plan, state))
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["spec"]["parentRefs"] == [{"name": "public", "namespace": "infra"}]
+    refs = route["spec"]["rules"][0]["backendRefs"]
+    assert refs == [{"name": "chat-blue", "port": 8001, "weight": 25}, {"name": "chat-v2", "port": 8002, "weight": 75}]
+
+
+def test_gateway_route_internal_stage_matches_the_audience_header_first() -> None:
+    plan, state = case("gateway-api", "internal")
+    rules = yaml.safe_load(gateway_api.render(plan, state))["spec"]["rules"]
+    assert rules[0]["matches"] == [{"headers": [{"name": "X-Rollout-Audience", "value": "internal"}]}]
+    assert [r["weight"] for r in rules[0]["backendRefs"]] == [95, 5]
+    assert rules[1]["backendRefs"] == [{"name": "chat-blue", "port": 8001, "weight": 100}]
