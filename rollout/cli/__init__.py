@@ -10,6 +10,7 @@ import click
 
 from rollout import __version__
 from rollout.cli.apply_cmd import apply
+from rollout.cli.eval_cmd import eval_cmd
 from rollout.cli.init_cmd import init
 from rollout.cli.serve_cmd import serve
 from rollout.cli.state_cmds import next_cmd, status, validate
@@ -46,7 +47,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.meta["rollout.debug"] = debug
 
 
-for command in (init, validate, status, next_cmd, apply, serve):
+for command in (init, validate, status, next_cmd, apply, serve, eval_cmd):
     cli.add_command(command)
 
 
