@@ -56,7 +56,7 @@ def status(plan_path: Path, as_json: bool) -> None:
     started = last_changed(plan.traffic_path)
     verdict = latest_recorded_verdict(plan)
     decision = decide(plan, state, stage_started_at=started, verdict=verdict, now=datetime.now(timezone.utc))
-    outputs = status_outputs(plan, state)
+    outputs = status_outputs(plan, state, decision)
     write_outputs(environ(), outputs)
     if as_json:
         echo_json(

@@ -10,6 +10,7 @@ import json
 from typing import Literal
 
 from rollout.plan import COLORS, Color, Plan
+from rollout.stages import Decision
 from rollout.traffic import TrafficState
 
 Phase = Literal["idle", "new", "rolling", "rejected"]
@@ -47,8 +48,9 @@ def eval_matrix(plan: Plan) -> list[dict[str, str]]:
     ]
 
 
-def status_outputs(plan: Plan, state: TrafficState) -> dict[str, str]:
+def status_outputs(plan: Plan, state: TrafficState, decision: Decision) -> dict[str, str]:
     return {
+        "decision": decision.action,
         "stage": state.stage or "",
         "environment": environment(plan, state),
         "phase": phase(plan, state),

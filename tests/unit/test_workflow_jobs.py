@@ -10,6 +10,7 @@ import pytest
 
 from rollout.forge.jobs import environment, eval_matrix, phase, status_outputs
 from rollout.plan import load_plan
+from rollout.stages import Decision
 from rollout.traffic import ROLLED_BACK, TrafficState, Weights
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,7 +64,9 @@ def test_eval_matrix_pairs_every_suite_with_both_colors() -> None:
 
 
 def test_status_outputs_are_strings_for_github_output() -> None:
-    outputs = status_outputs(PLAN, at("majority"))
+    decision = Decision(action="hold", reason="soaking", state=at("majority"))
+    outputs = status_outputs(PLAN, at("majority"), decision)
+    assert outputs["decision"] == "hold"
     assert outputs["stage"] == "majority"
     assert outputs["environment"] == "production"
     assert outputs["phase"] == "rolling"
