@@ -188,19 +188,22 @@ def _undo(plan: Plan, previous: str | None, reload: Command | None, env: Mapping
           cause: RolloutError) -> ExternalError:
     """Put the previous config back and reload it; the error says what failed and what was restored."""
     config = plan.router.config
-    notes = []
+    if previous is None:
+        note = f"there was no previous config to restore; the new {config} stays for the router's first start"
+        return ExternalError(f"{cause.message}\n{note}")
     try:
-        if previous is None:
-            notes.append(f"there was no previous config to restore; the new {config} stays for the router's first start")
-        else:
-            write_atomic(config, previous)
-            notes.append(f"restored the previous {config}")
-            if reload is not None:
-                _run(reload, env, what="reload")
-                notes.append("reloaded it")
-        _discard_backup(config)
-    except (OSError, ExternalError) as exc:
-        notes.append(f"AND THE RESTORE FAILED: {exc} (the previous config is kept at {_backup(config)})")
+        write_atomic(config, previous)
+    except OSError as exc:
+        return ExternalError(f"{cause.message}\nAND RESTORING THE PREVIOUS CONFIG FAILED: {exc}; "
+                             f"it is kept at {_backup(config)}")
+    _discard_backup(config)
+    notes = [f"restored the previous {config}"]
+    if reload is not None:
+        try:
+            _run(reload, env, what="reload")
+            notes.append("reloaded it")
+        except ExternalError as exc:
+            notes.append(f"reloading it failed too: {exc}")
     return ExternalError(f"{cause.message}\n{'; '.join(notes)}")
 
 

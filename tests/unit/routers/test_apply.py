@@ -1,0 +1,183 @@
+"""apply_traffic on files and shell commands, with an in-process router behind httpx.MockTransport."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from rollout.cli import cli
+from rollout.errors import ExternalError, InputError
+from rollout.plan import Plan, load_plan
+from rollout.routers.apply import apply_traffic
+from rollout.traffic import TrafficState, Weights
+from tests.support.routers import write_plan
+
+ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+
+def state(stage: str | None, green: int) -> TrafficState:
+    return TrafficState(service="chat", stage=stage, green="stub-green", weights=Weights.for_green(green))
+
+
+def file_plan(tmp_path: Path, **router: str) -> Plan:
+    return load_plan(write_plan(tmp_path, kind="file", config=router.pop("config", "flags/chat.json"),
+                                url="http://127.0.0.1:9", blue_port=8001, green_port=8002, **router))
+
+
+def test_file_kind_writes_the_flag_and_checks_what_it_wrote(tmp_path: Path) -> None:
+    plan = file_plan(tmp_path)
+    result = apply_traffic(plan, state("early", 25), env=ENV)
+    assert json.loads(plan.router.config.read_text())["weights"] == {"blue": 75, "green": 25}
+    assert (result.applied, result.changed, result.verified_by) == (True, True, "file")
+    assert sorted(p.name for p in plan.router.config.parent.iterdir()) == ["chat.json"]
+
+
+def test_dry_run_shows_the_diff_and_changes_nothing(tmp_path: Path) -> None:
+    plan = file_plan(tmp_path)
+    apply_traffic(plan, state("early", 25), env=ENV)
+    before = plan.router.config.read_text()
+    result = apply_traffic(plan, state("majority", 75), dry_run=True, env=ENV)
+    assert plan.router.config.read_text() == before
+    assert '-    "green": 25' in result.diff and '+    "green": 75' in result.diff
+    assert not result.applied
+
+
+def test_an_unchanged_config_is_not_reloaded(tmp_path: Path) -> None:
+    marker = tmp_path / "reloads"
+    plan = file_plan(tmp_path, reload=f"echo x >> {marker}")
+    apply_traffic(plan, state("early", 25), env=ENV)
+    second = apply_traffic(plan, state("early", 25), env=ENV)
+    assert not second.changed
+    assert marker.read_text().count("x") == 1
+
+
+def test_an_unwritable_config_path_is_bad_input_and_writes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "flags").write_text("a file where a directory should be")
+    plan = file_plan(tmp_path, config="flags/chat.json")
+    with pytest.raises(InputError, match=r"router\.config"):
+        apply_traffic(plan, state("early", 25), env=ENV)
+    assert (tmp_path / "flags").read_text() == "a file where a directory should be"
+
+
+def test_a_failing_reload_restores_the_previous_config(tmp_path: Path) -> None:
+    plan = file_plan(tmp_path)
+    apply_traffic(plan, state("early", 25), env=ENV)
+    before = plan.router.config.read_text()
+    failing = file_plan(tmp_path, reload="echo cannot reach the router >&2; exit 3")
+    with pytest.raises(ExternalError, match=r"(?s)exit 3.*cannot reach the router.*restored the previous"):
+        apply_traffic(failing, state("majority", 75), env=ENV)
+    assert plan.router.config.read_text() == before
+    assert sorted(p.name for p in plan.router.config.parent.iterdir()) == ["chat.json"]
+
+
+def test_the_validate_command_sees_the_candidate_and_can_reject_it(tmp_path: Path) -> None:
+    plan = file_plan(tmp_path, validate="grep -q '\"green\": 25' {config}")
+    apply_traffic(plan, state("early", 25), env=ENV)
+    before = plan.router.config.read_text()
+    with pytest.raises(ExternalError, match="router.validate"):
+        apply_traffic(plan, state("majority", 75), env=ENV)
+    assert plan.router.config.read_text() == before
+    assert sorted(p.name for p in plan.router.config.parent.iterdir()) == ["chat.json"]
+
+
+class FakeLiteLLM:
+    """Serves whatever config file it was last 'restarted' with, picking colors by its own share."""
+
+    def __init__(self, config: Path, *, share: float | None = None) -> None:
+        self.config, self.share, self.rng = config, share, random.Random(1)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        deployments = yaml.safe_load(self.config.read_text())["model_list"]
+        if request.url.path == "/v1/model/info":
+            return httpx.Response(200, json={"data": deployments})
+        weights = {d["model_info"]["id"]: d["litellm_params"]["weight"] for d in deployments}
+        green = weights.get("green", 0) / sum(weights.values()) if self.share is None else self.share
+        color = "green" if self.rng.random() < green else "blue"
+        return httpx.Response(200, json={}, headers={"x-litellm-model-id": color})
+
+
+def litellm_plan(tmp_path: Path, marker: Path) -> Plan:
+    return load_plan(write_plan(tmp_path, kind="litellm", config="litellm.yaml", url="http://router.test",
+                                reload=f"echo x >> {marker}", blue_port=8001, green_port=8002))
+
+
+def test_a_verified_split_is_applied(tmp_path: Path) -> None:
+    plan = litellm_plan(tmp_path, tmp_path / "reloads")
+    (tmp_path / "litellm.yaml").write_text("model_list: []\n")
+    router = FakeLiteLLM(plan.router.config)
+    result = apply_traffic(plan, state("early", 25), env=ENV, transport=httpx.MockTransport(router.handle))
+    assert result.verified_by == "probes"
+    [check] = result.checks
+    assert check.ok and check.blue + check.green == 200
+
+
+def test_a_wrong_split_is_undone_and_reloaded(tmp_path: Path) -> None:
+    marker = tmp_path / "reloads"
+    plan = litellm_plan(tmp_path, marker)
+    (tmp_path / "litellm.yaml").write_text("model_list: []\n")
+    router = FakeLiteLLM(plan.router.config, share=0.5)
+    with pytest.raises(ExternalError, match=r"(?s)intended green 25%.*MISMATCH.*restored the previous.*reloaded"):
+        apply_traffic(plan, state("early", 25), env=ENV, transport=httpx.MockTransport(router.handle))
+    assert (tmp_path / "litellm.yaml").read_text() == "model_list: []\n"
+    assert marker.read_text().count("x") == 2
+
+
+def test_a_router_that_never_serves_the_new_config_is_undone(tmp_path: Path) -> None:
+    plan = litellm_plan(tmp_path, tmp_path / "reloads")
+    (tmp_path / "litellm.yaml").write_text("model_list: []\n")
+    stale = httpx.MockTransport(lambda request: httpx.Response(200, json={"data": []}))
+    with pytest.raises(ExternalError, match="does not serve the new config"):
+        apply_traffic(plan, state("early", 25), env=ENV, transport=stale, live_timeout=0.2)
+    assert (tmp_path / "litellm.yaml").read_text() == "model_list: []\n"
+
+
+def test_litellm_without_a_reload_command_is_bad_input(tmp_path: Path) -> None:
+    plan = load_plan(write_plan(tmp_path, kind="litellm", config="litellm.yaml", url="http://router.test",
+                                blue_port=8001, green_port=8002))
+    with pytest.raises(InputError, match=r"router\.reload"):
+        apply_traffic(plan, state("early", 25), env=ENV)
+    assert not plan.router.config.exists()
+
+
+def cli_run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["apply", "--plan", str(tmp_path / "rollout-plan.yaml"), *args], env=ENV)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_dry_run_prints_the_diff_and_json_describes_the_apply(tmp_path: Path) -> None:
+    file_plan(tmp_path)
+    (tmp_path / "rollout-traffic.yaml").write_text(
+        "service: chat\nstage: early\ngreen: stub-green\nweights: {blue: 75, green: 25}\nrejected: []\n")
+    code, out, _ = cli_run(tmp_path, "--dry-run")
+    assert code == 0 and '+    "green": 25' in out
+    assert not (tmp_path / "flags" / "chat.json").exists()
+    code, out, _ = cli_run(tmp_path, "--json")
+    assert code == 0
+    assert json.loads(out)["applied"] is True
+
+
+@pytest.mark.parametrize(("traffic", "message"), [
+    ("service: chat\nstage: early\ngreen: g\nweights: {blue: 70, green: 25}\n", "weights add up to 95"),
+    ("service: chat\nstage: canary\ngreen: g\nweights: {blue: 75, green: 25}\n", "'canary' is not a stage"),
+])
+def test_cli_bad_traffic_is_exit_2_with_file_and_line(tmp_path: Path, traffic: str, message: str) -> None:
+    file_plan(tmp_path)
+    (tmp_path / "rollout-traffic.yaml").write_text(traffic)
+    code, _, err = cli_run(tmp_path)
+    assert code == 2
+    assert "rollout-traffic.yaml:" in err and message in err
+    assert not (tmp_path / "flags").exists()
+
+
+def test_cli_router_failure_is_exit_4(tmp_path: Path) -> None:
+    file_plan(tmp_path, reload="false")
+    code, _, err = cli_run(tmp_path)
+    assert code == 4
+    assert "reload command `false` failed" in err
