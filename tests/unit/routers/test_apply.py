@@ -26,9 +26,9 @@ def state(stage: str | None, green: int) -> TrafficState:
     return TrafficState(service="chat", stage=stage, green="stub-green", weights=Weights.for_green(green))
 
 
-def file_plan(tmp_path: Path, **router: str) -> Plan:
-    return load_plan(write_plan(tmp_path, kind="file", config=router.pop("config", "flags/chat.json"),
-                                url="http://127.0.0.1:9", blue_port=8001, green_port=8002, **router))
+def file_plan(tmp_path: Path, *, reload: str | None = None, validate: str | None = None) -> Plan:
+    return load_plan(write_plan(tmp_path, kind="file", config="flags/chat.json", url="http://127.0.0.1:9",
+                                blue_port=8001, green_port=8002, reload=reload, validate=validate))
 
 
 def test_file_kind_writes_the_flag_and_checks_what_it_wrote(tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ def test_an_unchanged_config_is_not_reloaded(tmp_path: Path) -> None:
 
 def test_an_unwritable_config_path_is_bad_input_and_writes_nothing(tmp_path: Path) -> None:
     (tmp_path / "flags").write_text("a file where a directory should be")
-    plan = file_plan(tmp_path, config="flags/chat.json")
+    plan = file_plan(tmp_path)
     with pytest.raises(InputError, match=r"router\.config"):
         apply_traffic(plan, state("early", 25), env=ENV)
     assert (tmp_path / "flags").read_text() == "a file where a directory should be"
@@ -81,7 +81,7 @@ def test_the_validate_command_sees_the_candidate_and_can_reject_it(tmp_path: Pat
     plan = file_plan(tmp_path, validate="grep -q '\"green\": 25' {config}")
     apply_traffic(plan, state("early", 25), env=ENV)
     before = plan.router.config.read_text()
-    with pytest.raises(ExternalError, match="router.validate"):
+    with pytest.raises(ExternalError, match=r"router\.validate"):
         apply_traffic(plan, state("majority", 75), env=ENV)
     assert plan.router.config.read_text() == before
     assert sorted(p.name for p in plan.router.config.parent.iterdir()) == ["chat.json"]

@@ -117,7 +117,7 @@ def test_nginx_needs_a_plain_http_listen_address() -> None:
     plan, state = case("nginx", "majority")
     for url in (None, "https://127.0.0.1:4443"):
         broken = replace(plan, router=replace(plan.router, url=url))
-        with pytest.raises(InputError, match="router.url"):
+        with pytest.raises(InputError, match=r"router\.url"):
             nginx.render(broken, state)
 
 
