@@ -1,0 +1,163 @@
+"""`rollout serve` against real processes on loopback, with a stub server: the harness's faults.
+
+The stub (tests/fixtures/serving/stub_server.py) answers like an OpenAI-compatible server in a
+fraction of a second, so these tests are about starting, watching and stopping, not about a model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rollout.cli import cli
+from rollout.errors import EXIT_EXTERNAL, EXIT_FAILED, CheckFailed
+from rollout.plan import Plan
+from rollout.serving import start, status, stop
+from rollout.serving.launches import Launch, read_launch, write_launch
+from rollout.serving.ports import port_in_use
+from rollout.serving.process import ProcessSupervisor
+from rollout.serving.procs import process_info
+from rollout.serving.spec import server_spec
+from tests.support.net import free_port
+from tests.support.serving import stub_command, write_plan
+
+TIMEOUT = 60.0
+
+
+def alive(pid: int) -> bool:
+    info = process_info(pid)
+    return info is not None and info.state not in ("Z", "X")
+
+
+@pytest.fixture
+def plan(tmp_path: Path) -> Iterator[Plan]:
+    made = write_plan(tmp_path, {"name": "stub-b", "model": "m", "port": free_port(), "command": stub_command()},
+                      {"name": "stub-g", "model": "m", "port": free_port(), "command": stub_command()})
+    yield made
+    for color in ("green", "blue"):
+        stop(made, color, force=True, grace=2)
+
+
+def serve(plan: Plan, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["serve", *args, "--plan", str(plan.path)])
+    return result.exit_code, result.output
+
+
+def test_start_is_idempotent_and_stop_leaves_nothing(plan: Plan) -> None:
+    first = start(plan, "blue", timeout=TIMEOUT)
+    again = start(plan, "blue", timeout=TIMEOUT)
+    assert (first.action, again.action) == ("started", "already-running")
+    assert first.status.pid == again.status.pid and first.status.pid is not None
+    assert first.status.state == "healthy" and first.status.served == ("stub-b",) and first.status.matches_plan
+    pid = first.status.pid
+    result = stop(plan, "blue", force=True)
+    assert (result.action, result.pid) == ("stopped", pid)
+    assert not alive(pid)
+    assert not port_in_use("127.0.0.1", plan.blue.port)
+    assert status(plan, "blue").state == "stopped"
+
+
+def test_green_waits_for_a_blue_that_is_still_starting(plan: Plan) -> None:
+    slow = dataclasses.replace(plan, blue=dataclasses.replace(plan.blue, command=stub_command("--delay", "2")))
+    spec = server_spec(slow, "blue", os.environ)
+    write_launch(spec, ProcessSupervisor().launch(spec, os.environ))  # as if a start was interrupted mid-way
+    said: list[str] = []
+    result = start(slow, "green", timeout=TIMEOUT, progress=said.append)
+    assert result.status.state == "healthy"
+    assert any("waiting for blue to finish starting" in line for line in said)
+    assert status(slow, "blue").state == "healthy"
+
+
+def test_green_is_refused_without_a_healthy_blue(plan: Plan) -> None:
+    code, output = serve(plan, "start", "green", "--timeout", "10")
+    assert code == EXIT_FAILED
+    assert "green starts only beside a healthy blue" in output
+    assert status(plan, "green").state == "stopped"
+
+
+def test_a_taken_port_is_named_with_its_holder(plan: Plan) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", plan.blue.port))
+        holder.listen()
+        code, output = serve(plan, "start", "blue", "--timeout", "10")
+    assert code == EXIT_FAILED
+    assert f"port {plan.blue.port}" in output and f"pid {os.getpid()}" in output
+    assert read_launch(server_spec(plan, "blue", os.environ)) is None
+
+
+def test_a_crash_during_start_reports_the_log_tail(plan: Plan) -> None:
+    crashing = dataclasses.replace(plan.blue, command=stub_command("--exit", "1"))
+    with pytest.raises(Exception) as caught:
+        start(dataclasses.replace(plan, blue=crashing), "blue", timeout=TIMEOUT)
+    assert getattr(caught.value, "exit_code", None) == EXIT_EXTERNAL
+    assert "exited while starting" in str(caught.value)
+    assert "cannot load model stub-b: out of memory" in str(caught.value)
+    assert read_launch(server_spec(plan, "blue", os.environ)) is None
+
+
+def test_a_server_that_never_becomes_healthy_is_stopped_after_the_timeout(plan: Plan) -> None:
+    sick = write_plan(plan.root, {"name": "stub-b", "model": "m", "port": plan.blue.port,
+                                  "command": stub_command("--health", "503")})
+    code, output = serve(sick, "start", "blue", "--timeout", "3")
+    assert code == EXIT_EXTERNAL
+    assert "did not become healthy within 3s" in output and "/health answered 503" in output
+    assert "stopped it" in output and '"GET /health HTTP/1.1" 503' in output
+    assert not port_in_use("127.0.0.1", plan.blue.port)
+    assert read_launch(server_spec(plan, "blue", os.environ)) is None
+
+
+def test_a_stale_pid_file_is_cleaned_up_not_trusted(plan: Plan) -> None:
+    spec = server_spec(plan, "blue", os.environ)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    spec.state_dir.mkdir(parents=True, exist_ok=True)
+    spec.pid_file.write_text(f"{gone.pid}\n")
+    seen = status(plan, "blue")
+    assert seen.state == "stopped"
+    assert any("stale pid file" in note for note in seen.notes)
+    assert not spec.pid_file.exists()
+    assert start(plan, "blue", timeout=TIMEOUT).action == "started"
+
+
+def test_a_pid_now_owned_by_another_program_is_never_signalled(plan: Plan) -> None:
+    spec = server_spec(plan, "blue", os.environ)
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        info = process_info(stranger.pid)
+        assert info is not None
+        write_launch(spec, Launch(supervisor="process", pid=stranger.pid, start_ticks=info.start_ticks - 1,
+                                  argv=spec.argv, name=plan.blue.name, revision=None, host=plan.blue.host,
+                                  port=plan.blue.port, started_at=plan_time()))
+        code, output = serve(plan, "stop", "blue", "--force", "--json")
+        assert code == 0
+        body = json.loads(output)
+        assert body["action"] == "not-running"
+        assert any("belongs to another program" in note for note in body["notes"])
+        assert stranger.poll() is None
+        assert not spec.pid_file.exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_a_server_running_another_revision_is_not_replaced(plan: Plan) -> None:
+    start(plan, "blue", timeout=TIMEOUT)
+    moved = dataclasses.replace(plan, blue=dataclasses.replace(plan.blue, revision="newer"))
+    with pytest.raises(CheckFailed, match="not as the plan says: runs revision"):
+        start(moved, "blue", timeout=TIMEOUT)
+    seen = status(moved, "blue")
+    assert seen.state == "healthy" and seen.matches_plan is False
+
+
+def plan_time() -> datetime:
+    return datetime.now(timezone.utc)
