@@ -11,6 +11,7 @@ import click
 from rollout import __version__
 from rollout.cli.apply_cmd import apply
 from rollout.cli.eval_cmd import eval_cmd
+from rollout.cli.gitops_cmds import propose, rollback
 from rollout.cli.init_cmd import init
 from rollout.cli.serve_cmd import serve
 from rollout.cli.state_cmds import next_cmd, status, validate
@@ -47,7 +48,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.meta["rollout.debug"] = debug
 
 
-for command in (init, validate, status, next_cmd, apply, serve, eval_cmd):
+for command in (init, validate, status, next_cmd, apply, serve, eval_cmd, propose, rollback):
     cli.add_command(command)
 
 

@@ -8,6 +8,8 @@ import click
 
 from rollout.cli.options import echo_json, environ, json_option, open_plan, plan_option
 from rollout.forge.actions import write_outputs
+from rollout.forge.registry import FORGE_CHOICES, ForgeChoice, optional_forge
+from rollout.gitops.landing import land, pushed_sha
 from rollout.routers.apply import apply_traffic, result_to_dict
 from rollout.traffic import load_traffic
 
@@ -17,17 +19,27 @@ from rollout.traffic import load_traffic
 @click.option("--dry-run", is_flag=True, help="Print the diff of the router config and change nothing.")
 @click.option("--probes", type=click.IntRange(0, 10_000), help="Probe requests to verify the split "
               "(default: router.probes in the plan, 200; 0 checks the written file only).")
+@click.option("--forge", "forge_choice", type=click.Choice(FORGE_CHOICES), default="auto", show_default=True,
+              help="Where to record the deployment and comment on the PR that caused it (auto: github in Actions, "
+                   "else this git repository, else nowhere).")
 @json_option
-def apply(plan_path: Path, dry_run: bool, probes: int | None, as_json: bool) -> None:
+def apply(plan_path: Path, dry_run: bool, probes: int | None, forge_choice: ForgeChoice, as_json: bool) -> None:
     """Render the router config from rollout-traffic.yaml, reload the router, and verify the split.
 
     On any failure after the swap the previous config is restored and reloaded (exit 4).
     """
     plan = open_plan(plan_path)
     env = environ()
-    result = apply_traffic(plan, load_traffic(plan), dry_run=dry_run, probes=probes, env=env)
-    if not dry_run:
-        write_outputs(env, {"revision": result.revision, "changed": str(result.changed).lower()})
+    state = load_traffic(plan)
+    movement = None
+    if dry_run:
+        result = apply_traffic(plan, state, dry_run=True, probes=probes, env=env)
+    else:
+        forge = optional_forge(forge_choice, root=plan.root, env=env)
+        landing = land(plan, state, forge, sha=pushed_sha(plan, env),
+                       apply=lambda: apply_traffic(plan, state, probes=probes, env=env))
+        result, movement = landing.result, landing.movement
+        write_outputs(env, {"revision": result.revision, "changed": str(result.changed).lower(), "movement": movement})
     if as_json:
         echo_json(result_to_dict(result))
     elif dry_run:
@@ -35,6 +47,7 @@ def apply(plan_path: Path, dry_run: bool, probes: int | None, as_json: bool) -> 
     else:
         click.echo(f"applied {result.kind} config {result.config} (revision {result.revision}"
                    f"{'' if result.changed else ', unchanged'}): {result.summary}")
+        click.echo(f"  this push: {movement}")
         for check in result.checks:
             click.echo(f"  verified {check.describe()}")
         if result.verified_by == "file":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Literal
 
 from rollout.errors import Problem
 
@@ -50,6 +51,12 @@ def error_annotations(problems: Iterable[Problem]) -> list[str]:
             props.append(f"title={_escape_property(problem.field)}")
         lines.append(f"::error {','.join(props)}::{_escape_data(problem.message)}")
     return lines
+
+
+def annotation(kind: Literal["notice", "warning", "error"], message: str, *, title: str = "") -> str:
+    """One workflow command that shows `message` on the run's page (and, for a PR, its checks)."""
+    props = f" title={_escape_property(title)}" if title else ""
+    return f"::{kind}{props}::{_escape_data(message)}"
 
 
 def _escape_data(text: str) -> str:

@@ -62,8 +62,9 @@ class Forge(Protocol):
     def open_pulls(self, prefix: str) -> Sequence[PullRequest]:
         """Open pull requests whose head branch starts with `prefix`."""
 
-    def open_pull(self, *, branch: str, base: str, title: str, body: str,
-                  labels: Sequence[str], reviewers: Sequence[str]) -> tuple[PullRequest, bool]:
+    def open_pull(
+        self, *, branch: str, base: str, title: str, body: str, labels: Sequence[str], reviewers: Sequence[str]
+    ) -> tuple[PullRequest, bool]:
         """Open a pull request, or find the open one for `branch`; True if this call opened it."""
 
     def update_pull(self, number: int, *, title: str, body: str) -> None: ...
@@ -81,4 +82,6 @@ class Forge(Protocol):
     def start_deployment(self, *, sha: str, environment: str, description: str) -> int:
         """Record a deployment of `sha` to `environment`; return its id."""
 
-    def deployment_status(self, deployment: int, state: DeploymentState, *, environment: str, description: str) -> None: ...
+    def deployment_status(
+        self, deployment: int, state: DeploymentState, *, environment: str, description: str
+    ) -> None: ...

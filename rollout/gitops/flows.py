@@ -1,0 +1,104 @@
+"""The propose and rollback commands: read the checkout, decide, and sync the forge's pull requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from rollout.documents import read_text
+from rollout.errors import InputError
+from rollout.forge.base import Forge
+from rollout.gates.verdict import Verdict
+from rollout.gitops.planedit import promote_green
+from rollout.gitops.proposal import RepoPaths, branch_prefix, build_proposal
+from rollout.gitops.propose import Outcome, sync_pulls
+from rollout.history import git, last_changed
+from rollout.plan import Plan
+from rollout.stages import Decision, decide
+from rollout.traffic import TrafficState, load_traffic, next_record_path
+
+
+def propose(
+    plan: Plan, forge: Forge, *, verdict: Verdict | None, report: str | None, now: datetime, dry_run: bool = False
+) -> Outcome:
+    """Decide on the checkout's state and make the forge's rollout pull requests match the decision.
+
+    A rollback is merged at once when the plan says `rollback: {on_gate_failure: auto-merge}`.
+    """
+    current = load_traffic(plan)
+    decision = decide(plan, current, stage_started_at=last_changed(plan.traffic_path), verdict=verdict, now=now)
+    auto = decision.action == "rollback" and plan.rollback_on_gate_failure == "auto-merge"
+    return submit(plan, forge, current, decision, verdict=verdict, report=report, now=now, dry_run=dry_run, merge=auto)
+
+
+def rollback(
+    plan: Plan,
+    forge: Forge,
+    *,
+    reason: str | None,
+    report: str | None,
+    now: datetime,
+    auto_merge: bool = False,
+    dry_run: bool = False,
+) -> Outcome:
+    """Propose (or, with auto_merge or the plan's say-so, merge) taking all traffic back from green."""
+    current = load_traffic(plan)
+    green = plan.green.name if plan.green else current.green
+    if green is None:
+        raise InputError.at(str(plan.path), "there is no green version to roll back", field="models.green")
+    moved = current.weights.green if current.green == green else 0
+    if green in current.rejected and moved == 0:
+        decision = Decision(action="hold", state=current, reason=f"green {green} is already rolled back and rejected")
+    else:
+        why = reason or "rolled back by hand"
+        where = f"take its {moved}% back to blue" if moved else "it never received traffic"
+        decision = Decision(
+            action="rollback", state=current.rejecting(green), reason=f"green {green}: {why}: {where} and reject it"
+        )
+    merge = auto_merge or plan.rollback_on_gate_failure == "auto-merge"
+    return submit(plan, forge, current, decision, verdict=None, report=report, now=now, dry_run=dry_run, merge=merge)
+
+
+def submit(
+    plan: Plan,
+    forge: Forge,
+    current: TrafficState,
+    decision: Decision,
+    *,
+    verdict: Verdict | None,
+    report: str | None,
+    now: datetime,
+    dry_run: bool,
+    merge: bool,
+) -> Outcome:
+    proposal = None
+    if decision.moves_traffic:
+        plan_text = None
+        if decision.action == "decommission":
+            plan_text = promote_green(read_text(plan.path, display=str(plan.path)), file=str(plan.path))
+        proposal = build_proposal(
+            plan,
+            current,
+            decision,
+            paths=repo_paths(plan),
+            verdict=verdict,
+            report=report,
+            plan_text=plan_text,
+            now=now,
+        )
+    return sync_pulls(forge, decision, proposal, prefix=branch_prefix(plan.service), dry_run=dry_run, merge=merge)
+
+
+def repo_paths(plan: Plan) -> RepoPaths:
+    """The rollout's files relative to the top of the checkout (or the plan's folder outside git)."""
+    found = git(plan.root, "rev-parse", "--show-toplevel", check=False)
+    top = Path(found.stdout.strip()).resolve() if found.returncode == 0 else plan.root.resolve()
+
+    def rel(path: Path) -> str:
+        # the folder is resolved, the name is not: a symlinked plan is committed under its own name
+        return (path.absolute().parent.resolve() / path.name).relative_to(top).as_posix()
+
+    number = int(next_record_path(plan, None).name.split("-", 1)[0])
+    return RepoPaths(
+        plan=rel(plan.path), traffic=rel(plan.traffic_path), records=rel(plan.records_dir), next_record_number=number
+    )

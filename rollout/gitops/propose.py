@@ -1,0 +1,162 @@
+"""Open, update, or close the rollout's pull requests on a forge so they match one decision.
+
+At most one pull request per service and target is open: others whose decision no longer holds are
+closed with a comment. The target's branch is rebuilt on the current default branch whenever the
+proposal or the default branch changed, and left untouched otherwise (no empty pushes). Creating
+the branch is the lock between concurrent runs: the loser stops. Writes happen in an order that
+leaves nothing half-done: the commit exists before the branch, the branch before the pull request;
+if a later step fails, the error says what exists and re-running finishes the job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from rollout.errors import ExternalError
+from rollout.forge.base import Forge, PullRequest
+from rollout.gitops.proposal import Proposal, proposal_fingerprint
+from rollout.stages import Decision
+
+Status = Literal["opened", "updated", "unchanged", "merged", "would-open", "would-update", "busy", "foreign", "none"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    decision: Decision
+    status: Status
+    branch: str | None = None
+    pull: PullRequest | None = None
+    closed: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
+    merge_sha: str | None = None
+
+    def describe(self) -> str:
+        where = f"#{self.pull.number} {self.pull.url}" if self.pull else (self.branch or "")
+        text = {
+            "opened": f"opened {where}",
+            "updated": f"updated {where}",
+            "unchanged": f"{where} is up to date; nothing to change",
+            "merged": f"merged {where}",
+            "would-open": f"would open a pull request from {self.branch}",
+            "would-update": f"would rebuild {self.branch} and update {where}",
+            "busy": f"another run created {self.branch} first; leaving it to that run",
+            "foreign": f"left {self.branch} alone: someone else pushed to it",
+            "none": "no pull request to propose",
+        }[self.status]
+        closed = f"; closed {', '.join(f'#{n}' for n in self.closed)}" if self.closed else ""
+        return f"{self.decision.action}: {self.decision.reason}\n{text}{closed}"
+
+
+def sync_pulls(
+    forge: Forge,
+    decision: Decision,
+    proposal: Proposal | None,
+    *,
+    prefix: str,
+    dry_run: bool = False,
+    merge: bool = False,
+) -> Outcome:
+    """Make the forge's open rollout pull requests (branches under `prefix`) match `proposal`."""
+    base = forge.default_branch()
+    base_sha = forge.branch_head(base)
+    if base_sha is None:
+        raise ExternalError(f"the default branch {base} has no commits")
+    branch = proposal.branch if proposal else None
+    closed, notes = _close_stale(forge, decision, prefix, keep=branch, dry_run=dry_run)
+    if proposal is None:
+        return Outcome(decision=decision, status="none", closed=closed, notes=notes)
+
+    head = forge.branch_head(proposal.branch)
+    pushed = True
+    if head is not None:
+        commit = forge.commit(head)
+        fingerprint = proposal_fingerprint(commit.message)
+        if fingerprint is None:
+            note = f"{proposal.branch} has commits that rollout did not make; resolve or delete the branch"
+            return Outcome(
+                decision=decision, status="foreign", branch=proposal.branch, closed=closed, notes=(*notes, note)
+            )
+        pushed = not (fingerprint == proposal.fingerprint and commit.parents == (base_sha,))
+    if dry_run:
+        existing = [p for p in forge.open_pulls(prefix) if p.branch == proposal.branch]
+        status: Status = "would-update" if existing and pushed else "unchanged" if existing else "would-open"
+        return Outcome(
+            decision=decision,
+            status=status,
+            branch=proposal.branch,
+            pull=existing[0] if existing else None,
+            closed=closed,
+            notes=notes,
+        )
+
+    if pushed:
+        sha = forge.write_commit(base_sha, proposal.changes, proposal.message)
+        if head is None:
+            if not forge.create_branch(proposal.branch, sha):
+                return Outcome(decision=decision, status="busy", branch=proposal.branch, closed=closed, notes=notes)
+        else:
+            forge.move_branch(proposal.branch, sha)
+    try:
+        pull, created = forge.open_pull(
+            branch=proposal.branch,
+            base=base,
+            title=proposal.title,
+            body=proposal.body,
+            labels=proposal.labels,
+            reviewers=proposal.reviewers,
+        )
+        if not created and pushed:
+            forge.update_pull(pull.number, title=proposal.title, body=proposal.body)
+            forge.comment(pull.number, f"Rebuilt on the current `{base}` for a newer decision: {proposal.reason}")
+    except ExternalError as exc:
+        raise ExternalError(
+            f"{exc.message}\nbranch {proposal.branch} holds the proposal, but its pull request is "
+            f"not complete: run `rollout propose` again to finish"
+        ) from exc
+    status = "opened" if created else "updated" if pushed else "unchanged"
+    outcome = Outcome(decision=decision, status=status, branch=proposal.branch, pull=pull, closed=closed, notes=notes)
+    if not merge:
+        return outcome
+    try:
+        merged = forge.merge_pull(pull.number, title=proposal.title)
+    except ExternalError as exc:
+        raise ExternalError(f"{exc.message}\n#{pull.number} is open ({pull.url}) but was not merged") from exc
+    return Outcome(
+        decision=decision,
+        status="merged",
+        branch=proposal.branch,
+        pull=pull,
+        closed=closed,
+        notes=notes,
+        merge_sha=merged,
+    )
+
+
+def _close_stale(
+    forge: Forge, decision: Decision, prefix: str, *, keep: str | None, dry_run: bool
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    closed: list[int] = []
+    notes: list[str] = []
+    for pull in _sorted(forge.open_pulls(prefix)):
+        if pull.branch == keep:
+            continue
+        head = forge.branch_head(pull.branch)
+        if head is not None and proposal_fingerprint(forge.commit(head).message) is None:
+            notes.append(f"left #{pull.number} open: someone else pushed to {pull.branch}")
+            continue
+        if dry_run:
+            notes.append(f"would close #{pull.number}: the decision is now {decision.action}")
+            continue
+        forge.close_pull(
+            pull.number,
+            comment=f"Closing: this no longer holds. The rollout's decision is now "
+            f"**{decision.action}**: {decision.reason}",
+        )
+        closed.append(pull.number)
+    return tuple(closed), tuple(notes)
+
+
+def _sorted(pulls: Sequence[PullRequest]) -> list[PullRequest]:
+    return sorted(pulls, key=lambda p: p.number)
