@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from rollout.cli import cli
-from rollout.errors import EXIT_EXTERNAL, EXIT_FAILED, CheckFailed
+from rollout.errors import EXIT_EXTERNAL, EXIT_FAILED, CheckFailed, ExternalError
 from rollout.plan import Plan
 from rollout.serving import start, status, stop
 from rollout.serving.launches import Launch, read_launch, write_launch
@@ -97,10 +97,9 @@ def test_a_taken_port_is_named_with_its_holder(plan: Plan) -> None:
 
 def test_a_crash_during_start_reports_the_log_tail(plan: Plan) -> None:
     crashing = dataclasses.replace(plan.blue, command=stub_command("--exit", "1"))
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ExternalError, match="exited while starting") as caught:
         start(dataclasses.replace(plan, blue=crashing), "blue", timeout=TIMEOUT)
-    assert getattr(caught.value, "exit_code", None) == EXIT_EXTERNAL
-    assert "exited while starting" in str(caught.value)
+    assert caught.value.exit_code == EXIT_EXTERNAL
     assert "cannot load model stub-b: out of memory" in str(caught.value)
     assert read_launch(server_spec(plan, "blue", os.environ)) is None
 
@@ -138,9 +137,9 @@ def test_a_pid_now_owned_by_another_program_is_never_signalled(plan: Plan) -> No
         write_launch(spec, Launch(supervisor="process", pid=stranger.pid, start_ticks=info.start_ticks - 1,
                                   argv=spec.argv, name=plan.blue.name, revision=None, host=plan.blue.host,
                                   port=plan.blue.port, started_at=plan_time()))
-        code, output = serve(plan, "stop", "blue", "--force", "--json")
-        assert code == 0
-        body = json.loads(output)
+        result = CliRunner().invoke(cli, ["serve", "stop", "blue", "--force", "--json", "--plan", str(plan.path)])
+        assert result.exit_code == 0
+        body = json.loads(result.stdout)
         assert body["action"] == "not-running"
         assert any("belongs to another program" in note for note in body["notes"])
         assert stranger.poll() is None
