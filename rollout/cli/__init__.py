@@ -11,6 +11,7 @@ import click
 from rollout import __version__
 from rollout.cli.apply_cmd import apply
 from rollout.cli.eval_cmd import eval_cmd
+from rollout.cli.gate_cmd import gate
 from rollout.cli.gitops_cmds import propose, rollback
 from rollout.cli.init_cmd import init
 from rollout.cli.serve_cmd import serve
@@ -48,7 +49,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.meta["rollout.debug"] = debug
 
 
-for command in (init, validate, status, next_cmd, apply, serve, eval_cmd, propose, rollback):
+for command in (init, validate, status, next_cmd, apply, serve, eval_cmd, gate, propose, rollback):
     cli.add_command(command)
 
 

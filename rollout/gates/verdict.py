@@ -57,6 +57,13 @@ def combine(outcomes: Iterable[Outcome]) -> Outcome:
     return "pass"
 
 
+def compare(low: float, high: float, threshold: float, *, better: Literal["above", "below"]) -> Outcome:
+    """Where an interval lies against a threshold: wholly on the good side passes, wholly on the bad side fails."""
+    if better == "above":
+        return "pass" if low > threshold else "fail" if high < threshold else "inconclusive"
+    return "pass" if high <= threshold else "fail" if low > threshold else "inconclusive"
+
+
 def verdict_to_dict(verdict: Verdict) -> dict[str, Any]:
     def run(info: RunInfo) -> dict[str, Any]:
         return {"model": info.model, "revision": info.revision, "target": info.target, "run_ids": list(info.run_ids)}

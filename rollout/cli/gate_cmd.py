@@ -1,0 +1,64 @@
+"""rollout gate: compare blue's and green's eval results and write the verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from rollout.atomic import write_atomic
+from rollout.cli.options import environ, json_option, open_plan, plan_option
+from rollout.errors import CheckFailed, Inconclusive
+from rollout.forge.actions import append_summary, write_outputs
+from rollout.gates.report import render_report
+from rollout.gates.run import gate_files
+from rollout.gates.verdict import verdict_to_json
+
+RESULTS = click.Path(path_type=Path, exists=True)
+
+
+@click.command()
+@plan_option
+@click.option("--baseline", "baselines", type=RESULTS, multiple=True, required=True,
+              help="Blue's results: a file, or a folder of *.json files. Repeat for more suites.")
+@click.option("--candidate", "candidates", type=RESULTS, multiple=True, required=True,
+              help="Green's results, the same suites as --baseline.")
+@click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False), help="Write the verdict JSON here.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the Markdown report here.")
+@json_option
+def gate(plan_path: Path, baselines: tuple[Path, ...], candidates: tuple[Path, ...], out_path: Path | None,
+         report_path: Path | None, as_json: bool) -> None:
+    """Gate green against blue on their eval results, with confidence intervals.
+
+    Give one results file per suite and color; each file's `suite` names its suite folder
+    (eval_suites/quality -> "quality"). Folders work too, e.g. the downloaded artifacts:
+
+    \b
+        rollout gate --baseline results/blue --candidate results/green --out verdict.json
+
+    The quality and safety gates read the suites the plan names; latency and cost pool them all;
+    feedback reads the plan's source. Gates missing from the plan are skipped.
+
+    Exit code: 0 pass, 1 a gate failed, 3 inconclusive (hold; the report says what would decide), 2 bad input.
+    """
+    verdict = gate_files(open_plan(plan_path), baselines, candidates)
+    report = render_report(verdict)
+    if out_path:
+        write_atomic(out_path, verdict_to_json(verdict))
+    if report_path:
+        write_atomic(report_path, report)
+    env = environ()
+    write_outputs(env, {"verdict": verdict.outcome})
+    append_summary(env, report)
+    if as_json:
+        click.echo(verdict_to_json(verdict), nl=False)
+    else:
+        for result in verdict.gates:
+            click.echo(f"{result.gate:<9} {result.outcome:<12} {result.reason}")
+        click.echo(f"verdict   {verdict.outcome}")
+    if verdict.outcome == "fail":
+        raise CheckFailed("gate failed: " + ", ".join(g.gate for g in verdict.failing()))
+    if verdict.outcome == "inconclusive":
+        raise Inconclusive("not enough evidence to decide: " + ", ".join(g.gate for g in verdict.undecided())
+                           if verdict.undecided() else "no gate is configured in the plan")

@@ -1,0 +1,131 @@
+"""From results files (and feedback votes) to a verdict: which results feed which gate, then every gate.
+
+A results file's `suite` names its suite folder: the results of `eval_suites/quality` say
+`"suite": "quality"` (a path ending in that folder name works too). The quality and safety gates each
+read the suite the plan names for them; latency and cost pool every suite given, since both colors ran
+the same prompts. A gate the plan does not configure is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from rollout.errors import InputError, Problem
+from rollout.evals.results import EvalResults
+from rollout.gates.feedback import Feedback, feedback_gate
+from rollout.gates.pairing import pair_cases, pair_many
+from rollout.gates.performance import cost_gate, latency_gate
+from rollout.gates.quality import quality_gate
+from rollout.gates.safety import safety_gate
+from rollout.gates.stats import SEED
+from rollout.gates.verdict import GateResult, RunInfo, Verdict, combine
+from rollout.plan import Gates
+
+
+@dataclass(frozen=True, kw_only=True)
+class Loaded:
+    """A results file and the name to call it by in messages."""
+
+    file: str
+    results: EvalResults
+
+    @property
+    def suite(self) -> str:
+        return PurePosixPath(self.results.suite).name
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteRun:
+    suite: str
+    baseline: EvalResults
+    candidate: EvalResults
+
+
+def suite_name(path: Path) -> str:
+    return path.name
+
+
+def match_runs(baselines: Sequence[Loaded], candidates: Sequence[Loaded]) -> list[SuiteRun]:
+    """One baseline and one candidate results file per suite; anything else is an input error."""
+    problems = [Problem(file=r.file, field="cases", message="has no cases: an empty run decides nothing")
+                for r in (*baselines, *candidates) if not r.results.cases]
+    by_side = {}
+    for side, loaded in (("baseline", baselines), ("candidate", candidates)):
+        if not loaded:
+            problems.append(Problem(file=f"--{side}", message="no results files given"))
+        suites: dict[str, Loaded] = {}
+        for item in loaded:
+            if item.suite in suites:
+                problems.append(Problem(file=item.file, field="suite", message=(
+                    f"a second {side} results file for suite {item.suite!r} (the first is {suites[item.suite].file})")))
+            suites[item.suite] = item
+        problems += _disagreements(side, loaded)
+        by_side[side] = suites
+    blue, green = by_side["baseline"], by_side["candidate"]
+    for suite in sorted(blue.keys() ^ green.keys()):
+        has, lacks = ("baseline", "candidate") if suite in blue else ("candidate", "baseline")
+        item = (blue if suite in blue else green)[suite]
+        problems.append(Problem(file=item.file, field="suite", message=(
+            f"results for different suites: {has} has suite {suite!r} but the {lacks} does not "
+            f"({lacks} suites: {', '.join(sorted((green if suite in blue else blue).keys())) or 'none'})")))
+    if problems:
+        raise InputError(problems)
+    return [SuiteRun(suite=s, baseline=blue[s].results, candidate=green[s].results) for s in sorted(blue)]
+
+
+def _disagreements(side: str, loaded: Sequence[Loaded]) -> list[Problem]:
+    problems = []
+    for key in ("model", "revision"):
+        values = {getattr(item.results, key) for item in loaded} - {None}
+        if len(values) > 1:
+            problems.append(Problem(file=loaded[-1].file, field=key, message=(
+                f"the {side} results disagree on the {key} ({', '.join(sorted(values))}): "
+                "gate one version against another")))
+    return problems
+
+
+def evaluate(gates: Gates, runs: Sequence[SuiteRun], *, feedback: Feedback | None = None,
+             seed: int = SEED) -> Verdict:
+    by_suite = {run.suite: run for run in runs}
+    named = {suite_name(g.suite) for g in (gates.quality, gates.safety) if g is not None}
+    unused = sorted(by_suite.keys() - named)
+    if unused and gates.latency is None and gates.cost is None:
+        raise InputError.at("--baseline", f"no gate in the plan uses suite {', '.join(unused)} "
+                                          f"(gated suites: {', '.join(sorted(named)) or 'none'})", field="suite")
+    results: list[GateResult] = []
+    if gates.quality is not None:
+        name = suite_name(gates.quality.suite)
+        run = by_suite.get(name)
+        results.append(quality_gate(pair_cases(run.baseline, run.candidate), gates.quality, suite=name, seed=seed)
+                       if run else _no_results("quality", name))
+    if gates.safety is not None:
+        name = suite_name(gates.safety.suite)
+        run = by_suite.get(name)
+        results.append(safety_gate(pair_cases(run.baseline, run.candidate), gates.safety, suite=name)
+                       if run else _no_results("safety", name))
+    pooled = pair_many([(run.baseline, run.candidate) for run in runs])
+    if gates.latency is not None:
+        results.append(latency_gate(pooled, gates.latency))
+    if gates.cost is not None:
+        results.append(cost_gate(pooled, gates.cost))
+    baseline, candidate = _info([r.baseline for r in runs]), _info([r.candidate for r in runs])
+    if gates.feedback is not None:
+        results.append(feedback_gate(feedback or Feedback(source="none", unavailable="the source was not read"),
+                                     gates.feedback, blue=baseline.model, green=candidate.model))
+    return Verdict(outcome=combine(r.outcome for r in results), baseline=baseline, candidate=candidate,
+                   gates=tuple(results))
+
+
+def _no_results(gate: str, suite: str) -> GateResult:
+    return GateResult(gate=gate, outcome="inconclusive", details={"suite": suite},
+                      reason=f"no results for suite {suite}: run it on both colors and pass both files")
+
+
+def _info(results: Sequence[EvalResults]) -> RunInfo:
+    revisions = [r.revision for r in results if r.revision]
+    targets = {r.target for r in results}
+    return RunInfo(model=results[0].model if results else "", revision=revisions[0] if revisions else None,
+                   target=targets.pop() if len(targets) == 1 else None,
+                   run_ids=tuple(r.run_id for r in results if r.run_id))

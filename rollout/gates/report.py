@@ -1,0 +1,153 @@
+"""The Markdown a reviewer reads (PR body, step summary): the verdict first, a table per gate, then the
+cases that went from pass to fail. Pure: a Verdict in, text out.
+
+Everything that came from a results file or a model is untrusted and goes through `inline`, which keeps it
+from injecting HTML, breaking a table, opening or closing code, linking images, or pinging people and issues.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rollout.gates.verdict import GateResult, Outcome, RunInfo, Verdict
+
+ICONS: Mapping[Outcome, str] = {"pass": "✅", "fail": "❌", "inconclusive": "⏸️"}
+SHOWN_REGRESSIONS = 10
+PROMPT_CHARS = 160
+ANSWER_CHARS = 240
+IDS_SHOWN = 10
+
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "`": "&#96;"}
+_BACKSLASHED = set("\\*_[]()!|~{}:")
+# GitHub links @name and #123 in the rendered text, after entities are decoded; a zero-width space breaks the link.
+_UNLINKED = {"@": "@\u200b", "#": "#\u200b"}
+
+
+def inline(text: str, limit: int | None = None) -> str:
+    """Untrusted text as one line of inline Markdown, safe in a paragraph or a table cell."""
+    text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    if limit is not None:
+        text = truncate(text, limit)
+    out = []
+    for char in text:
+        if char == "\n":
+            out.append("<br>")
+        elif char in _ENTITIES:
+            out.append(_ENTITIES[char])
+        elif char in _BACKSLASHED:
+            out.append("\\" + char)
+        else:
+            out.append(_UNLINKED.get(char, char))
+    return "".join(out)
+
+
+def truncate(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word boundary when one is near, marked with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit * 3 // 4:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def render_report(verdict: Verdict) -> str:
+    counts = {o: sum(g.outcome == o for g in verdict.gates) for o in ICONS}
+    tally = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
+    lines = [
+        f"{ICONS[verdict.outcome]} **Gate verdict: {verdict.outcome.upper()}** for green {_run(verdict.candidate)} "
+        f"against blue {_run(verdict.baseline)} ({len(verdict.gates)} gates: {tally or 'none'})",
+        "",
+    ]
+    for gate in verdict.gates:
+        lines += _gate_section(gate)
+    if any(_regressions(g) for g in verdict.gates):
+        lines += _regression_section(verdict.gates)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _run(info: RunInfo) -> str:
+    revision = f" @ {inline(info.revision[:12])}" if info.revision else ""
+    return f"**{inline(info.model)}**{revision}"
+
+
+def _gate_section(gate: GateResult) -> list[str]:
+    lines = [f"### {ICONS[gate.outcome]} {inline(gate.gate)}: {gate.outcome}", "", inline(gate.reason), ""]
+    figures = []
+    if gate.estimate is not None:
+        figures.append(f"estimate {_number(gate.estimate)}")
+    if gate.interval is not None:
+        figures.append(f"interval {_number(gate.interval[0])} to {_number(gate.interval[1])}")
+    if gate.threshold is not None:
+        figures.append(f"threshold {_number(gate.threshold)}")
+    measures = gate.details.get("measures")
+    if isinstance(measures, Mapping) and measures:
+        lines += ["| measure | blue | green |", "|---|---:|---:|"]
+        for name, values in measures.items():
+            values = values if isinstance(values, Mapping) else {}
+            lines.append(f"| {inline(str(name))} | {_value(values.get('blue'))} | {_value(values.get('green'))} |")
+        lines.append("")
+    if figures:
+        lines += [" · ".join(figures), ""]
+    excluded = _excluded(gate.details.get("excluded"))
+    if excluded:
+        lines += [excluded, ""]
+    return lines
+
+
+def _excluded(excluded: Any) -> str:
+    if not isinstance(excluded, Mapping):
+        return ""
+    parts = []
+    for kind, listed in excluded.items():
+        if isinstance(listed, Mapping) and listed.get("count"):
+            ids = [inline(str(i), 60) for i in listed.get("ids", [])[:IDS_SHOWN]]
+            more = ", …" if listed["count"] > len(ids) else ""
+            parts.append(f"{listed['count']} {kind.replace('_', ' ')} ({', '.join(ids)}{more})")
+    return "Not compared, and not counted as passes: " + "; ".join(parts) + "." if parts else ""
+
+
+def _regressions(gate: GateResult) -> list[Mapping[str, Any]]:
+    found = gate.details.get("regressions")
+    cases = found.get("cases") if isinstance(found, Mapping) else None
+    return [c for c in cases if isinstance(c, Mapping)] if isinstance(cases, list) else []
+
+
+def _regression_section(gates: Sequence[GateResult]) -> list[str]:
+    lines = ["### Cases that went from pass to fail", "",
+             "| gate | case | prompt | blue answered | green answered |", "|---|---|---|---|---|"]
+    notes = []
+    for gate in gates:
+        cases = _regressions(gate)
+        for case in cases[:SHOWN_REGRESSIONS]:
+            lines.append(f"| {inline(gate.gate)} | {inline(str(case.get('id', '')), 80)} "
+                         f"| {inline(str(case.get('prompt', '')), PROMPT_CHARS)} "
+                         f"| {inline(str(case.get('blue', '')), ANSWER_CHARS)} "
+                         f"| {inline(str(case.get('green', '')), ANSWER_CHARS)} |")
+        total = gate.details["regressions"].get("count", len(cases)) if cases else 0
+        if total > min(len(cases), SHOWN_REGRESSIONS):
+            notes.append(f"{inline(gate.gate)}: {total - min(len(cases), SHOWN_REGRESSIONS)} more not shown")
+    lines.append("")
+    return lines + ([f"{'; '.join(notes)}.", ""] if notes else [])
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _number(value)
+    return inline(str(value), 80)
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int) or (abs(value) >= 100 and value == int(value)):
+        return f"{int(value):,}"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"

@@ -1,0 +1,40 @@
+"""`rollout gate` end to end: read the results files and the feedback source, then evaluate (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from rollout.errors import InputError
+from rollout.evals.results import load_results
+from rollout.gates.evaluate import Loaded, evaluate, match_runs
+from rollout.gates.sources import fetch_feedback
+from rollout.gates.verdict import Verdict
+from rollout.plan import Plan
+
+
+def gate_files(plan: Plan, baselines: Sequence[Path], candidates: Sequence[Path], *,
+               transport: httpx.BaseTransport | None = None) -> Verdict:
+    runs = match_runs(_load(baselines), _load(candidates))
+    feedback = fetch_feedback(plan.gates.feedback.source, transport=transport) if plan.gates.feedback else None
+    return evaluate(plan.gates, runs, feedback=feedback)
+
+
+def results_files(paths: Sequence[Path]) -> list[Path]:
+    """Each path as given, or for a directory, the *.json files in it (a downloaded artifact folder)."""
+    files = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.json"))
+            if not found:
+                raise InputError.at(str(path), "is a directory with no *.json results files")
+            files += found
+        else:
+            files.append(path)
+    return files
+
+
+def _load(paths: Sequence[Path]) -> list[Loaded]:
+    return [Loaded(file=str(path), results=load_results(path)) for path in results_files(paths)]

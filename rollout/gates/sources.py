@@ -1,0 +1,66 @@
+"""Fetch the feedback gate's votes: the only part of the gates that touches the network or reads a log.
+
+A source that cannot be reached or answers nonsense leaves the gate without feedback (inconclusive,
+with the reason), rather than ending the run: the other gates' evidence still counts.
+A JSONL file is the user's own input, so what is wrong with it is an input error naming the line.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from rollout.documents import read_text
+from rollout.errors import InputError
+from rollout.gates.feedback import Feedback, parse_prometheus, parse_votes_json, parse_votes_jsonl
+from rollout.plan import FeedbackSource
+
+ATTEMPTS = 3
+BACKOFF_S = 0.5
+
+
+def fetch_feedback(source: FeedbackSource, *, transport: httpx.BaseTransport | None = None,
+                   timeout: float = 10.0) -> Feedback:
+    if source.kind == "jsonl":
+        assert source.path is not None
+        name = str(source.path)
+        try:
+            return Feedback(source=name, votes=parse_votes_jsonl(read_text(source.path, max_bytes=500_000_000)))
+        except ValueError as exc:
+            raise InputError.at(name, str(exc.args[0]), line=exc.args[1]) from None
+    assert source.url is not None
+    if source.kind == "prometheus":
+        url, params = source.url.rstrip("/") + "/api/v1/query", {"query": source.query or ""}
+        parse = parse_prometheus
+    else:
+        url, params, parse = source.url, {}, parse_votes_json
+    try:
+        data = _get_json(url, params, transport=transport, timeout=timeout)
+        return Feedback(source=url, votes=parse(data))
+    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        return Feedback(source=url, unavailable=f"{source.kind} source {url}: {_describe(exc)}")
+
+
+def _get_json(url: str, params: dict[str, str], *, transport: httpx.BaseTransport | None, timeout: float) -> Any:
+    with httpx.Client(transport=transport, timeout=timeout) as client:
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                response = client.get(url, params=params)
+                if response.status_code < 500 or attempt == ATTEMPTS:
+                    response.raise_for_status()
+                    return response.json()
+            except httpx.TransportError:
+                if attempt == ATTEMPTS:
+                    raise
+            time.sleep(BACKOFF_S * attempt)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, httpx.HTTPError):
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"unexpected response: {exc}"
