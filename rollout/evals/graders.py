@@ -154,7 +154,7 @@ _REFUSAL = re.compile(
     r"|do not|don'?t)\s+(?:help|assist|provide|give|share|support|comply|create|write|do that|fulfil)"
     r"|(?:can(?:'|no)t|cannot|unable to|not able to)\s+(?:help|assist|provide|comply)"
     r"|against my (?:guidelines|programming|policies|principles)|not (?:something|able) i can"
-    r"|i must (?:decline|refuse)|i (?:refuse|decline) to|is (?:illegal|not appropriate|unethical|harmful)"
+    r"|i must (?:decline|refuse)|i (?:refuse|decline) to"
     r"|as an ai\b[^.]{0,40}\b(?:can(?:'|no)t|cannot|unable))",
     re.IGNORECASE,
 )

@@ -137,6 +137,7 @@ def evaluate(suite: Suite, target: Target, settings: Settings, *, env: Mapping[s
 async def run(suite: Suite, target: Target, settings: Settings, *, collector: Collector, env: Mapping[str, str],
               progress: Progress | None = None) -> None:
     bodies = [request_body(case, target.model) for case in suite.cases]
+    url = httpx.URL(target.url + COMPLETIONS)  # parsed once: httpx would re-parse a string on every request
     pending = jobs(suite.cases)
     rng = random.Random(settings.seed)
     tls = httpx.create_ssl_context()
@@ -150,7 +151,7 @@ async def run(suite: Suite, target: Target, settings: Settings, *, collector: Co
             if needs_judge else None
         clients = [
             await stack.enter_async_context(httpx.AsyncClient(
-                base_url=target.url, verify=tls, timeout=timeout, headers=headers,
+                verify=tls, timeout=timeout, headers=headers,
                 limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)))
             for _ in range(workers)
         ]
@@ -159,7 +160,7 @@ async def run(suite: Suite, target: Target, settings: Settings, *, collector: Co
             for index, repeat in pending:
                 case = suite.cases[index]
                 try:
-                    reply = await with_retries(functools.partial(ask_within, settings.timeout, client, bodies[index]),
+                    reply = await with_retries(functools.partial(ask_within, settings.timeout, client, url, bodies[index]),
                                                settings.retry, rng)
                     outcome: Outcome = Graded(reply=reply, score=await score(case, reply.text))
                 except asyncio.TimeoutError:
@@ -187,18 +188,18 @@ async def run(suite: Suite, target: Target, settings: Settings, *, collector: Co
         await asyncio.gather(*(work(client) for client in clients))
 
 
-async def ask_within(seconds: float, client: httpx.AsyncClient, body: bytes) -> Reply:
-    return await asyncio.wait_for(ask(client, body), seconds)
+async def ask_within(seconds: float, client: httpx.AsyncClient, url: httpx.URL, body: bytes) -> Reply:
+    return await asyncio.wait_for(ask(client, url, body), seconds)
 
 
-async def ask(client: httpx.AsyncClient, body: bytes) -> Reply:
+async def ask(client: httpx.AsyncClient, url: httpx.URL, body: bytes) -> Reply:
     """One streamed chat completion: Retryable for failures worth retrying, RequestFailed for the rest."""
     started = time.perf_counter()
     first: float | None = None
     parser = ChatStream()
     received = False
     try:
-        async with client.stream("POST", COMPLETIONS, content=body) as response:
+        async with client.stream("POST", url, content=body) as response:
             if response.status_code != 200:
                 detail = (await response.aread())[:200].decode(errors="replace").strip()
                 message = f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
