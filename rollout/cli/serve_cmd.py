@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -11,6 +13,8 @@ from rollout.cli.options import echo_json, environ, json_option, open_plan, plan
 from rollout.plan import COLORS, Color
 from rollout.serving import ServerStatus, StartResult, StopResult, start, status, stop
 from rollout.serving.lifecycle import DEFAULT_START_TIMEOUT
+
+R = TypeVar("R", ServerStatus, StartResult, StopResult)
 
 color_argument = click.argument("color", type=click.Choice(COLORS))
 
@@ -34,10 +38,7 @@ def start_cmd(plan_path: Path, color: Color, timeout: float, as_json: bool) -> N
     """
     result = start(open_plan(plan_path), color, timeout=timeout, env=environ(),
                    progress=lambda message: click.echo(message, err=True))
-    if as_json:
-        echo_json(dataclasses.asdict(result))
-    else:
-        _echo_start(result)
+    _emit(result, as_json, _echo_start)
 
 
 @serve.command("stop")
@@ -50,10 +51,7 @@ def start_cmd(plan_path: Path, color: Color, timeout: float, as_json: bool) -> N
 def stop_cmd(plan_path: Path, color: Color, timeout: float | None, force: bool, as_json: bool) -> None:
     """Drain, terminate, then kill COLOR. Refuses (exit 1) while COLOR carries traffic, unless --force."""
     result = stop(open_plan(plan_path), color, force=force, drain=timeout, env=environ())
-    if as_json:
-        echo_json(dataclasses.asdict(result))
-    else:
-        _echo_stop(result)
+    _emit(result, as_json, _echo_stop)
 
 
 @serve.command("status")
@@ -63,10 +61,14 @@ def stop_cmd(plan_path: Path, color: Color, timeout: float | None, force: bool, 
 def status_cmd(plan_path: Path, color: Color, as_json: bool) -> None:
     """Pid, port, health, served model, uptime, and whether COLOR runs what the plan says."""
     result = status(open_plan(plan_path), color, env=environ())
+    _emit(result, as_json, _echo_status)
+
+
+def _emit(result: R, as_json: bool, as_text: Callable[[R], None]) -> None:
     if as_json:
         echo_json(dataclasses.asdict(result))
     else:
-        _echo_status(result)
+        as_text(result)
 
 
 def _echo_start(result: StartResult) -> None:

@@ -17,9 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from rollout.cli import cli
 from rollout.errors import EXIT_EXTERNAL, EXIT_FAILED, CheckFailed, ExternalError
 from rollout.plan import Plan
 from rollout.serving import start, status, stop
@@ -28,8 +26,7 @@ from rollout.serving.ports import port_in_use
 from rollout.serving.process import ProcessSupervisor
 from rollout.serving.procs import process_info
 from rollout.serving.spec import server_spec
-from tests.support.net import free_port
-from tests.support.serving import stub_command, write_plan
+from tests.support.serving import blue_and_green, serve_cli, stub_command, write_plan
 
 TIMEOUT = 60.0
 
@@ -41,15 +38,12 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def plan(tmp_path: Path) -> Iterator[Plan]:
-    made = write_plan(tmp_path, {"name": "stub-b", "model": "m", "port": free_port(), "command": stub_command()},
-                      {"name": "stub-g", "model": "m", "port": free_port(), "command": stub_command()})
-    yield made
-    for color in ("green", "blue"):
-        stop(made, color, force=True, grace=2)
+    with blue_and_green(tmp_path, stub_command(), prefix="stub") as made:
+        yield made
 
 
 def serve(plan: Plan, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["serve", *args, "--plan", str(plan.path)])
+    result = serve_cli(plan, *args)
     return result.exit_code, result.output
 
 
@@ -58,7 +52,7 @@ def test_start_is_idempotent_and_stop_leaves_nothing(plan: Plan) -> None:
     again = start(plan, "blue", timeout=TIMEOUT)
     assert (first.action, again.action) == ("started", "already-running")
     assert first.status.pid == again.status.pid and first.status.pid is not None
-    assert first.status.state == "healthy" and first.status.served == ("stub-b",) and first.status.matches_plan
+    assert first.status.state == "healthy" and first.status.served == ("stub-blue",) and first.status.matches_plan
     pid = first.status.pid
     result = stop(plan, "blue", force=True)
     assert (result.action, result.pid) == ("stopped", pid)
@@ -100,12 +94,12 @@ def test_a_crash_during_start_reports_the_log_tail(plan: Plan) -> None:
     with pytest.raises(ExternalError, match="exited while starting") as caught:
         start(dataclasses.replace(plan, blue=crashing), "blue", timeout=TIMEOUT)
     assert caught.value.exit_code == EXIT_EXTERNAL
-    assert "cannot load model stub-b: out of memory" in str(caught.value)
+    assert "cannot load model stub-blue: out of memory" in str(caught.value)
     assert read_launch(server_spec(plan, "blue", os.environ)) is None
 
 
 def test_a_server_that_never_becomes_healthy_is_stopped_after_the_timeout(plan: Plan) -> None:
-    sick = write_plan(plan.root, {"name": "stub-b", "model": "m", "port": plan.blue.port,
+    sick = write_plan(plan.root, {"name": "stub-blue", "model": "m", "port": plan.blue.port,
                                   "command": stub_command("--health", "503")})
     code, output = serve(sick, "start", "blue", "--timeout", "3")
     assert code == EXIT_EXTERNAL
@@ -137,7 +131,7 @@ def test_a_pid_now_owned_by_another_program_is_never_signalled(plan: Plan) -> No
         write_launch(spec, Launch(supervisor="process", pid=stranger.pid, start_ticks=info.start_ticks - 1,
                                   argv=spec.argv, name=plan.blue.name, revision=None, host=plan.blue.host,
                                   port=plan.blue.port, started_at=plan_time()))
-        result = CliRunner().invoke(cli, ["serve", "stop", "blue", "--force", "--json", "--plan", str(plan.path)])
+        result = serve_cli(plan, "stop", "blue", "--force", "--json")
         assert result.exit_code == 0
         body = json.loads(result.stdout)
         assert body["action"] == "not-running"

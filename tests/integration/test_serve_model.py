@@ -10,16 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
 
-from rollout.cli import cli
 from rollout.errors import EXIT_FAILED
 from rollout.plan import Plan
-from rollout.serving import stop
 from rollout.serving.procs import group_members, process_info
 from tests.support.model import smollm_path
-from tests.support.net import free_port
-from tests.support.serving import set_traffic, write_plan
+from tests.support.serving import blue_and_green, serve_cli, set_traffic
 
 pytestmark = pytest.mark.model
 
@@ -30,21 +26,12 @@ LLAMA = (f"{sys.executable} -m llama_cpp.server --model {{model}} --host {{host}
 
 @pytest.fixture
 def plan(tmp_path: Path) -> Iterator[Plan]:
-    model = str(smollm_path())
-    made = write_plan(tmp_path, {"name": "smol-blue", "model": model, "port": free_port(), "command": LLAMA},
-                      {"name": "smol-green", "model": model, "port": free_port(), "command": LLAMA})
-    yield made
-    for color in ("green", "blue"):
-        stop(made, color, force=True, grace=5)
-
-
-def serve(plan: Plan, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["serve", *args, "--plan", str(plan.path)])
-    return result.exit_code, result.output
+    with blue_and_green(tmp_path, LLAMA, prefix="smol", model=str(smollm_path())) as made:
+        yield made
 
 
 def serve_json(plan: Plan, *args: str) -> Any:
-    result = CliRunner().invoke(cli, ["serve", *args, "--plan", str(plan.path), "--json"])
+    result = serve_cli(plan, *args, "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -81,12 +68,12 @@ def test_blue_and_green_side_by_side(plan: Plan) -> None:
     assert again["status"]["pid"] == blue["status"]["pid"]
 
     set_traffic(plan, 25)
-    code, output = serve(plan, "stop", "green")
-    assert code == EXIT_FAILED and "green carries 25% of the traffic" in output
+    refused = serve_cli(plan, "stop", "green")
+    assert refused.exit_code == EXIT_FAILED and "green carries 25% of the traffic" in refused.output
 
     set_traffic(plan, 0)
-    code, output = serve(plan, "stop", "blue")
-    assert code == EXIT_FAILED and "blue carries 100%" in output
+    refused = serve_cli(plan, "stop", "blue")
+    assert refused.exit_code == EXIT_FAILED and "blue carries 100%" in refused.output
     for color, started in (("green", green), ("blue", blue)):
         pid = started["status"]["pid"]
         stopped = serve_json(plan, "stop", color, *(["--force"] if color == "blue" else []))

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import yaml
+from click.testing import CliRunner, Result
 
-from rollout.plan import Plan, load_plan
+from rollout.cli import cli
+from rollout.plan import COLORS, Plan, load_plan
+from rollout.serving import stop
 from rollout.traffic import TrafficState, Weights, write_traffic
+from tests.support.net import free_port
 
 STUB = Path(__file__).resolve().parents[1] / "fixtures" / "serving" / "stub_server.py"
 
@@ -39,3 +44,20 @@ def set_traffic(plan: Plan, green: int) -> None:
     stage = next((s.name for s in plan.stages if s.weight == green), None)
     write_traffic(plan, TrafficState(service=plan.service, stage=stage, green=plan.model("green").name,
                                      weights=Weights.for_green(green)))
+
+
+@contextmanager
+def blue_and_green(root: Path, command: str, *, prefix: str, model: str = "m") -> Iterator[Plan]:
+    """A plan with both colors on free loopback ports; whatever it started is stopped at the end."""
+    plan = write_plan(root, {"name": f"{prefix}-blue", "model": model, "port": free_port(), "command": command},
+                      {"name": f"{prefix}-green", "model": model, "port": free_port(), "command": command})
+    try:
+        yield plan
+    finally:
+        for color in reversed(COLORS):
+            stop(plan, color, force=True, grace=5)
+
+
+def serve_cli(plan: Plan, *args: str) -> Result:
+    """`rollout serve ARGS --plan PLAN`, in process."""
+    return CliRunner().invoke(cli, ["serve", *args, "--plan", str(plan.path)])
