@@ -10,6 +10,7 @@ import click
 
 from rollout.cli.options import echo_json, environ, json_option, open_plan, plan_option
 from rollout.errors import InputError
+from rollout.evals.suite import check_suites
 from rollout.forge.actions import write_outputs
 from rollout.forge.jobs import status_outputs
 from rollout.gates.verdict import Verdict, load_verdict, verdict_from_dict
@@ -26,6 +27,7 @@ def validate(plan_path: Path, as_json: bool) -> None:
     """Check the plan and the traffic file; report every problem with its file and line."""
     plan = open_plan(plan_path)
     state = load_traffic(plan)
+    check_suites([gate.suite for gate in (plan.gates.quality, plan.gates.safety) if gate is not None], env=environ())
     stages = " -> ".join(f"{s.weight}%" for s in plan.stages)
     green = plan.green.name if plan.green else "none"
     if as_json:

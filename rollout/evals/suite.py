@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import string
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,18 @@ def load_suite(path: Path | str, *, env: Mapping[str, str]) -> Suite:
         raise InputError.at(str(path), "the suite has no cases")
     name = names[0] if names else (path.name if path.is_dir() else path.stem)
     return Suite(name=name, path=path, cases=tuple(cases))
+
+
+def check_suites(paths: Iterable[Path], *, env: Mapping[str, str]) -> None:
+    """Load every suite, reporting the problems of all of them together."""
+    problems: list[Problem] = []
+    for path in paths:
+        try:
+            load_suite(path, env=env)
+        except InputError as exc:
+            problems += exc.problems or [Problem(file=str(path), message=exc.message)]
+    if problems:
+        raise InputError(problems)
 
 
 def _duplicate_ids(cases: list[Case]) -> list[Problem]:
