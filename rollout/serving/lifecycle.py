@@ -122,7 +122,8 @@ def start(plan: Plan, color: Color, *, timeout: float = DEFAULT_START_TIMEOUT, e
         launch = SUPERVISORS[spec.version.supervisor].launch(spec, env)
         write_launch(spec, launch)
         _wait_ready(spec, launch, http, deadline, timeout, ours=True)
-        return StartResult(action="started", status=_status(spec, _look(spec), http),
+        started = _status(spec, _look(spec), http)
+        return StartResult(action="started", status=replace(started, notes=(*seen.notes, *started.notes)),
                            waited_seconds=time.monotonic() - began)
 
 

@@ -29,9 +29,8 @@ def port_in_use(host: str, port: int) -> bool:
         try:
             sock.bind((host, port))
         except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                return True
-            raise
+            # any other failure (say, an address not on this machine) is the server's own to report
+            return exc.errno == errno.EADDRINUSE
     return False
 
 
