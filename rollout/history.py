@@ -43,9 +43,12 @@ def last_changed(path: Path, *, rev: str = "HEAD") -> datetime | None:
 
 
 def file_at(path: Path, rev: str) -> str | None:
-    """The file's text at `rev`, or None if it did not exist there."""
+    """The file's text at `rev`, or None if it did not exist there (or is not in a git repository)."""
     root = path.parent
-    top = git(root, "rev-parse", "--show-toplevel").stdout.strip()
+    found = git(root, "rev-parse", "--show-toplevel", check=False)
+    if found.returncode != 0:
+        return None
+    top = found.stdout.strip()
     relative = path.resolve().relative_to(Path(top).resolve())
     result = git(root, "show", f"{rev}:{relative.as_posix()}", check=False)
     return result.stdout if result.returncode == 0 else None

@@ -5,7 +5,8 @@ The rendered file is a whole nginx.conf for an nginx of its own: it listens on t
 directory holding `router.config`. Run it as `nginx -p <that dir> -c <router.config>`; `rollout apply`
 validates and reloads it the same way (`nginx -t` / `nginx -s reload`, graceful: old workers finish
 their requests). Each response names the color that served it (X-Rollout-Color) and the config
-revision (X-Rollout-Config). Internal stages send green only requests marked `X-Rollout-Audience: internal`.
+revision (X-Rollout-Config; nginx itself answers it at /rollout/revision). Internal stages send green
+only requests marked `X-Rollout-Audience: internal`.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from rollout.traffic import TrafficState
 
 COLOR_HEADER = "X-Rollout-Color"
 REVISION_HEADER = "X-Rollout-Config"
+REVISION_PATH = "/rollout/revision"
 
 
 def render(plan: Plan, state: TrafficState) -> str:
     host, port = listen_address(plan)
+    revision = config_revision(plan, state)
     chosen = backends(plan, state)
     upstreams = "\n".join(
         f"    upstream rollout_{b.color} {{\n        server {urlsplit(b.url).netloc};\n        keepalive 32;\n    }}"
@@ -70,6 +73,12 @@ http {{
     server {{
         listen {host}:{port};
 
+        location = {REVISION_PATH} {{
+            default_type text/plain;
+            add_header {REVISION_HEADER} {revision} always;
+            return 200 "{revision}\n";
+        }}
+
         location / {{
             proxy_pass http://rollout_$rollout_color;
             proxy_http_version 1.1;
@@ -79,7 +88,7 @@ http {{
             proxy_request_buffering off;
             proxy_read_timeout 600s;
             add_header {COLOR_HEADER} $rollout_color always;
-            add_header {REVISION_HEADER} {config_revision(plan, state)} always;
+            add_header {REVISION_HEADER} {revision} always;
         }}
     }}
 }}
@@ -128,6 +137,6 @@ def _is_live(reply: Reply, revision: str) -> bool:
 def probe_style(plan: Plan) -> ProbeStyle | None:
     # The split is per request on every path, so listing models is split exactly like generation, for free.
     return ProbeStyle(
-        method="GET", path="/v1/models", color=_color, live_path="/v1/models", is_live=_is_live,
+        method="GET", path="/v1/models", color=_color, live_path=REVISION_PATH, is_live=_is_live,
         audience_headers={"internal": {AUDIENCE_HEADER: "internal"}}, live_timeout=10.0,
     )

@@ -9,9 +9,11 @@ import signal
 import socket
 import subprocess
 import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -201,3 +203,67 @@ def serves(url: str, key: str) -> bool:
     except httpx.HTTPError:
         return False
 
+
+
+@dataclass
+class LoadStats:
+    """What a steady load saw: answered requests by color, and every failure."""
+
+    colors: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    retried: int = 0
+
+    @property
+    def answered(self) -> int:
+        return sum(self.colors.values())
+
+
+@contextmanager
+def steady_load(url: str, *, clients: int = 20, max_seconds: float = 60.0) -> Iterator[LoadStats]:
+    """`clients` threads each sending chat requests back to back over keep-alive connections until the block ends.
+
+    A request whose connection the server closed before answering is retried once, as OpenAI's SDK
+    does; it counts as lost only if the retry fails too.
+    """
+    stats = LoadStats()
+    stop = threading.Event()
+    lock = threading.Lock()
+    deadline = time.monotonic() + max_seconds
+    body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+
+    def client() -> None:
+        with httpx.Client(base_url=url, timeout=10.0) as session:
+            while not stop.is_set() and time.monotonic() < deadline:
+                outcome, retried = _one_request(session, body)
+                with lock:
+                    stats.retried += retried
+                    if outcome.startswith("failed"):
+                        stats.failures.append(outcome)
+                    else:
+                        stats.colors[outcome] += 1
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield stats
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=20)
+
+
+def _one_request(session: httpx.Client, body: dict[str, object]) -> tuple[str, int]:
+    for attempt in range(2):
+        try:
+            response = session.post("/v1/chat/completions", json=body)
+        except (httpx.RemoteProtocolError, httpx.ConnectError) as exc:
+            if attempt == 0:
+                continue
+            return f"failed: {type(exc).__name__}: {exc}", 1
+        except httpx.HTTPError as exc:
+            return f"failed: {type(exc).__name__}: {exc}", attempt
+        if response.status_code != 200:
+            return f"failed: HTTP {response.status_code}", attempt
+        return response.headers.get("x-rollout-color", "unattributed"), attempt
+    raise AssertionError("unreachable")
