@@ -154,3 +154,10 @@ def test_a_server_running_another_revision_is_not_replaced(plan: Plan) -> None:
 
 def plan_time() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def test_a_server_program_that_does_not_exist_is_named(plan: Plan) -> None:
+    missing = dataclasses.replace(plan.blue, command="/nonexistent/bin/vllm serve {model} --port {port}")
+    with pytest.raises(ExternalError, match="cannot run /nonexistent/bin/vllm"):
+        start(dataclasses.replace(plan, blue=missing), "blue", timeout=TIMEOUT)
+    assert read_launch(server_spec(plan, "blue", os.environ)) is None
