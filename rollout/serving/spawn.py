@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from collections.abc import Sequence
 
 EXIT_CANNOT_RUN = 127
@@ -20,6 +21,8 @@ def main(args: Sequence[str]) -> int:
         print("usage: python -m rollout.serving.spawn LOG -- ARGV...", file=sys.stderr)
         return 2
     log, argv = args[0], list(args[2:])
+    # the server is meant to outlive this helper; Popen would warn that it exits with its child running
+    warnings.filterwarnings("ignore", category=ResourceWarning)
     with open(log, "ab") as out:
         try:
             server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
@@ -28,7 +31,6 @@ def main(args: Sequence[str]) -> int:
             print(f"cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_CANNOT_RUN
     print(server.pid, flush=True)
-    server.returncode = 0  # not ours to wait for; keeps Popen from warning that it still runs
     return 0
 
 
