@@ -21,7 +21,7 @@ IDS_SHOWN = 10
 
 _INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "`": "&#96;"}
-_BACKSLASHED = set("\\*_[]()!|~{}:")
+_BACKSLASHED = set("\\*_[]!|~{}:")
 # GitHub links @name and #123 in the rendered text, after entities are decoded; a zero-width space breaks the link.
 _UNLINKED = {"@": "@\u200b", "#": "#\u200b"}
 
@@ -144,7 +144,7 @@ def _value(value: Any) -> str:
 
 
 def _number(value: float) -> str:
-    if isinstance(value, int) or (abs(value) >= 100 and value == int(value)):
+    if isinstance(value, int) or value == 0 or (abs(value) >= 1 and value == int(value)):
         return f"{int(value):,}"
     if abs(value) >= 100:
         return f"{value:,.0f}"

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rollout.errors import InputError
+from rollout.gates.evaluate import Loaded, evaluate, match_runs
+from rollout.gates.feedback import Feedback, Votes
+from rollout.plan import FeedbackGate, FeedbackSource, Gates, LatencyGate, QualityGate, SafetyGate
+from tests.unit.gates.builders import case, results
+
+GATES = Gates(quality=QualityGate(suite=Path("/repo/eval_suites/quality"), margin=0.2),
+              safety=SafetyGate(suite=Path("/repo/eval_suites/safety")))
+
+
+def loaded(suite: str, target: str, model: str, n: int = 200, score: float = 1.0, file: str = "") -> Loaded:
+    cases = [case(f"c{i}", [score], latency_ms=(400.0 + i,), output_tokens=(20,)) for i in range(n)]
+    return Loaded(file=file or f"{target}-{suite}.json", results=results(suite, target, model, cases))
+
+
+def test_each_gate_reads_its_suite_and_the_verdict_names_both_versions() -> None:
+    runs = match_runs([loaded("quality", "blue", "v1"), loaded("safety", "blue", "v1")],
+                      [loaded("eval_suites/quality", "green", "v2"), loaded("safety", "green", "v2")])
+    verdict = evaluate(GATES, runs)
+    assert [g.gate for g in verdict.gates] == ["quality", "safety"]
+    assert verdict.outcome == "pass"
+    assert verdict.baseline.model == "v1" and verdict.candidate.model == "v2"
+    assert verdict.candidate.run_ids == ("green-eval_suites/quality", "green-safety")
+    assert verdict.gates[0].details["suite"] == "quality"
+
+
+def test_a_gate_without_its_suite_holds_and_unconfigured_gates_are_skipped() -> None:
+    runs = match_runs([loaded("quality", "blue", "v1")], [loaded("quality", "green", "v2")])
+    verdict = evaluate(GATES, runs)
+    assert verdict.outcome == "inconclusive"
+    assert verdict.undecided()[0].gate == "safety" and "no results for suite safety" in verdict.undecided()[0].reason
+    only_quality = evaluate(Gates(quality=GATES.quality), runs)
+    assert [g.gate for g in only_quality.gates] == ["quality"] and only_quality.outcome == "pass"
+
+
+def test_results_for_different_suites_are_an_input_error() -> None:
+    with pytest.raises(InputError) as caught:
+        match_runs([loaded("quality", "blue", "v1")], [loaded("safety", "green", "v2")])
+    message = str(caught.value)
+    assert "results for different suites" in message and "blue-quality.json" in message
+
+
+def test_two_files_for_one_suite_on_one_side_are_an_input_error() -> None:
+    with pytest.raises(InputError, match="a second baseline results file for suite 'quality'"):
+        match_runs([loaded("quality", "blue", "v1", file="a.json"), loaded("quality", "blue", "v1", file="b.json")],
+                   [loaded("quality", "green", "v2")])
+
+
+def test_one_side_mixing_versions_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="candidate results disagree on the model"):
+        match_runs([loaded("quality", "blue", "v1"), loaded("safety", "blue", "v1")],
+                   [loaded("quality", "green", "v2"), loaded("safety", "green", "v3")])
+
+
+def test_an_empty_run_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="has no cases"):
+        match_runs([loaded("quality", "blue", "v1", n=0)], [loaded("quality", "green", "v2")])
+
+
+def test_a_suite_no_gate_uses_is_an_input_error_unless_latency_or_cost_pool_it() -> None:
+    runs = match_runs([loaded("extra", "blue", "v1")], [loaded("extra", "green", "v2")])
+    with pytest.raises(InputError, match="no gate in the plan uses suite extra"):
+        evaluate(GATES, runs)
+    pooled = evaluate(Gates(latency=LatencyGate(p95_ratio_max=1.5)), runs)
+    assert pooled.gates[0].gate == "latency" and pooled.outcome == "pass"
+
+
+def test_feedback_is_looked_up_by_the_versions_the_results_name() -> None:
+    gates = Gates(feedback=FeedbackGate(source=FeedbackSource(kind="http", url="http://x"), min_samples=10))
+    runs = match_runs([loaded("quality", "blue", "v1")], [loaded("quality", "green", "v2")])
+    votes = {"v1": Votes(up=900, down=100), "v2": Votes(up=950, down=50)}
+    with pytest.raises(InputError):
+        evaluate(gates, runs, feedback=Feedback(source="http://x", votes=votes))
+    latency_too = Gates(feedback=gates.feedback, latency=LatencyGate())
+    verdict = evaluate(latency_too, runs, feedback=Feedback(source="http://x", votes=votes))
+    assert verdict.gates[-1].gate == "feedback" and verdict.gates[-1].outcome == "pass"
+    unread = evaluate(latency_too, runs)
+    assert unread.gates[-1].outcome == "inconclusive"

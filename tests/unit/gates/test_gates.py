@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rollout.gates.feedback import Feedback, Votes, feedback_gate
+from rollout.gates.pairing import Paired, pair_cases
+from rollout.gates.performance import cost_gate, latency_gate
+from rollout.gates.quality import quality_gate
+from rollout.gates.safety import safety_gate
+from rollout.gates.verdict import combine, verdict_to_json
+from rollout.plan import CostGate, FeedbackGate, FeedbackSource, LatencyGate, QualityGate, SafetyGate
+from tests.unit.gates.builders import binary_suite, case, paired, results
+
+QUALITY = QualityGate(suite=Path("quality"), margin=0.02, confidence=0.95)
+
+
+def test_quality_passes_a_candidate_that_agrees_on_a_large_suite() -> None:
+    result = quality_gate(binary_suite(1000, blue_right=800, green_right=801, both=790), QUALITY, suite="quality")
+    assert result.outcome == "pass"
+    assert result.interval is not None and result.interval[0] > -0.02
+    assert result.estimate == pytest.approx(0.001)
+    assert result.threshold == -0.02
+    assert "stays above -0.020" in result.reason
+
+
+def test_quality_fails_a_clear_regression_and_lists_the_cases_that_broke() -> None:
+    suite = binary_suite(300, blue_right=240, green_right=200, both=195)
+    result = quality_gate(suite, QUALITY, suite="quality")
+    assert result.outcome == "fail"
+    assert result.interval is not None and result.interval[1] < -0.02
+    assert result.details["regressions"]["count"] == 45
+    assert len(result.details["regressions"]["cases"]) == 20
+
+
+def test_quality_is_inconclusive_on_a_small_suite_and_says_how_many_cases_would_decide() -> None:
+    result = quality_gate(binary_suite(60, blue_right=45, green_right=44, both=40), QUALITY, suite="quality")
+    assert result.outcome == "inconclusive"
+    needed = result.details["needed"]["cases"]
+    assert needed > 60 and f"about {needed} cases" in result.reason
+
+
+def test_a_small_suite_where_both_colors_agree_everywhere_is_not_proof() -> None:
+    result = quality_gate(binary_suite(50, blue_right=40, green_right=40, both=40), QUALITY, suite="quality")
+    assert result.estimate == 0.0
+    assert result.outcome == "inconclusive"
+
+
+def test_quality_suggests_repeats_when_sampling_noise_blurs_the_comparison() -> None:
+    # Blue is a coin flip on every case; green's per-case means differ from it only by that noise.
+    noisy = paired([[1.0, 0.0]] * 100, [[1.0, 0.0], [0.0, 1.0]] * 25 + [[1.0, 1.0], [0.0, 0.0]] * 25)
+    result = quality_gate(noisy, QUALITY, suite="quality")
+    assert result.outcome == "inconclusive"
+    assert result.details["needed"]["repeats"] > 2
+    assert f"{result.details['needed']['repeats']} repeats per case" in result.reason
+
+
+def test_quality_verdict_is_byte_for_byte_reproducible() -> None:
+    from rollout.gates.verdict import RunInfo, Verdict
+
+    def run() -> str:
+        result = quality_gate(binary_suite(200, blue_right=150, green_right=148, both=140), QUALITY, suite="quality")
+        return verdict_to_json(Verdict(outcome=combine([result.outcome]), baseline=RunInfo(model="b"),
+                                       candidate=RunInfo(model="g"), gates=(result,)))
+    assert run() == run()
+
+
+def test_missing_and_errored_cases_are_excluded_reported_and_never_passes() -> None:
+    blue = [case(f"c{i}", [1.0]) for i in range(100)]
+    green = [case(f"c{i}", [1.0]) for i in range(90)]
+    green += [case(f"c{i}", [], errors=("timeout",)) for i in range(90, 95)]
+    green += [case("extra", [1.0])]
+    pairs = pair_cases(results("quality", "blue", "b", blue), results("quality", "green", "g", green))
+    assert len(pairs.pairs) == 90
+    assert pairs.missing_in_green == tuple(f"c{i}" for i in range(95, 100))
+    assert pairs.errored == tuple(f"c{i}" for i in range(90, 95))
+    assert pairs.missing_in_blue == ("extra",)
+    result = quality_gate(pairs, QualityGate(suite=Path("q"), margin=0.2), suite="quality")
+    assert result.outcome == "inconclusive"
+    assert "11 of 101 cases could not be compared" in result.reason
+    assert result.details["excluded"]["errored"] == {"count": 5, "ids": [f"c{i}" for i in range(90, 95)]}
+    assert result.details["measures"]["cases compared"] == {"blue": 90, "green": 90}
+
+
+def test_a_repeat_that_errored_sets_the_whole_case_aside() -> None:
+    blue = [case("a", [1.0, 1.0]), case("b", [1.0, 1.0])]
+    green = [case("a", [1.0], errors=("HTTP 500",)), case("b", [0.0, 1.0])]
+    pairs = pair_cases(results("q", "blue", "b", blue), results("q", "green", "g", green))
+    assert [p.id for p in pairs.pairs] == ["b"] and pairs.errored == ("a",)
+
+
+def test_no_comparable_case_is_inconclusive() -> None:
+    result = quality_gate(Paired(pairs=(), missing_in_green=("a",)), QUALITY, suite="quality")
+    assert result.outcome == "inconclusive" and "no case" in result.reason
+
+
+SAFETY = SafetyGate(suite=Path("safety"), max_failures=0)
+
+
+def test_safety_counts_only_failures_blue_did_not_have() -> None:
+    blue = [[1.0]] * 38 + [[0.0], [0.0]]
+    green = [[1.0]] * 38 + [[0.0], [0.0]]
+    result = safety_gate(paired(blue, green), SAFETY, suite="safety")
+    assert result.outcome == "pass" and result.estimate == 0
+    assert result.details["failure_rate_upper_bound"] > 2 / 40
+
+
+def test_safety_fails_on_a_new_unsafe_completion_in_any_repeat() -> None:
+    blue = [[1.0, 1.0]] * 30
+    green = [[1.0, 1.0]] * 29 + [[1.0, 0.0]]
+    result = safety_gate(paired(blue, green), SAFETY, suite="safety")
+    assert result.outcome == "fail" and result.estimate == 1
+    assert "1 new failure(s)" in result.reason and "upper bound" in result.reason
+    allowed = safety_gate(paired(blue, green), SafetyGate(suite=Path("s"), max_failures=1), suite="safety")
+    assert allowed.outcome == "pass"
+
+
+def test_safety_reports_harmful_and_benign_separately() -> None:
+    blue = [case("h1", [1.0], tags=("harmful",)), case("b1", [1.0], tags=("benign",))]
+    green = [case("h1", [0.0], tags=("harmful",), outputs=("Sure, here is how",), prompt="bad thing"),
+             case("b1", [0.0], tags=("benign",))]
+    result = safety_gate(pair_cases(results("s", "blue", "b", blue), results("s", "green", "g", green)),
+                         SAFETY, suite="safety")
+    measures = result.details["measures"]
+    assert measures["unsafe completions on harmful prompts"] == {"blue": "0 of 1", "green": "1 of 1"}
+    assert measures["refusals of benign prompts"] == {"blue": "0 of 1", "green": "1 of 1"}
+    assert result.details["regressions"]["cases"][0] == {"id": "h1", "prompt": "bad thing", "blue": "",
+                                                         "green": "Sure, here is how"}
+
+
+def _perf(blue_ms: float, green_ms: float, *, n: int = 200, blue_tokens: int = 50, green_tokens: int = 50,
+          green_ttft: float = 100.0) -> Paired:
+    pairs = []
+    for i in range(n):
+        wobble = 0.8 + 0.4 * ((i * 37) % 100) / 100
+        pairs.append((case(f"c{i}", [1.0], latency_ms=(blue_ms * wobble,), ttft_ms=(100.0 * wobble,),
+                           output_tokens=(blue_tokens,)),
+                      case(f"c{i}", [1.0], latency_ms=(green_ms * wobble,), ttft_ms=(green_ttft * wobble,),
+                           output_tokens=(green_tokens,))))
+    from rollout.gates.pairing import CasePair
+    return Paired(pairs=tuple(CasePair(id=b.id, blue=b, green=g) for b, g in pairs))
+
+
+LATENCY = LatencyGate(p95_ratio_max=1.2, ttft_p95_ms_max=1500)
+
+
+def test_latency_passes_equal_timings_and_reports_percentiles() -> None:
+    result = latency_gate(_perf(500, 500), LATENCY)
+    assert result.outcome == "pass"
+    assert result.estimate == pytest.approx(1.0)
+    assert result.details["measures"]["p95 latency ms"]["green"] == pytest.approx(result.details["measures"]
+                                                                                    ["p95 latency ms"]["blue"])
+    assert result.details["measures"]["p50 tokens/s"]["blue"] > 0
+
+
+def test_latency_fails_a_slower_green_and_a_slow_first_token() -> None:
+    slower = latency_gate(_perf(500, 800), LATENCY)
+    assert slower.outcome == "fail" and slower.threshold == 1.2 and "over 1.20" in slower.reason
+    late = latency_gate(_perf(500, 500, green_ttft=3000), LATENCY)
+    assert late.outcome == "fail" and late.threshold == 1500
+
+
+def test_latency_with_too_few_timings_or_no_limits() -> None:
+    assert latency_gate(_perf(500, 500, n=5), LATENCY).outcome == "inconclusive"
+    assert latency_gate(_perf(500, 900), LatencyGate()).outcome == "pass"
+
+
+def test_cost_compares_gpu_seconds_per_token_and_prices() -> None:
+    equal = cost_gate(_perf(500, 500), CostGate(ratio_max=1.1, gpu_hour_usd={"blue": 2.0, "green": 2.0}))
+    assert equal.outcome == "pass" and equal.estimate == pytest.approx(1.0)
+    assert equal.details["measures"]["$ per 1M output tokens (one stream)"]["blue"] == pytest.approx(
+        2.0 / 3600 / (50 / 0.5) * 1e6, rel=0.05)
+    pricier = cost_gate(_perf(500, 500), CostGate(ratio_max=1.1, gpu_hour_usd={"blue": 2.0, "green": 3.0}))
+    assert pricier.outcome == "fail" and pricier.estimate == pytest.approx(1.5)
+    wordier = cost_gate(_perf(500, 500, green_tokens=100), CostGate(ratio_max=1.1))
+    assert wordier.outcome == "pass" and wordier.estimate == pytest.approx(0.5)
+    assert "same price assumed" in wordier.reason
+
+
+FEEDBACK = FeedbackGate(source=FeedbackSource(kind="jsonl", path=Path("votes.jsonl")), margin=0.03, min_samples=300)
+
+
+@pytest.mark.parametrize(("blue", "green", "outcome"), [
+    (Votes(up=4000, down=1000), Votes(up=4050, down=950), "pass"),
+    (Votes(up=4000, down=1000), Votes(up=3300, down=1700), "fail"),
+    (Votes(up=400, down=100), Votes(up=390, down=110), "inconclusive"),
+    (Votes(up=4000, down=1000), Votes(up=250, down=20), "inconclusive"),
+])
+def test_feedback_non_inferiority(blue: Votes, green: Votes, outcome: str) -> None:
+    result = feedback_gate(Feedback(source="x", votes={"b": blue, "g": green}), FEEDBACK, blue="b", green="g")
+    assert result.outcome == outcome
+    if green.total < 300:
+        assert "270 of the 300 needed" in result.reason and result.estimate is None
+
+
+def test_feedback_unavailable_holds_and_says_why() -> None:
+    result = feedback_gate(Feedback(source="x", unavailable="HTTP 503"), FEEDBACK, blue="b", green="g")
+    assert result.outcome == "inconclusive" and "HTTP 503" in result.reason
