@@ -1,0 +1,110 @@
+"""The runner against a misbehaving server on loopback: every failure is an error on its case, never a crash."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rollout.evals.results import CaseResult
+from rollout.evals.retry import RetryPolicy
+from rollout.evals.runner import Settings, evaluate
+from rollout.evals.suite import load_suite
+from rollout.evals.target import Target
+from tests.support.openai_stub import Stub, openai_stub
+
+SCENARIOS = ["ok", "flaky", "after", "storm", "bad", "malformed", "empty", "nonjson", "plain", "hang", "reset",
+             "midreset"]
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[Stub]:
+    with openai_stub() as server:
+        yield server
+
+
+def prompt(case_id: str, tmp_path: Path) -> str:
+    """The stub reads the scenario before the colon; the rest keeps each test's attempt counts apart."""
+    return f"{case_id.partition('-')[0]}:{case_id}-{tmp_path.name}"
+
+
+def run_scenarios(tmp_path: Path, stub: Stub, scenarios: list[str], *, concurrency: int = 4,
+                  repeats: int = 1) -> dict[str, CaseResult]:
+    lines = ["cases:"]
+    for name in scenarios:
+        lines += [f"  - id: {name}", f"    prompt: '{prompt(name, tmp_path)}'", "    expect: [{contains: Paris}]"]
+    (tmp_path / "suite.yaml").write_text("\n".join(lines) + "\n")
+    suite = load_suite(tmp_path / "suite.yaml", env={}).with_repeats(repeats)
+    settings = Settings(concurrency=concurrency, timeout=2.0, connect_timeout=2.0,
+                        retry=RetryPolicy(retries=3, backoff=0.01, max_backoff=0.05), seed=1)
+    results = evaluate(suite, Target(label=stub.url, url=stub.url, model="stub-model"), settings, env={})
+    assert [c.id for c in results.cases] == scenarios
+    return results.by_id()
+
+
+def test_each_failure_is_kept_on_its_case(tmp_path: Path, stub: Stub) -> None:
+    cases = run_scenarios(tmp_path, stub, SCENARIOS)
+    for name in ("ok", "flaky", "after", "reset", "plain"):
+        assert cases[name].scores == (1.0,), (name, cases[name].errors)
+        assert cases[name].errors == ()
+        assert cases[name].output_tokens == (7,)
+        assert cases[name].outputs == ("The capital of France is Paris.",)
+    expected = {
+        "storm": "HTTP 429: rate limited (gave up after 4 attempts)",
+        "bad": "HTTP 400",
+        "malformed": "malformed stream chunk",
+        "empty": "no choices",
+        "nonjson": "not JSON",
+        "hang": "within 2s",
+        "midreset": "mid-stream",
+    }
+    for name, fragment in expected.items():
+        case = cases[name]
+        assert case.scores == () and case.latency_ms == (), name
+        assert len(case.errors) == 1 and case.errors[0].startswith("repeat 1: ") and fragment in case.errors[0], \
+            (name, case.errors)
+
+
+def test_streams_measure_time_to_first_token(tmp_path: Path, stub: Stub) -> None:
+    cases = run_scenarios(tmp_path, stub, ["ok", "plain"])
+    ok = cases["ok"]
+    assert ok.ttft_ms[0] is not None and 0 < ok.ttft_ms[0] <= ok.latency_ms[0]
+    assert cases["plain"].ttft_ms == (None,)
+
+
+def test_retries_are_counted_per_attempt(tmp_path: Path, stub: Stub) -> None:
+    run_scenarios(tmp_path, stub, ["flaky", "storm", "bad"])
+    attempts = stub.state.attempts
+    assert attempts[prompt("flaky", tmp_path)] == 3
+    assert attempts[prompt("storm", tmp_path)] == 4
+    assert attempts[prompt("bad", tmp_path)] == 1
+
+
+def test_retry_after_is_honoured(tmp_path: Path, stub: Stub) -> None:
+    run_scenarios(tmp_path, stub, ["after"])
+    times = [t for text, t in stub.state.seen if text == prompt("after", tmp_path)]
+    assert len(times) == 2
+    assert times[1] - times[0] >= 0.95
+
+
+def test_a_429_storm_ends_as_errors_on_every_case(tmp_path: Path, stub: Stub) -> None:
+    cases = run_scenarios(tmp_path, stub, [f"storm-{i}" for i in range(6)], concurrency=6, repeats=2)
+    for case in cases.values():
+        assert case.scores == ()
+        assert [e.split(":")[0] for e in case.errors] == ["repeat 1", "repeat 2"]
+
+
+def test_repeats_each_get_a_score(tmp_path: Path, stub: Stub) -> None:
+    cases = run_scenarios(tmp_path, stub, ["ok"], repeats=3)
+    assert cases["ok"].scores == (1.0, 1.0, 1.0)
+    assert len(cases["ok"].latency_ms) == 3
+
+
+def test_an_unreachable_server_is_an_error_per_case(tmp_path: Path) -> None:
+    (tmp_path / "suite.yaml").write_text("cases: [{id: a, prompt: x, expect: [{contains: x}]}]\n")
+    suite = load_suite(tmp_path / "suite.yaml", env={})
+    settings = Settings(timeout=2.0, retry=RetryPolicy(retries=1, backoff=0.01))
+    results = evaluate(suite, Target(label="down", url="http://127.0.0.1:9", model="m"), settings, env={})
+    assert results.cases[0].scores == ()
+    assert "cannot connect" in results.cases[0].errors[0]
