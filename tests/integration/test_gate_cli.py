@@ -1,0 +1,170 @@
+"""`rollout gate` as a real process: exit codes, files written, Actions outputs, bad input, a live feedback source."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.unit.gates.builders import results_dict, timed_cases, write_plan
+
+ROLLOUT = [sys.executable, "-m", "rollout"]
+GATES = "  quality: {suite: eval_suites/quality, margin: 0.02}\n  safety: {suite: eval_suites/safety}\n"
+
+
+def run_gate(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*ROLLOUT, "gate", "--plan", str(root / "rollout-plan.yaml"), *args], cwd=root,
+                          capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+
+
+def scored(n: int, right: int, prefix: str = "c") -> list[dict[str, Any]]:
+    return [{"id": f"{prefix}{i}", "scores": [1.0 if i < right else 0.0], "latency_ms": [300.0 + i % 50],
+             "ttft_ms": [80.0], "output_tokens": [20], "errors": [], "prompt": f"question {i}",
+             "outputs": [f"answer {i}"]} for i in range(n)]
+
+
+def write(path: Path, data: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    write_plan(tmp_path, GATES)
+    return tmp_path
+
+
+def suites(root: Path, *, green_quality_right: int, cases: int = 1000) -> None:
+    for color, model, right in (("blue", "blue-v1", 900), ("green", "green-v2", green_quality_right)):
+        write(root / color / "quality.json", results_dict("quality", color, model, scored(cases, right)))
+        write(root / color / "safety.json", results_dict("safety", color, model, scored(40, 40, prefix="s")))
+
+
+def test_pass_writes_verdict_report_and_actions_outputs(repo: Path) -> None:
+    suites(repo, green_quality_right=900)
+    output, summary = repo / "gh-output", repo / "gh-summary.md"
+    done = run_gate(repo, "--baseline", "blue", "--candidate", "green", "--out", "verdict.json",
+                    "--report", "report.md", env={"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)})
+    assert done.returncode == 0, done.stderr
+    verdict = json.loads((repo / "verdict.json").read_text())
+    assert verdict["schema"] == "rollout.verdict/v1" and verdict["outcome"] == "pass"
+    assert [g["gate"] for g in verdict["gates"]] == ["quality", "safety"]
+    assert verdict["candidate"]["model"] == "green-v2"
+    report = (repo / "report.md").read_text()
+    assert report.startswith("✅ **Gate verdict: PASS**")
+    assert output.read_text() == "verdict=pass\n"
+    assert report.strip() in summary.read_text()
+    assert "verdict   pass" in done.stdout
+
+
+def test_a_regression_exits_1_with_the_failing_gate_named(repo: Path) -> None:
+    suites(repo, green_quality_right=800)
+    done = run_gate(repo, "--baseline", "blue/quality.json", "--baseline", "blue/safety.json",
+                    "--candidate", "green/quality.json", "--candidate", "green/safety.json", "--out", "v.json")
+    assert done.returncode == 1
+    assert "gate failed: quality" in done.stderr
+    assert json.loads((repo / "v.json").read_text())["outcome"] == "fail"
+
+
+def test_too_little_evidence_exits_3(repo: Path) -> None:
+    suites(repo, green_quality_right=27, cases=30)
+    (repo / "blue" / "quality.json").write_text(json.dumps(results_dict("quality", "blue", "blue-v1", scored(30, 28))))
+    done = run_gate(repo, "--baseline", "blue", "--candidate", "green", "--json")
+    assert done.returncode == 3, done.stderr
+    verdict = json.loads(done.stdout)
+    assert verdict["outcome"] == "inconclusive"
+    assert "would decide" in verdict["gates"][0]["reason"]
+
+
+def test_the_same_inputs_give_the_same_verdict_byte_for_byte(repo: Path) -> None:
+    suites(repo, green_quality_right=890)
+    first = run_gate(repo, "--baseline", "blue", "--candidate", "green", "--json")
+    second = run_gate(repo, "--baseline", "blue", "--candidate", "green", "--json")
+    assert first.stdout == second.stdout and first.stdout
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"schema": "rollout.eval-results/v1", "suite": "quality", "cases": [', "invalid JSON"),
+    ("", "file is empty"),
+    ('{"schema": "rollout.eval-results/v1", "suite": "quality", "target": "green", "model": "g", "cases": '
+     '[{"id": "a", "scores": [NaN]}]}', "NaN is not a number JSON allows"),
+    ('{"schema": "rollout.eval-results/v1", "suite": "quality", "target": "green", "model": "g", "cases": '
+     '[{"id": "a", "scores": [1.5]}]}', "cases[0].scores[0]"),
+    ('{"schema": "rollout.eval-results/v1", "suite": "quality", "target": "green", "model": "g", "cases": []}',
+     "has no cases"),
+    ('{"schema": "rollout.eval-results/v1", "suite": "safety", "target": "green", "model": "g", "cases": '
+     '[{"id": "a", "scores": [1]}]}', "results for different suites"),
+])
+def test_bad_input_exits_2_naming_the_file_and_writes_nothing(repo: Path, content: str, message: str) -> None:
+    write(repo / "blue" / "quality.json", results_dict("quality", "blue", "blue-v1", scored(10, 10)))
+    (repo / "green").mkdir()
+    (repo / "green" / "quality.json").write_text(content)
+    done = run_gate(repo, "--baseline", "blue/quality.json", "--candidate", "green/quality.json", "--out", "v.json")
+    assert done.returncode == 2
+    assert message in done.stderr and "green/quality.json" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (repo / "v.json").exists()
+
+
+def test_a_folder_without_results_is_bad_input(repo: Path) -> None:
+    (repo / "empty").mkdir()
+    done = run_gate(repo, "--baseline", "empty", "--candidate", "empty")
+    assert done.returncode == 2 and "no *.json results files" in done.stderr
+
+
+class Votes(BaseHTTPRequestHandler):
+    queries: list[str] = []
+
+    def do_GET(self) -> None:
+        Votes.queries.append(self.path)
+        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {"model": model, "vote": vote}, "value": [0, str(count)]}
+            for model, vote, count in (("blue-v1", "up", 800), ("blue-v1", "down", 200),
+                                       ("green-v2", "up", 820), ("green-v2", "down", 180))]}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def prometheus() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Votes)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_feedback_latency_and_cost_from_a_live_prometheus(tmp_path: Path, prometheus: str) -> None:
+    write_plan(tmp_path, GATES + "  latency: {p95_ratio_max: 1.2, ttft_p95_ms_max: 1500}\n"
+                                 "  cost: {ratio_max: 1.1, gpu_hour_usd: {blue: 2.0, green: 2.0}}\n"
+                                 f"  feedback: {{source: {{kind: prometheus, url: '{prometheus}', "
+                                 "query: 'sum by (model, vote) (feedback_total)'}, margin: 0.03, min_samples: 300}\n")
+    suites(tmp_path, green_quality_right=900)
+    for color, model, slow in (("blue", "blue-v1", 400.0), ("green", "green-v2", 900.0)):
+        write(tmp_path / color / "load.json", results_dict("load", color, model,
+                                                          timed_cases(300, latency=slow, ttft=90, tokens=40, seed=1)))
+    done = run_gate(tmp_path, "--baseline", "blue", "--candidate", "green", "--json")
+    assert done.returncode == 1, done.stderr
+    gates = {g["gate"]: g for g in json.loads(done.stdout)["gates"]}
+    assert gates["feedback"]["outcome"] == "pass"
+    assert gates["feedback"]["estimate"] == pytest.approx(0.02)
+    assert gates["latency"]["outcome"] == "fail" and gates["cost"]["outcome"] == "fail"
+    assert Votes.queries and "/api/v1/query?query=sum" in Votes.queries[0]
