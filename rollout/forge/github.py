@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from fasttransport.errors import APIError
@@ -307,13 +308,22 @@ def github_forge(
     clock: Callable[[], float] = time.time,
     policy: RetryPolicy = DEFAULT_POLICY,
 ) -> GithubForge:
-    """A forge for the repository the workflow runs in: GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL."""
+    """A forge for the repository the workflow runs in: GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL.
+
+    ROLLOUT_GITHUB_MAX_WAIT (seconds) bounds the time one request may spend waiting to be retried.
+    """
     repository = env.get("GITHUB_REPOSITORY", "")
     if repository.count("/") != 1:
         raise InputError.at("GITHUB_REPOSITORY", f"{repository!r} is not owner/name (it is set in GitHub Actions)")
     token = token or env.get("GITHUB_TOKEN")
     if not token:
         raise InputError.at("GITHUB_TOKEN", "no token: pass `env: GITHUB_TOKEN: ${{ github.token }}` (or an app token)")
+    wait = env.get("ROLLOUT_GITHUB_MAX_WAIT", "")
+    if wait:
+        try:
+            policy = replace(policy, max_wait=float(wait))
+        except ValueError:
+            raise InputError.at("ROLLOUT_GITHUB_MAX_WAIT", f"{wait!r} is not a number of seconds") from None
     owner, repo = repository.split("/")
     api = GhApi(  # type: ignore[no-untyped-call]
         owner=owner, repo=repo, token=token, gh_host=env.get("GITHUB_API_URL") or DEFAULT_API, sync=True

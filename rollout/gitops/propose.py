@@ -11,7 +11,7 @@ if a later step fails, the error says what exists and re-running finishes the jo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from rollout.errors import ExternalError
@@ -63,10 +63,12 @@ def sync_pulls(
     base_sha = forge.branch_head(base)
     if base_sha is None:
         raise ExternalError(f"the default branch {base} has no commits")
-    branch = proposal.branch if proposal else None
-    closed, notes = _close_stale(forge, decision, prefix, keep=branch, dry_run=dry_run)
+    open_now = sorted(forge.open_pulls(prefix), key=lambda p: p.number)
+    keep = proposal.branch if proposal else None
+    closed, notes = _close_stale(forge, decision, open_now, keep=keep, dry_run=dry_run)
+    outcome = Outcome(decision=decision, status="none", branch=keep, closed=closed, notes=notes)
     if proposal is None:
-        return Outcome(decision=decision, status="none", closed=closed, notes=notes)
+        return outcome
 
     head = forge.branch_head(proposal.branch)
     pushed = True
@@ -75,29 +77,39 @@ def sync_pulls(
         fingerprint = proposal_fingerprint(commit.message)
         if fingerprint is None:
             note = f"{proposal.branch} has commits that rollout did not make; resolve or delete the branch"
-            return Outcome(
-                decision=decision, status="foreign", branch=proposal.branch, closed=closed, notes=(*notes, note)
-            )
+            return replace(outcome, status="foreign", notes=(*notes, note))
         pushed = not (fingerprint == proposal.fingerprint and commit.parents == (base_sha,))
+    existing = next((p for p in open_now if p.branch == proposal.branch), None)
     if dry_run:
-        existing = [p for p in forge.open_pulls(prefix) if p.branch == proposal.branch]
-        status: Status = "would-update" if existing and pushed else "unchanged" if existing else "would-open"
-        return Outcome(
-            decision=decision,
-            status=status,
-            branch=proposal.branch,
-            pull=existing[0] if existing else None,
-            closed=closed,
-            notes=notes,
-        )
+        status: Status = "unchanged" if existing and not pushed else "would-update" if existing else "would-open"
+        return replace(outcome, status=status, pull=existing)
 
-    if pushed:
-        sha = forge.write_commit(base_sha, proposal.changes, proposal.message)
-        if head is None:
-            if not forge.create_branch(proposal.branch, sha):
-                return Outcome(decision=decision, status="busy", branch=proposal.branch, closed=closed, notes=notes)
-        else:
-            forge.move_branch(proposal.branch, sha)
+    if existing is not None and not pushed:
+        pull, status = existing, "unchanged"
+    else:
+        if pushed and not _push(forge, proposal, base_sha, head):
+            return replace(outcome, status="busy")
+        pull, status = _open(forge, proposal, base, pushed)
+    outcome = replace(outcome, status=status, pull=pull)
+    if not merge:
+        return outcome
+    try:
+        merged = forge.merge_pull(pull.number, title=proposal.title)
+    except ExternalError as exc:
+        raise ExternalError(f"{exc.message}\n#{pull.number} is open ({pull.url}) but was not merged") from exc
+    return replace(outcome, status="merged", merge_sha=merged)
+
+
+def _push(forge: Forge, proposal: Proposal, base_sha: str, head: str | None) -> bool:
+    """Commit the proposal on the default branch and point its branch there; False if another run won."""
+    sha = forge.write_commit(base_sha, proposal.changes, proposal.message)
+    if head is None:
+        return forge.create_branch(proposal.branch, sha)
+    forge.move_branch(proposal.branch, sha)
+    return True
+
+
+def _open(forge: Forge, proposal: Proposal, base: str, pushed: bool) -> tuple[PullRequest, Status]:
     try:
         pull, created = forge.open_pull(
             branch=proposal.branch,
@@ -115,31 +127,15 @@ def sync_pulls(
             f"{exc.message}\nbranch {proposal.branch} holds the proposal, but its pull request is "
             f"not complete: run `rollout propose` again to finish"
         ) from exc
-    status = "opened" if created else "updated" if pushed else "unchanged"
-    outcome = Outcome(decision=decision, status=status, branch=proposal.branch, pull=pull, closed=closed, notes=notes)
-    if not merge:
-        return outcome
-    try:
-        merged = forge.merge_pull(pull.number, title=proposal.title)
-    except ExternalError as exc:
-        raise ExternalError(f"{exc.message}\n#{pull.number} is open ({pull.url}) but was not merged") from exc
-    return Outcome(
-        decision=decision,
-        status="merged",
-        branch=proposal.branch,
-        pull=pull,
-        closed=closed,
-        notes=notes,
-        merge_sha=merged,
-    )
+    return pull, "opened" if created else "updated" if pushed else "unchanged"
 
 
 def _close_stale(
-    forge: Forge, decision: Decision, prefix: str, *, keep: str | None, dry_run: bool
+    forge: Forge, decision: Decision, pulls: Sequence[PullRequest], *, keep: str | None, dry_run: bool
 ) -> tuple[tuple[int, ...], tuple[str, ...]]:
     closed: list[int] = []
     notes: list[str] = []
-    for pull in _sorted(forge.open_pulls(prefix)):
+    for pull in pulls:
         if pull.branch == keep:
             continue
         head = forge.branch_head(pull.branch)
@@ -156,7 +152,3 @@ def _close_stale(
         )
         closed.append(pull.number)
     return tuple(closed), tuple(notes)
-
-
-def _sorted(pulls: Sequence[PullRequest]) -> list[PullRequest]:
-    return sorted(pulls, key=lambda p: p.number)
