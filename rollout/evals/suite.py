@@ -41,6 +41,7 @@ class Case:
     tags: tuple[str, ...] = ()
     file: str = ""
     line: int | None = None
+    source: str = ""  # the suite file that declares the case (for a dataset case, not the .jsonl)
 
     @property
     def prompt(self) -> str:
@@ -169,7 +170,7 @@ def _case(document: Document, path: FieldPath, raw: Mapping[str, Any], defaults:
         max_tokens=raw.get("max_tokens", defaults.get("max_tokens", DEFAULT_MAX_TOKENS)),
         temperature=float(raw.get("temperature", defaults.get("temperature", 0.0))),
         repeats=raw.get("repeats", defaults.get("repeats", 1)),
-        tags=tuple(raw.get("tags", ())), file=document.file, line=line or document.line_of(path),
+        tags=tuple(raw.get("tags", ())), file=document.file, line=line or document.line_of(path), source=document.file,
     ), []
 
 

@@ -56,7 +56,8 @@ def test_results_keep_case_and_repeat_order_whatever_the_finish_order() -> None:
     assert a.tags == ("benign",) and a.prompt == "q-a"
     assert (results.target, results.model, results.revision, results.interrupted) == ("green", "m", "r1", False)
     summary = summarize(results)
-    assert (summary.cases, summary.scored, summary.errors, summary.mean) == (2, 3, 1, pytest.approx(2 / 3))
+    assert (summary.cases, summary.scored, summary.errors) == (2, 3, 1)
+    assert summary.mean == pytest.approx(2 / 3)
     assert "mean score 0.667, 1 errors" in summary_line(results, summary)
 
 
