@@ -15,6 +15,9 @@ from rollout.routers.split import Expectation
 
 CONCURRENCY = 8
 UNANSWERED = "unanswered"
+# A router that reloads closes idle keep-alive connections; a request sent just as that happens gets no
+# answer and is retried once on a fresh connection, as OpenAI's SDK retries it.
+CLOSED_UNANSWERED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ConnectError)
 
 
 def auth_headers(style: ProbeStyle, env: Mapping[str, str]) -> dict[str, str]:
@@ -56,11 +59,17 @@ def count_colors(client: httpx.Client, base_url: str, style: ProbeStyle, expecta
     def one(_: int) -> str:
         if time.monotonic() > deadline:
             return UNANSWERED
-        try:
-            reply = fetch(client, style.method, base_url + style.path, headers=headers, body=style.body)
-        except httpx.HTTPError as exc:
-            return f"error {type(exc).__name__}"
-        return style.color(reply) or f"HTTP {reply.status}"
+        for attempt in range(2):
+            try:
+                reply = fetch(client, style.method, base_url + style.path, headers=headers, body=style.body)
+            except CLOSED_UNANSWERED:
+                if attempt == 0:
+                    continue
+                return "error: connection closed"
+            except httpx.HTTPError as exc:
+                return f"error {type(exc).__name__}"
+            return style.color(reply) or f"HTTP {reply.status}"
+        return UNANSWERED
 
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
         return Counter(pool.map(one, range(expectation.probes)))

@@ -77,13 +77,13 @@ def stub_model(name: str) -> Iterator[Stub]:
             pass
 
         def _send(self, payload: object) -> None:
+            served.append(self.path)
             body = json.dumps(payload).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
-            served.append(self.path)
 
         def do_GET(self) -> None:
             if self.path in ("/health", "/v1/models"):
@@ -222,8 +222,9 @@ class LoadStats:
 def steady_load(url: str, *, clients: int = 20, max_seconds: float = 60.0) -> Iterator[LoadStats]:
     """`clients` threads each sending chat requests back to back over keep-alive connections until the block ends.
 
-    A request whose connection the server closed before answering is retried once, as OpenAI's SDK
-    does; it counts as lost only if the retry fails too.
+    A request on a connection the server closed or reset before answering is retried once, as OpenAI's
+    SDK does (a keep-alive connection can be closed by an exiting nginx worker just as a request is
+    sent on it); it counts as lost only if the retry fails too, and every retry is counted.
     """
     stats = LoadStats()
     stop = threading.Event()
@@ -257,7 +258,7 @@ def _one_request(session: httpx.Client, body: dict[str, object]) -> tuple[str, i
     for attempt in range(2):
         try:
             response = session.post("/v1/chat/completions", json=body)
-        except (httpx.RemoteProtocolError, httpx.ConnectError) as exc:
+        except (httpx.RemoteProtocolError, httpx.ConnectError, httpx.ReadError, httpx.WriteError) as exc:
             if attempt == 0:
                 continue
             return f"failed: {type(exc).__name__}: {exc}", 1
