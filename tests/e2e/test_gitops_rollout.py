@@ -7,25 +7,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from tests.support.fake_github import FakeGitHub
-from tests.support.gitops import GREEN, GithubSite, LocalSite, Site, numbers, run, write_verdict
+from tests.support.gitops import (
+    GREEN,
+    T0,
+    Site,
+    advance,
+    at,
+    numbers,
+    open_site,
+    propose,
+    router_green,
+    run,
+    write_verdict,
+)
 
-T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 ROLLBACK_BRANCH = f"rollout/chat/rollback-{GREEN}"
 
 
 @pytest.fixture(params=["local", "github"])
 def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
-    if request.param == "local":
-        yield LocalSite(tmp_path, T0)
-        return
-    with FakeGitHub(tmp_path) as fake:
-        yield GithubSite(tmp_path, fake, T0)
+    with open_site(request.param, tmp_path, T0) as opened:
+        yield opened
 
 
 @pytest.fixture
@@ -36,33 +42,6 @@ def passing(tmp_path: Path) -> Path:
 @pytest.fixture
 def failing(tmp_path: Path) -> Path:
     return write_verdict(tmp_path / "fail.json", "fail")
-
-
-def at(days: float, hours: float = 0) -> datetime:
-    return T0 + timedelta(days=days, hours=hours)
-
-
-def propose(site: Site, verdict: Path, when: datetime, *extra: str) -> dict:
-    result = run(site, "propose", "--verdict", str(verdict), "--now", when.isoformat(), "--json", *extra)
-    data = json.loads(result.output)
-    data["exit"] = result.code
-    return data
-
-
-def advance(site: Site, verdict: Path, when: datetime) -> int:
-    """Propose the next stage at `when`, merge its PR an hour later, and apply the merge."""
-    data = propose(site, verdict, when)
-    assert (data["exit"], data["decision"]["action"], data["status"]) == (0, "advance", "opened"), data
-    number = data["pr"]["number"]
-    site.merge(number, when + timedelta(hours=1))
-    applied = run(site, "apply")
-    assert applied.code == 0, applied.output
-    assert "this push: advanced" in applied.output
-    return int(number)
-
-
-def router_green(site: Site) -> int:
-    return int(json.loads(site.router.read_text())["weights"]["green"])
 
 
 def test_a_full_rollout_takes_four_merged_pull_requests(site: Site, passing: Path) -> None:

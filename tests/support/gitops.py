@@ -9,18 +9,21 @@ over both. Commands run through the real CLI, in-process; the router is the `fil
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
 from click.testing import CliRunner
 
 from rollout.cli import cli
+from rollout.forge.base import Forge
+from rollout.forge.github import github_forge
 from rollout.forge.local import LocalForge
 from rollout.gates.verdict import GateResult, Outcome, RunInfo, Verdict, verdict_to_json
 from tests.support.fake_github import FakeGitHub
@@ -35,6 +38,8 @@ ACTIONS_VARIABLES = (
     "GITHUB_API_URL",
 )
 """Unset for every command unless a test sets them: tests that run inside Actions must not write its files."""
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+"""When the test rollouts start; everything else happens `at(days, hours)` after it."""
 BLUE = "llama-3.1-8b"
 GREEN = "llama-3.3-8b-ft2"
 PLAN = """\
@@ -116,6 +121,7 @@ class Site(Protocol):
     def labels(self, number: int) -> list[str]: ...
     def branch_file(self, branch: str, path: str) -> str | None: ...
     def push(self, branch: str, files: Mapping[str, str], message: str, at: datetime) -> None: ...
+    def api(self) -> Forge: ...
 
 
 def run(site: Site, *args: str, extra_env: Mapping[str, str] | None = None) -> Result:
@@ -144,6 +150,9 @@ class LocalSite:
 
     def _forge(self, at: datetime | None = None) -> LocalForge:
         return LocalForge(self.checkout, clock=(lambda: at) if at else None)
+
+    def api(self) -> Forge:
+        return self._forge()
 
     def env(self) -> dict[str, str]:
         return {}
@@ -207,6 +216,9 @@ class GithubSite:
     def env(self) -> dict[str, str]:
         return {**self.fake.env(), "ROLLOUT_GITHUB_MAX_WAIT": "3"}
 
+    def api(self) -> Forge:
+        return github_forge(self.env())
+
     def merge(self, number: int, at: datetime) -> str:
         self.fake.now = at
         sha = self.fake.merge(number)
@@ -247,3 +259,40 @@ class GithubSite:
 
 def numbers(pulls: Sequence[Mapping[str, Any]]) -> list[int]:
     return [int(p["number"]) for p in pulls]
+
+
+@contextlib.contextmanager
+def open_site(kind: str, root: Path, started: datetime, *, rollback: str = "open-pr") -> Iterator[Site]:
+    """A fresh rollout repository on the `local` forge or on a fake GitHub started for it."""
+    if kind == "local":
+        yield LocalSite(root, started, rollback=rollback)
+        return
+    with FakeGitHub(root) as fake:
+        yield GithubSite(root, fake, started, rollback=rollback)
+
+
+def at(days: float, hours: float = 0) -> datetime:
+    return T0 + timedelta(days=days, hours=hours)
+
+
+def propose(site: Site, verdict: Path, when: datetime, *extra: str) -> dict[str, Any]:
+    result = run(site, "propose", "--verdict", str(verdict), "--now", when.isoformat(), "--json", *extra)
+    data = json.loads(result.output)
+    data["exit"] = result.code
+    return data
+
+
+def advance(site: Site, verdict: Path, when: datetime) -> int:
+    """Propose the next stage at `when`, merge its PR an hour later, and apply the merge."""
+    data = propose(site, verdict, when)
+    assert (data["exit"], data["decision"]["action"], data["status"]) == (0, "advance", "opened"), data
+    number = data["pr"]["number"]
+    site.merge(number, when + timedelta(hours=1))
+    applied = run(site, "apply")
+    assert applied.code == 0, applied.output
+    assert "this push: advanced" in applied.output
+    return int(number)
+
+
+def router_green(site: Site) -> int:
+    return int(json.loads(site.router.read_text())["weights"]["green"])
