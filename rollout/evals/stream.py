@@ -1,7 +1,9 @@
 """Read an OpenAI chat-completions answer: the server-sent-event stream, or a whole JSON body.
 
 Parsing is incremental and cheap (bytes split on newlines, one json.loads per event) because the
-runner does this for every chunk of every request.
+runner does this for every chunk of every request. Output tokens come from `usage`; a server that
+sends none (llama_cpp.server ignores stream_options) is counted by its text chunks, one token each,
+which is how such servers stream.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ class ChatStream:
                 self._event(line[5:].strip())
         if not self.choices_seen:
             raise BadResponse("the response had no choices (empty choice list)")
-        return "".join(self._parts), self.tokens
+        return "".join(self._parts), len(self._parts) if self.tokens is None else self.tokens
 
 
 def parse_completion(body: bytes) -> tuple[str, int | None]:

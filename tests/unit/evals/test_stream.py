@@ -39,7 +39,7 @@ def test_first_content_is_reported_once_text_arrives() -> None:
 def test_last_event_without_trailing_newline() -> None:
     parser = ChatStream()
     parser.feed(delta("a") + b'data: {"choices": [{"delta": {"content": "b"}}]}')
-    assert parser.finish() == ("ab", None)
+    assert parser.finish() == ("ab", 2)  # no usage: one token per text chunk
 
 
 def test_crlf_lines() -> None:
