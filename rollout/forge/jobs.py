@@ -41,8 +41,7 @@ def eval_matrix(plan: Plan) -> list[dict[str, str]]:
     suites = {"quality": plan.gates.quality, "safety": plan.gates.safety}
     colors: tuple[Color, ...] = COLORS if plan.green is not None else ("blue",)
     return [
-        {"gate": gate, "suite": spec.suite.as_posix(), "color": color, "model": plan.model(color).name,
-         "url": plan.model(color).url}
+        {"gate": gate, "suite": spec.suite.as_posix(), "color": color, "model": plan.model(color).name}
         for gate, spec in suites.items() if spec is not None
         for color in colors
     ]

