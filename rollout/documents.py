@@ -137,8 +137,9 @@ class _Builder:
                             message="duplicate key",
                         )
                     )
-                self.key_lines[(*path, key)] = key_node.start_mark.line + 1
-                out[key] = self.build(value_node, (*path, key))
+                child = (*path, key)
+                self.key_lines[child] = key_node.start_mark.line + 1
+                out[key] = self.build(value_node, child)
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
