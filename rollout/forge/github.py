@@ -73,7 +73,7 @@ class GithubForge:
         data = self._call(
             CONTENTS_READ, f"read {path}", self.api.repos.get_content, path=path, ref=ref, missing_ok=True
         )
-        if data is None or isinstance(data, list) or data.get("type") != "file":
+        if not isinstance(data, dict) or data.get("type") != "file":
             return None
         return base64.b64decode(data.content).decode("utf-8")
 

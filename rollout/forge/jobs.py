@@ -42,7 +42,8 @@ def eval_matrix(plan: Plan) -> list[dict[str, str]]:
     colors: tuple[Color, ...] = COLORS if plan.green is not None else ("blue",)
     return [
         {"gate": gate, "suite": spec.suite.as_posix(), "color": color, "model": plan.model(color).name}
-        for gate, spec in suites.items() if spec is not None
+        for gate, spec in suites.items()
+        if spec is not None
         for color in colors
     ]
 

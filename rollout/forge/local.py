@@ -70,7 +70,7 @@ class LocalForge:
             git(self.root, "read-tree", parent, env=env)
             for path, text in changes.items():
                 if text is None:
-                    git(self.root, "update-index", "--force-remove", "--", path, env=env)
+                    git(self.root, "update-index", "--index-info", stdin=f"0 {'0' * 40}\t{path}\n", env=env)
                     continue
                 blob = git(self.root, "hash-object", "-w", "--stdin", "--path", path, stdin=text).stdout.strip()
                 git(self.root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)

@@ -16,9 +16,9 @@ from rollout.errors import CheckFailed
 from tests.support.fake_github import FakeGitHub
 from tests.support.gitops import (
     ACTIONS_VARIABLES,
+    T0,
     GithubSite,
     Site,
-    T0,
     advance,
     at,
     numbers,

@@ -58,8 +58,12 @@ class Fault:
 
 
 class FakeGitHub:
-    def __init__(self, root: Path, *, owner: str = "acme", repo: str = "models", branch: str = "main") -> None:
+    def __init__(
+        self, root: Path, *, owner: str = "acme", repo: str = "models", branch: str = "main", api_prefix: str = ""
+    ) -> None:
         self.owner, self.repo, self.branch = owner, repo, branch
+        self.api_prefix = api_prefix
+        """GitHub Enterprise serves the API under /api/v3."""
         self.bare = root / f"{repo}.git"
         _git(root, "init", "--quiet", "--bare", "-b", branch, str(self.bare))
         self.lock = threading.RLock()
@@ -90,7 +94,11 @@ class FakeGitHub:
         return f"{self.owner}/{self.repo}"
 
     def env(self, token: str = TOKEN) -> dict[str, str]:
-        return {"GITHUB_REPOSITORY": self.full_name, "GITHUB_TOKEN": token, "GITHUB_API_URL": self.url}
+        return {
+            "GITHUB_REPOSITORY": self.full_name,
+            "GITHUB_TOKEN": token,
+            "GITHUB_API_URL": self.url + self.api_prefix,
+        }
 
     def fail(
         self,
@@ -154,13 +162,16 @@ class FakeGitHub:
         return str(body["sha"])
 
     def push(self, branch: str, files: Mapping[str, str], message: str, *, author: str = "Someone Else") -> str:
-        """Commit files on top of a branch (creating it from the default branch) as a person would push."""
+        """Commit files on top of a branch (creating it from the default branch) as a person would push.
+
+        In an empty repository this makes the first commit.
+        """
         parent = self.head(branch) or self.head()
-        assert parent is not None
         entries = [{"path": p, "mode": "100644", "type": "blob", "content": t} for p, t in files.items()]
         tree = self._write_tree(entries, base=parent)
         env = {**self._dates(), "GIT_AUTHOR_NAME": author, "GIT_COMMITTER_NAME": author}
-        sha = _git(self.bare, "commit-tree", tree, "-p", parent, stdin=message, env=env).stdout.strip()
+        parents = ["-p", parent] if parent else []
+        sha = _git(self.bare, "commit-tree", tree, *parents, stdin=message, env=env).stdout.strip()
         _git(self.bare, "update-ref", f"refs/heads/{branch}", sha)
         return sha
 
@@ -199,7 +210,7 @@ class FakeGitHub:
                 if fault.times > 0 and fault.matches(method, path):
                     fault.times -= 1
                     return fault.status, {"message": fault.message}, dict(fault.headers)
-            prefix = f"/repos/{self.owner}/{self.repo}"
+            prefix = f"{self.api_prefix}/repos/{self.owner}/{self.repo}"
             if not path.startswith(prefix):
                 return _error(404, "Not Found")
             route = path[len(prefix) :]
@@ -488,7 +499,7 @@ class FakeGitHub:
                 elif entry.get("sha") is not None:
                     blob = entry["sha"]
                 else:
-                    _git(self.bare, "update-index", "--force-remove", "--", entry["path"], env=env)
+                    _git(self.bare, "update-index", "--index-info", stdin=f"0 {'0' * 40}\t{entry['path']}\n", env=env)
                     continue
                 _git(
                     self.bare,
