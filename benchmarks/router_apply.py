@@ -21,16 +21,15 @@ from pathlib import Path
 from rollout.plan import load_plan
 from rollout.routers.apply import apply_traffic
 from rollout.routers.registry import render_config
-from rollout.traffic import TrafficState, Weights
+from rollout.traffic import TrafficState
 from tests.support.net import free_port
-from tests.support.routers import running_nginx, steady_load, stub_model, write_plan
+from tests.support.routers import running_nginx, stage_state, steady_load, stub_model, write_plan
 
-CYCLE = ((5, "internal"), (25, "early"), (75, "majority"), (100, "full"), (25, "early"), (0, None))
+CYCLE = (5, 25, 75, 100, 25, 0)
 
 
 def state(step: int) -> TrafficState:
-    green, stage = CYCLE[step % len(CYCLE)]
-    return TrafficState(service="chat", stage=stage, green="stub-green", weights=Weights.for_green(green))
+    return stage_state(CYCLE[step % len(CYCLE)])
 
 
 def main() -> None:

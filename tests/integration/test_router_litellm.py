@@ -18,19 +18,15 @@ from rollout.errors import ExternalError
 from rollout.plan import Plan, load_plan
 from rollout.routers.apply import apply_traffic
 from rollout.routers.registry import render_config
-from rollout.traffic import TrafficState, Weights
+from rollout.traffic import TrafficState
 from tests.support.net import free_port, wait_until
 from tests.support.routers import Stub, SupervisedLiteLLM, litellm_binary, serves, stub_model, write_plan
+from tests.support.routers import stage_state as state
 
 pytestmark = pytest.mark.litellm
 
 KEY = "sk-rollout-test"
 ENV = {**os.environ, "LITELLM_MASTER_KEY": KEY}
-STAGES = {0: None, 5: "internal", 25: "early", 75: "majority", 100: "full"}
-
-
-def state(green: int) -> TrafficState:
-    return TrafficState(service="chat", stage=STAGES[green], green="stub-green", weights=Weights.for_green(green))
 
 
 @dataclass(frozen=True)

@@ -16,19 +16,15 @@ from rollout.plan import Plan, load_plan
 from rollout.routers.apply import apply_traffic
 from rollout.routers.nginx import REVISION_HEADER
 from rollout.routers.registry import render_config
-from rollout.traffic import TrafficState, Weights
+from rollout.traffic import TrafficState
 from tests.support.net import free_port
 from tests.support.routers import NGINX, Stub, running_nginx, steady_load, stub_model, write_plan
+from tests.support.routers import stage_state as state
 
 pytestmark = pytest.mark.nginx
 
 ENV = dict(os.environ)
-STAGES = {0: None, 5: "internal", 25: "early", 75: "majority", 100: "full"}
 GOLDEN = Path(__file__).parents[1] / "unit" / "routers" / "golden" / "nginx"
-
-
-def state(green: int) -> TrafficState:
-    return TrafficState(service="chat", stage=STAGES[green], green="stub-green", weights=Weights.for_green(green))
 
 
 @dataclass(frozen=True)
@@ -39,7 +35,8 @@ class Rig:
 
     def revision_served(self) -> str | None:
         assert self.plan.router.url is not None
-        return httpx.get(self.plan.router.url + "/v1/models", timeout=5).headers.get(REVISION_HEADER)
+        revision: str | None = httpx.get(self.plan.router.url + "/v1/models", timeout=5).headers.get(REVISION_HEADER)
+        return revision
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from rollout.traffic import TrafficState, Weights
 from tests.support.net import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,6 +53,12 @@ stages:
 gates: {{}}
 """)
     return path
+
+
+def stage_state(green: int) -> TrafficState:
+    """The traffic state of write_plan's stage with this green weight (0: before the first stage)."""
+    stages = {0: None, 5: "internal", 25: "early", 75: "majority", 100: "full"}
+    return TrafficState(service="chat", stage=stages[green], green="stub-green", weights=Weights.for_green(green))
 
 
 @dataclass(frozen=True)
