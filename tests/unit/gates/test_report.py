@@ -3,6 +3,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rollout.gates.report import inline, render_report, truncate
 from rollout.gates.verdict import GateResult, RunInfo, Verdict
@@ -85,3 +87,13 @@ def test_report_without_regressions_has_no_case_section() -> None:
                       gates=(GateResult(gate="latency", outcome="pass", reason="ok"),))
     report = render_report(verdict)
     assert report.startswith("✅ **Gate verdict: PASS**") and "went from pass to fail" not in report
+
+
+@given(st.text())
+def test_no_text_escapes_its_cell(text: str) -> None:
+    escaped = inline(text, 200)
+    assert "\n" not in escaped and "\r" not in escaped
+    assert "`" not in escaped and "<" not in escaped.replace("<br>", "")
+    assert not re.search(r"(?<!\\)\|", escaped.replace("\\\\", ""))
+    words = re.sub(r"&(#96|amp|lt|gt|quot);", " ", escaped)
+    assert not re.search(r"@[A-Za-z0-9]", words) and not re.search(r"#[0-9]", words)

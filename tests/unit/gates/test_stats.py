@@ -4,6 +4,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rollout.gates import stats
 
@@ -137,3 +139,11 @@ def test_repeats_to_decide_only_when_noise_is_what_blurs() -> None:
                                    distance=0.02, confidence=0.95) == 2
     assert stats.repeats_to_decide(cases=100, between_variance=budget * 2, within_variance=budget,
                                    distance=0.02, confidence=0.95) is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.sampled_from([-1.0, -0.5, 0.0, 0.25, 1.0]), min_size=1, max_size=300))
+def test_bootstrap_interval_is_ordered_and_within_the_sample(values: list[float]) -> None:
+    interval = stats.bootstrap_mean(values, confidence=0.95, pseudo=(-1.0, 1.0))
+    assert -1.0 <= interval.low <= interval.high <= 1.0
+    assert interval == stats.bootstrap_mean(values, confidence=0.95, pseudo=(-1.0, 1.0))
