@@ -344,7 +344,9 @@ def test_watch_runs_status_then_evals_on_both_colors_then_gates_them(tmp_path: P
             "eval-results/blue/quality.json", "eval-results/green/quality.json"]
         assert sorted(p.name for p in (workspace / "junit").glob("*.xml")) == ["quality-blue.xml", "quality-green.xml"]
         gate = run_step(next(s for s in watch["gate"] if s.get("id") == "gate"), workspace, base)
-    assert gate["exit-code"] in ("0", "1", "3")
+        decision = run_step(next(s for s in watch["gate"] if s.get("id") == "next"), workspace, base)
+    assert gate["exit-code"] == "3" and gate["verdict"] == "inconclusive", "three cases cannot decide"
+    assert (decision["decision"], decision["exit-code"]) == ("hold", "3")
     verdict = json.loads((workspace / "verdict" / "verdict.json").read_text())
     assert (verdict["baseline"]["model"], verdict["candidate"]["model"]) == ("chat-v1", "chat-v2")
     assert (workspace / "verdict" / "report.md").read_text().strip()

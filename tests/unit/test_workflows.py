@@ -165,20 +165,26 @@ def test_every_job_is_reached_only_from_the_default_branch(name: str) -> None:
             assert not re.search(r"\b(always|cancelled|failure)\s*\(", str(job.get("if", ""))), job_name
 
 
-def test_deploy_runs_the_same_eval_gate_and_propose_steps_as_watch() -> None:
-    """tests/integration/test_workflows.py runs watch's steps for real; deploy's must be the same steps."""
+@pytest.mark.parametrize("name", ["rollout-deploy.yml", "rollout-decommission.yml"])
+def test_deploy_and_decommission_run_the_same_eval_gate_and_propose_steps_as_watch(name: str) -> None:
+    """tests/integration/test_workflows.py runs watch's steps for real; the others must be the same steps."""
+    other, watch = jobs(CALLED[name]), jobs(CALLED["rollout-watch.yml"])
+    for job in ("eval", "gate", "propose"):
+        assert other[job]["steps"] == watch[job]["steps"], job
+
+
+def test_deploy_watch_and_decommission_branch_on_the_phase_and_the_fresh_decision() -> None:
     deploy, watch = jobs(CALLED["rollout-deploy.yml"]), jobs(CALLED["rollout-watch.yml"])
-    for name in ("eval", "gate"):
-        assert deploy[name]["steps"] == watch[name]["steps"], name
-    assert deploy["propose"]["steps"] == watch["propose"]["steps"]
-
-
-def test_deploy_watch_and_decommission_branch_on_the_phase_and_decision() -> None:
-    assert jobs(CALLED["rollout-deploy.yml"])["serve"]["if"] == "needs.plan.outputs.phase == 'new'"
-    assert jobs(CALLED["rollout-watch.yml"])["eval"]["if"] == "needs.plan.outputs.phase == 'rolling'"
-    assert jobs(CALLED["rollout-decommission.yml"])["stop"]["if"] == "needs.plan.outputs.decision == 'decommission'"
-    stop = jobs(CALLED["rollout-decommission.yml"])["propose"]
-    assert "stop" in needs(stop), "blue is stopped before green is promoted in the plan"
+    decommission = jobs(CALLED["rollout-decommission.yml"])
+    assert deploy["serve"]["if"] == "needs.plan.outputs.phase == 'new'"
+    assert watch["eval"]["if"] == "needs.plan.outputs.phase == 'rolling'"
+    assert decommission["eval"]["if"] == "needs.plan.outputs.decision == 'decommission'"
+    # Only the decommission workflow retires blue, after fresh gates pass and after stopping blue's server.
+    assert watch["propose"]["if"] == "needs.gate.outputs.decision != 'decommission'"
+    assert decommission["stop"]["if"] == "needs.gate.outputs.decision == 'decommission'"
+    assert "stop" in needs(decommission["propose"])
+    for workflow in (deploy, watch, decommission):
+        assert workflow["gate"]["outputs"]["decision"] == "${{ steps.next.outputs.decision }}"
 
 
 def test_apply_is_one_job_in_the_environment_of_the_stage_read_from_the_traffic_file() -> None:
