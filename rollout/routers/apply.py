@@ -65,7 +65,12 @@ def apply_traffic(plan: Plan, state: TrafficState, *, dry_run: bool = False, pro
                   env: Mapping[str, str], transport: httpx.BaseTransport | None = None,
                   confidence: float = CONFIDENCE, probe_timeout: float = PROBE_TIMEOUT,
                   live_timeout: float | None = None) -> ApplyResult:
-    """Make the router serve `state`, and prove it; raise ExternalError (after undoing) if it cannot."""
+    """Make the router serve `state`, and prove it; raise ExternalError (after undoing) if it cannot.
+
+    `probes` overrides router.probes (0: check the written file only); `transport` lets tests stand in
+    for the router. A config that did not exist before stays in place even when its reload fails, so an
+    operator can start the router on it the first time.
+    """
     started = time.monotonic()
     backend = BACKENDS[plan.router.kind]
     config = plan.router.config
@@ -77,12 +82,16 @@ def apply_traffic(plan: Plan, state: TrafficState, *, dry_run: bool = False, pro
     )
     if dry_run:
         return result
+    probes = plan.router.probes if probes is None else probes
+    if probes and plan.router.url is None and backend.probe_style(plan) is not None:
+        raise InputError.at(str(plan.path), f"the split cannot be verified without the {plan.router.kind} address, "
+                                            "e.g. url: http://127.0.0.1:4000 (or probes: 0)", field="router.url")
     reload = _reload_command(plan, backend, env)
     if result.changed:
         _swap(plan, backend, text, previous, reload, env)
     try:
         verified_by, checks = _verify(plan, state, backend, text, result.revision, env=env, transport=transport,
-                                      probes=plan.router.probes if probes is None else probes, confidence=confidence,
+                                      probes=probes, confidence=confidence,
                                       probe_timeout=probe_timeout, live_timeout=live_timeout)
     except RolloutError as exc:
         if result.changed:

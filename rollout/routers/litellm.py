@@ -7,7 +7,8 @@ to a uniform pick and would send traffic to it. `model_info.id` is the color, wh
 in the `x-litellm-model-id` response header; `model_info.rollout_revision` lets us see, through
 `/v1/model/info`, that a restarted proxy runs the new config. Internal stages use tag routing: green
 is tagged `internal` only, so it serves requests sent with `x-litellm-tags: internal` (or
-`"tags": ["internal"]`), and untagged requests go to blue, the `default` deployment.
+`"tags": ["internal"]`), and untagged requests go to blue, the `default` deployment. Probes
+authenticate with $ROLLOUT_ROUTER_KEY, else $LITELLM_MASTER_KEY.
 """
 
 from __future__ import annotations

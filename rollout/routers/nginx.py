@@ -6,7 +6,8 @@ directory holding `router.config`. Run it as `nginx -p <that dir> -c <router.con
 validates and reloads it the same way (`nginx -t` / `nginx -s reload`, graceful: old workers finish
 their requests). Each response names the color that served it (X-Rollout-Color) and the config
 revision (X-Rollout-Config; nginx itself answers it at /rollout/revision). Internal stages send green
-only requests marked `X-Rollout-Audience: internal`.
+only requests marked `X-Rollout-Audience: internal`. Probes send `Authorization: Bearer
+$ROLLOUT_ROUTER_KEY` when that is set, for model servers that require a key.
 """
 
 from __future__ import annotations
@@ -138,5 +139,6 @@ def probe_style(plan: Plan) -> ProbeStyle | None:
     # The split is per request on every path, so listing models is split exactly like generation, for free.
     return ProbeStyle(
         method="GET", path="/v1/models", color=_color, live_path=REVISION_PATH, is_live=_is_live,
-        audience_headers={"internal": {AUDIENCE_HEADER: "internal"}}, live_timeout=10.0,
+        audience_headers={"internal": {AUDIENCE_HEADER: "internal"}}, auth_env=("ROLLOUT_ROUTER_KEY",),
+        live_timeout=10.0,
     )

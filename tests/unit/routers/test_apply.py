@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -144,6 +145,15 @@ def test_litellm_without_a_reload_command_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"router\.reload"):
         apply_traffic(plan, state("early", 25), env=ENV)
     assert not plan.router.config.exists()
+
+
+def test_a_probed_router_without_an_address_is_bad_input(tmp_path: Path) -> None:
+    plan = litellm_plan(tmp_path, tmp_path / "reloads")
+    plan = replace(plan, router=replace(plan.router, url=None))
+    with pytest.raises(InputError, match=r"router\.url"):
+        apply_traffic(plan, state("early", 25), env=ENV)
+    assert not plan.router.config.exists()
+    assert apply_traffic(plan, state("early", 25), env=ENV, probes=0).verified_by == "file"
 
 
 def cli_run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
