@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from rollout.plan import load_plan
+from rollout.routers.adapters import render_config
 from rollout.routers.apply import apply_traffic
-from rollout.routers.registry import render_config
 from rollout.traffic import TrafficState
 from tests.support.net import free_port
 from tests.support.routers import running_nginx, stage_state, steady_load, stub_model, write_plan

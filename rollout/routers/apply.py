@@ -23,9 +23,9 @@ import httpx
 from rollout.atomic import write_atomic
 from rollout.errors import ExternalError, InputError, RolloutError
 from rollout.plan import Plan
-from rollout.routers.backend import RouterBackend, config_revision, expectations, headline
+from rollout.routers.adapter import RouterAdapter, config_revision, expectations, headline
+from rollout.routers.adapters import ADAPTERS
 from rollout.routers.probes import count_colors, wait_live
-from rollout.routers.registry import BACKENDS
 from rollout.routers.split import CONFIDENCE, SplitCheck, check_split
 from rollout.traffic import TrafficState
 
@@ -72,9 +72,9 @@ def apply_traffic(plan: Plan, state: TrafficState, *, dry_run: bool = False, pro
     operator can start the router on it the first time.
     """
     started = time.monotonic()
-    backend = BACKENDS[plan.router.kind]
+    adapter = ADAPTERS[plan.router.kind]
     config = plan.router.config
-    text = backend.render(plan, state)
+    text = adapter.render(plan, state)
     previous = _read_current(plan)
     result = ApplyResult(
         kind=plan.router.kind, config=config, revision=config_revision(plan, state), summary=headline(plan, state),
@@ -83,14 +83,14 @@ def apply_traffic(plan: Plan, state: TrafficState, *, dry_run: bool = False, pro
     if dry_run:
         return result
     probes = plan.router.probes if probes is None else probes
-    if probes and plan.router.url is None and backend.probe_style(plan) is not None:
+    if probes and plan.router.url is None and adapter.probe_style(plan) is not None:
         raise InputError.at(str(plan.path), f"the split cannot be verified without the {plan.router.kind} address, "
                                             "e.g. url: http://127.0.0.1:4000 (or probes: 0)", field="router.url")
-    reload = _reload_command(plan, backend, env)
+    reload = _reload_command(plan, adapter, env)
     if result.changed:
-        _swap(plan, backend, text, previous, reload, env)
+        _swap(plan, adapter, text, previous, reload, env)
     try:
-        verified_by, checks = _verify(plan, state, backend, text, result.revision, env=env, transport=transport,
+        verified_by, checks = _verify(plan, state, adapter, text, result.revision, env=env, transport=transport,
                                       probes=probes, confidence=confidence,
                                       probe_timeout=probe_timeout, live_timeout=live_timeout)
     except RolloutError as exc:
@@ -117,8 +117,8 @@ def _read_current(plan: Plan) -> str | None:
                             field="router.config") from None
 
 
-def _reload_command(plan: Plan, backend: RouterBackend, env: Mapping[str, str]) -> Command | None:
-    return plan.router.reload if plan.router.reload else backend.reload_command(plan, env)
+def _reload_command(plan: Plan, adapter: RouterAdapter, env: Mapping[str, str]) -> Command | None:
+    return plan.router.reload if plan.router.reload else adapter.reload_command(plan, env)
 
 
 def _candidate(config: Path) -> Path:
@@ -129,7 +129,7 @@ def _backup(config: Path) -> Path:
     return config.with_name(f".{config.name}.rollout-backup")
 
 
-def _swap(plan: Plan, backend: RouterBackend, text: str, previous: str | None, reload: Command | None,
+def _swap(plan: Plan, adapter: RouterAdapter, text: str, previous: str | None, reload: Command | None,
           env: Mapping[str, str]) -> None:
     """Validate the new config beside the old, keep a backup, rename it into place, and reload."""
     config = plan.router.config
@@ -145,7 +145,7 @@ def _swap(plan: Plan, backend: RouterBackend, text: str, previous: str | None, r
         raise InputError.at(str(plan.path), f"cannot write the router config beside {config}: {exc.strerror or exc}",
                             field="router.config") from None
     try:
-        _validate(plan, backend, text, candidate, env)
+        _validate(plan, adapter, text, candidate, env)
         os.replace(candidate, config)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -159,21 +159,21 @@ def _swap(plan: Plan, backend: RouterBackend, text: str, previous: str | None, r
             raise _undo(plan, previous, reload, env, exc) from exc
 
 
-def _validate(plan: Plan, backend: RouterBackend, text: str, candidate: Path, env: Mapping[str, str]) -> None:
-    problems = backend.problems(text)
+def _validate(plan: Plan, adapter: RouterAdapter, text: str, candidate: Path, env: Mapping[str, str]) -> None:
+    problems = adapter.problems(text)
     if problems:
         raise ExternalError(f"the rendered {plan.router.kind} config is not valid: " + "; ".join(problems))
-    command = backend.validate_command(plan, candidate, env)
+    command = adapter.validate_command(plan, candidate, env)
     if command is not None:
         _run(command, env, what="validate")
     if plan.router.validate:
         _run(plan.router.validate.replace("{config}", shlex.quote(str(candidate))), env, what="router.validate")
 
 
-def _verify(plan: Plan, state: TrafficState, backend: RouterBackend, text: str, revision: str, *,
+def _verify(plan: Plan, state: TrafficState, adapter: RouterAdapter, text: str, revision: str, *,
             env: Mapping[str, str], transport: httpx.BaseTransport | None, probes: int, confidence: float,
             probe_timeout: float, live_timeout: float | None) -> tuple[VerifiedBy, tuple[SplitCheck, ...]]:
-    style = backend.probe_style(plan)
+    style = adapter.probe_style(plan)
     if style is None or plan.router.url is None or probes == 0:
         if plan.router.config.read_text(encoding="utf-8") != text:
             raise ExternalError(f"{plan.router.config} changed while it was being applied")

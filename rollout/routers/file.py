@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from rollout.plan import Plan
-from rollout.routers.backend import ProbeStyle, audience, config_revision
+from rollout.routers.adapter import ProbeStyle, audience, config_revision
 from rollout.traffic import TrafficState
 
 

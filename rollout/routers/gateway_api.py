@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from rollout.plan import Color, Plan
-from rollout.routers.backend import AUDIENCE_HEADER, Backend, ProbeStyle, audience, backends, config_revision, headline
+from rollout.routers.adapter import AUDIENCE_HEADER, Backend, ProbeStyle, audience, backends, config_revision, headline
 from rollout.traffic import TrafficState
 
 

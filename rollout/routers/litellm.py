@@ -22,7 +22,7 @@ import yaml
 
 from rollout.errors import InputError
 from rollout.plan import Plan
-from rollout.routers.backend import Backend, ProbeStyle, Reply, audience, backends, config_revision, headline
+from rollout.routers.adapter import Backend, ProbeStyle, Reply, audience, backends, config_revision, headline
 from rollout.traffic import TrafficState
 
 MODEL_ID_HEADER = "x-litellm-model-id"

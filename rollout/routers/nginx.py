@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from rollout.errors import InputError
 from rollout.plan import Plan
-from rollout.routers.backend import AUDIENCE_HEADER, ProbeStyle, Reply, audience, backends, config_revision, headline
+from rollout.routers.adapter import AUDIENCE_HEADER, ProbeStyle, Reply, audience, backends, config_revision, headline
 from rollout.traffic import TrafficState
 
 COLOR_HEADER = "X-Rollout-Color"

@@ -16,8 +16,8 @@ import pytest
 
 from rollout.errors import ExternalError
 from rollout.plan import Plan, load_plan
+from rollout.routers.adapters import render_config
 from rollout.routers.apply import apply_traffic
-from rollout.routers.registry import render_config
 from rollout.traffic import TrafficState
 from tests.support.net import free_port, wait_until
 from tests.support.routers import Stub, SupervisedLiteLLM, litellm_binary, serves, stub_model, write_plan

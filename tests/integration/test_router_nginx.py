@@ -13,9 +13,9 @@ import pytest
 
 from rollout.errors import ExternalError
 from rollout.plan import Plan, load_plan
+from rollout.routers.adapters import render_config
 from rollout.routers.apply import apply_traffic
 from rollout.routers.nginx import REVISION_HEADER
-from rollout.routers.registry import render_config
 from rollout.traffic import TrafficState
 from tests.support.net import free_port
 from tests.support.routers import NGINX, Stub, running_nginx, steady_load, stub_model, write_plan

@@ -17,7 +17,7 @@ import yaml
 from rollout.errors import InputError
 from rollout.plan import Plan, load_plan
 from rollout.routers import file, gateway_api, litellm, nginx
-from rollout.routers.registry import BACKENDS, render_config
+from rollout.routers.adapters import ADAPTERS, render_config
 from rollout.traffic import TrafficState, Weights, parse_traffic_text
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -43,11 +43,11 @@ def test_renderer_matches_golden(case: Path) -> None:
     if os.environ.get("ROLLOUT_UPDATE_GOLDEN"):
         expected.write_text(rendered)
     assert rendered == expected.read_text()
-    assert BACKENDS[plan.router.kind].problems(render_config(plan, state)) == []
+    assert ADAPTERS[plan.router.kind].problems(render_config(plan, state)) == []
 
 
 def test_every_kind_has_golden_cases() -> None:
-    assert {case.parent.name for case in CASES} == set(BACKENDS)
+    assert {case.parent.name for case in CASES} == set(ADAPTERS)
 
 
 def case(kind: str, name: str) -> tuple[Plan, TrafficState]:

@@ -1,13 +1,13 @@
-"""Router kinds, each a module implementing RouterBackend, looked up by the plan's `router.kind`."""
+"""Router kinds, each a module implementing RouterAdapter, looked up by the plan's `router.kind`."""
 
 from __future__ import annotations
 
 from rollout.plan import Plan, RouterKind
 from rollout.routers import file, gateway_api, litellm, nginx
-from rollout.routers.backend import RouterBackend
+from rollout.routers.adapter import RouterAdapter
 from rollout.traffic import TrafficState
 
-BACKENDS: dict[RouterKind, RouterBackend] = {
+ADAPTERS: dict[RouterKind, RouterAdapter] = {
     "litellm": litellm,
     "nginx": nginx,
     "file": file,
@@ -17,4 +17,4 @@ BACKENDS: dict[RouterKind, RouterBackend] = {
 
 def render_config(plan: Plan, state: TrafficState) -> str:
     """The router config for a traffic state: what `rollout apply` would write to `router.config`."""
-    return BACKENDS[plan.router.kind].render(plan, state)
+    return ADAPTERS[plan.router.kind].render(plan, state)

@@ -41,8 +41,15 @@ class ProbeStyle:
     live_timeout: float = 10.0
 
 
-class RouterBackend(Protocol):
-    """One module per router kind implements this; `rollout.routers.registry` maps kinds to modules."""
+class RouterAdapter(Protocol):
+    """One module per router kind implements this; `rollout.routers.adapters` maps kinds to modules.
+
+    render          the config text for a traffic state (pure)
+    problems        what is structurally wrong with a config text; [] when nothing is
+    validate_command  the router's own check of a candidate file, or None
+    reload_command  the reload to run when the plan gives no router.reload; None: nothing to reload
+    probe_style     how to ask the running router which color served; None: check the written file instead
+    """
 
     def render(self, plan: Plan, state: TrafficState) -> str: ...
 
