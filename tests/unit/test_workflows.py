@@ -333,3 +333,12 @@ def test_the_only_silenced_finding_is_the_callers_tag_pin_with_its_reason() -> N
                 assert re.fullmatch(r"\s+uses: model-rollout/model-rollout/\S+ # zizmor: ignore\[unpinned-uses\]", text)
                 previous = path.read_text().splitlines()[number - 2]
                 assert "Pin to the full commit SHA" in previous, "the reason sits above the ignore"
+
+
+def test_the_setup_guide_names_every_input() -> None:
+    guide = (REPO / "docs" / "setup.md").read_text()
+    names = set(ACTION_DATA["inputs"]) | set(ACTION_DATA["outputs"])
+    for workflow in CALLED.values():
+        call = triggers(workflow)["workflow_call"]
+        names |= set(call["inputs"]) | set(call.get("secrets") or {})
+    assert {name for name in names if f"`{name}`" not in guide} == set()
