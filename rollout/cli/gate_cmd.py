@@ -31,8 +31,9 @@ def gate(plan_path: Path, baselines: tuple[Path, ...], candidates: tuple[Path, .
          report_path: Path | None, as_json: bool) -> None:
     """Gate green against blue on their eval results, with confidence intervals.
 
-    Give one results file per suite and color; each file's `suite` names its suite folder
-    (eval_suites/quality -> "quality"). Folders work too, e.g. the downloaded artifacts:
+    Give one results file per suite and color; each file's `suite` is its suite's name (the
+    `name:` in the suite's YAML, or the folder name: eval_suites/quality -> "quality").
+    Folders of results files work too, e.g. the downloaded artifacts:
 
     \b
         rollout gate --baseline results/blue --candidate results/green --out verdict.json

@@ -1,14 +1,14 @@
 """From results files (and feedback votes) to a verdict: which results feed which gate, then every gate.
 
-A results file's `suite` names its suite folder: the results of `eval_suites/quality` say
-`"suite": "quality"` (a path ending in that folder name works too). The quality and safety gates each
-read the suite the plan names for them; latency and cost pool every suite given, since both colors ran
+A results file's `suite` is the name its suite declares (`name:` in the suite's YAML) or the suite's
+folder name: the results of `eval_suites/quality` say `"suite": "quality"` (a path ending in that folder
+name works too). The quality and safety gates each read the suite the plan names for them; latency and cost pool every suite given, since both colors ran
 the same prompts. A gate the plan does not configure is skipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -41,10 +41,6 @@ class SuiteRun:
     suite: str
     baseline: EvalResults
     candidate: EvalResults
-
-
-def suite_name(path: Path) -> str:
-    return path.name
 
 
 def match_runs(baselines: Sequence[Loaded], candidates: Sequence[Loaded]) -> list[SuiteRun]:
@@ -87,24 +83,24 @@ def _disagreements(side: str, loaded: Sequence[Loaded]) -> list[Problem]:
 
 
 def evaluate(gates: Gates, runs: Sequence[SuiteRun], *, feedback: Feedback | None = None,
-             seed: int = SEED) -> Verdict:
-    by_suite = {run.suite: run for run in runs}
-    named = {suite_name(g.suite) for g in (gates.quality, gates.safety) if g is not None}
-    unused = sorted(by_suite.keys() - named)
+             declared: Mapping[Path, Collection[str]] | None = None, seed: int = SEED) -> Verdict:
+    """`declared` holds the names each gate suite's files give themselves, besides its folder name."""
+    names = {path: {path.name, *(declared or {}).get(path, ())}
+             for path in (g.suite for g in (gates.quality, gates.safety) if g is not None)}
+    unused = sorted({run.suite for run in runs} - set().union(*names.values()))
     if unused and gates.latency is None and gates.cost is None:
+        gated = sorted(path.name for path in names)
         raise InputError.at("--baseline", f"no gate in the plan uses suite {', '.join(unused)} "
-                                          f"(gated suites: {', '.join(sorted(named)) or 'none'})", field="suite")
+                                          f"(gated suites: {', '.join(gated) or 'none'})", field="suite")
     results: list[GateResult] = []
     if gates.quality is not None:
-        name = suite_name(gates.quality.suite)
-        run = by_suite.get(name)
-        results.append(quality_gate(pair_cases(run.baseline, run.candidate), gates.quality, suite=name, seed=seed)
-                       if run else _no_results("quality", name))
+        run = next((r for r in runs if r.suite in names[gates.quality.suite]), None)
+        results.append(quality_gate(pair_cases(run.baseline, run.candidate), gates.quality, suite=run.suite,
+                                    seed=seed) if run else _no_results("quality", gates.quality.suite.name))
     if gates.safety is not None:
-        name = suite_name(gates.safety.suite)
-        run = by_suite.get(name)
-        results.append(safety_gate(pair_cases(run.baseline, run.candidate), gates.safety, suite=name)
-                       if run else _no_results("safety", name))
+        run = next((r for r in runs if r.suite in names[gates.safety.suite]), None)
+        results.append(safety_gate(pair_cases(run.baseline, run.candidate), gates.safety, suite=run.suite)
+                       if run else _no_results("safety", gates.safety.suite.name))
     pooled = pair_many([(run.baseline, run.candidate) for run in runs])
     if gates.latency is not None:
         results.append(latency_gate(pooled, gates.latency))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 
+from rollout.documents import load_yaml
 from rollout.errors import InputError
 from rollout.evals.results import load_results
 from rollout.gates.evaluate import Loaded, evaluate, match_runs
@@ -19,7 +20,18 @@ def gate_files(plan: Plan, baselines: Sequence[Path], candidates: Sequence[Path]
                transport: httpx.BaseTransport | None = None) -> Verdict:
     runs = match_runs(_load(baselines), _load(candidates))
     feedback = fetch_feedback(plan.gates.feedback.source, transport=transport) if plan.gates.feedback else None
-    return evaluate(plan.gates, runs, feedback=feedback)
+    suites = [g.suite for g in (plan.gates.quality, plan.gates.safety) if g is not None]
+    return evaluate(plan.gates, runs, feedback=feedback, declared={path: declared_names(path) for path in suites})
+
+
+def declared_names(suite: Path) -> set[str]:
+    """The `name:` each YAML file of a suite folder gives the suite (the eval runner writes it as `suite`)."""
+    names = set()
+    for file in sorted(suite.glob("*.yaml")):
+        data = load_yaml(file).data
+        if isinstance(data, dict) and isinstance(data.get("name"), str):
+            names.add(data["name"])
+    return names
 
 
 def results_files(paths: Sequence[Path]) -> list[Path]:

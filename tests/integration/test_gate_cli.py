@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -122,7 +122,7 @@ def test_a_folder_without_results_is_bad_input(repo: Path) -> None:
 
 
 class Votes(BaseHTTPRequestHandler):
-    queries: list[str] = []
+    queries: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         Votes.queries.append(self.path)
@@ -168,3 +168,15 @@ def test_feedback_latency_and_cost_from_a_live_prometheus(tmp_path: Path, promet
     assert gates["feedback"]["estimate"] == pytest.approx(0.02)
     assert gates["latency"]["outcome"] == "fail" and gates["cost"]["outcome"] == "fail"
     assert Votes.queries and "/api/v1/query?query=sum" in Votes.queries[0]
+
+
+def test_results_named_by_the_suite_files_declared_name(repo: Path) -> None:
+    suite_file = repo / "eval_suites" / "quality" / "cases.yaml"
+    suite_file.write_text(suite_file.read_text().replace("name: quality", "name: chat-quality"))
+    suites(repo, green_quality_right=900)
+    for color in ("blue", "green"):
+        path = repo / color / "quality.json"
+        path.write_text(path.read_text().replace('"suite": "quality"', '"suite": "chat-quality"'))
+    done = run_gate(repo, "--baseline", "blue", "--candidate", "green", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["gates"][0]["details"]["suite"] == "chat-quality"

@@ -82,3 +82,12 @@ def test_feedback_is_looked_up_by_the_versions_the_results_name() -> None:
     assert verdict.gates[-1].gate == "feedback" and verdict.gates[-1].outcome == "pass"
     unread = evaluate(latency_too, runs)
     assert unread.gates[-1].outcome == "inconclusive"
+
+
+def test_a_suite_may_be_called_by_the_name_its_files_declare() -> None:
+    runs = match_runs([loaded("chat-quality", "blue", "v1"), loaded("safety", "blue", "v1")],
+                      [loaded("chat-quality", "green", "v2"), loaded("safety", "green", "v2")])
+    with pytest.raises(InputError, match="no gate in the plan uses suite chat-quality"):
+        evaluate(GATES, runs)
+    verdict = evaluate(GATES, runs, declared={Path("/repo/eval_suites/quality"): {"chat-quality"}})
+    assert verdict.outcome == "pass" and verdict.gates[0].details["suite"] == "chat-quality"
