@@ -43,6 +43,7 @@ def latency_gate(paired: Paired, config: LatencyGate) -> GateResult:
         return GateResult(gate="latency", outcome="inconclusive", details=details,
                           reason=f"only {min(len(blue['latency']), len(green['latency']))} timed completions; "
                                  f"at least {MIN_LATENCIES} per color are needed for a p95")
+    details["ratios"] = _ratios(blue, green, config.confidence)
     checks = []
     if config.p95_ratio_max is not None:
         checks.append(_ratio_check(blue["latency"], green["latency"], config.p95_ratio_max, config.confidence))
@@ -83,6 +84,19 @@ def _ttft_check(green: list[float], limit: float, confidence: float) -> Check:
     return Check(name="green p95 TTFT", outcome=outcome, estimate=estimate, interval=interval, threshold=limit,
                  reason=f"green p95 TTFT {estimate:.0f} ms ({ci(interval, confidence, digits=0, sign=False)}) "
                         f"{_against(outcome)} {limit:.0f} ms")
+
+
+def _ratios(blue: dict[str, list[float]], green: dict[str, list[float]],
+            confidence: float) -> dict[str, dict[str, Any]]:
+    ratios = {}
+    for label, key, q in (("p50 latency", "latency", 0.5), ("p95 latency", "latency", 0.95),
+                          ("p50 TTFT", "ttft", 0.5), ("p95 TTFT", "ttft", 0.95)):
+        if min(len(blue[key]), len(green[key])) < MIN_LATENCIES or quantile(blue[key], q) <= 0:
+            continue
+        interval = quantile_ratio_interval(green[key], blue[key], q, confidence=confidence)
+        ratios[label] = {"estimate": quantile(green[key], q) / quantile(blue[key], q),
+                         "interval": [interval.low, interval.high] if interval else None}
+    return ratios
 
 
 def _against(outcome: Outcome) -> str:

@@ -91,6 +91,14 @@ def _gate_section(gate: GateResult) -> list[str]:
             values = values if isinstance(values, Mapping) else {}
             lines.append(f"| {inline(str(name))} | {_value(values.get('blue'))} | {_value(values.get('green'))} |")
         lines.append("")
+    ratios = gate.details.get("ratios")
+    if isinstance(ratios, Mapping) and ratios:
+        lines += ["| green / blue | ratio | interval |", "|---|---:|---:|"]
+        for name, ratio in ratios.items():
+            interval = ratio.get("interval") if isinstance(ratio, Mapping) else None
+            span = f"{_number(interval[0])} to {_number(interval[1])}" if interval else "–"
+            lines.append(f"| {inline(str(name))} | {_value(ratio.get('estimate'))} | {span} |")
+        lines.append("")
     if figures:
         lines += [" · ".join(figures), ""]
     excluded = _excluded(gate.details.get("excluded"))

@@ -152,6 +152,10 @@ def test_latency_passes_equal_timings_and_reports_percentiles() -> None:
     assert result.details["measures"]["p95 latency ms"]["green"] == pytest.approx(result.details["measures"]
                                                                                     ["p95 latency ms"]["blue"])
     assert result.details["measures"]["p50 tokens/s"]["blue"] > 0
+    ratios = result.details["ratios"]
+    assert set(ratios) == {"p50 latency", "p95 latency", "p50 TTFT", "p95 TTFT"}
+    assert ratios["p50 latency"]["estimate"] == pytest.approx(1.0)
+    assert ratios["p50 latency"]["interval"][0] <= 1.0 <= ratios["p50 latency"]["interval"][1]
 
 
 def test_latency_fails_a_slower_green_and_a_slow_first_token() -> None:

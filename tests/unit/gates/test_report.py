@@ -49,7 +49,8 @@ def _verdict(regression: dict[str, str], count: int = 1) -> Verdict:
                          details={"measures": {"mean score": {"blue": 0.8, "green": 0.7}},
                                   "excluded": {"errored": {"count": 2, "ids": ["e1", "e2"]}},
                                   "regressions": {"count": count, "cases": [regression] * min(count, 20)}})
-    latency = GateResult(gate="latency", outcome="pass", reason="p95 latency green/blue 1.01 within 1.20")
+    latency = GateResult(gate="latency", outcome="pass", reason="p95 latency green/blue 1.01 within 1.20",
+                         details={"ratios": {"p95 latency": {"estimate": 1.01, "interval": [0.95, 1.08]}}})
     return Verdict(outcome="fail", baseline=RunInfo(model="blue-v1", revision="0123456789abcdef"),
                    candidate=RunInfo(model="green-v2"), gates=(quality, latency))
 
@@ -67,6 +68,7 @@ def test_report_puts_the_verdict_first_then_a_table_per_gate_then_the_broken_cas
     assert any(line.startswith("Not compared, and not counted as passes: 2 errored (e1, e2)") for line in lines)
     assert lines.index("### Cases that went from pass to fail") > lines.index("### ✅ latency: pass")
     assert "| quality | capital | Capital of France? | Paris | Lyon |" in lines
+    assert "| p95 latency | 1.01 | 0.950 to 1.08 |" in lines
 
 
 def test_report_of_hostile_answers_keeps_every_table_row_intact() -> None:
