@@ -14,8 +14,8 @@ from rollout.evals.suite import load_suite
 from rollout.evals.target import Target
 from tests.support.openai_stub import Stub, openai_stub
 
-SCENARIOS = ["ok", "flaky", "after", "storm", "bad", "malformed", "empty", "nonjson", "plain", "hang", "reset",
-             "midreset"]
+SCENARIOS = ["ok", "flaky", "after", "storm", "bad", "malformed", "empty", "nonjson", "plain", "hang", "drip",
+             "reset", "midreset"]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,8 @@ def test_each_failure_is_kept_on_its_case(tmp_path: Path, stub: Stub) -> None:
         "malformed": "malformed stream chunk",
         "empty": "no choices",
         "nonjson": "not JSON",
-        "hang": "within 2s",
+        "hang": "no data for 2s waiting for the answer to continue",
+        "drip": "no complete answer within 2s",
         "midreset": "mid-stream",
     }
     for name, fragment in expected.items():

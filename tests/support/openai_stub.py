@@ -139,6 +139,14 @@ class Handler(BaseHTTPRequestHandler):
         self.server.state.hanging.set()
         self.server.state.release.wait(60)
 
+    def scenario_drip(self, attempt: int) -> None:
+        self.start_stream()
+        for _ in range(40):
+            self.wfile.write(delta("."))
+            self.wfile.flush()
+            if self.server.state.release.wait(0.25):
+                return
+
     def scenario_reset(self, attempt: int) -> None:
         if attempt == 1:
             self.reset()
