@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,15 @@ def needs(job: Mapping[str, Any]) -> list[str]:
 _TOKEN = re.compile(r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<op>==|!=|&&|\|\||!|\(|\)|,)|(?P<word>[A-Za-z_][\w.\-]*))")
 
 
+_LEVELS: tuple[tuple[str, ...], ...] = (("||",), ("&&",), ("==", "!="))
+_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "||": lambda a, b: a or b,
+    "&&": lambda a, b: a and b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
 class Expression:
     """Evaluates the subset of GitHub's expression language our conditions use: string literals, context
     paths, ==, !=, !, &&, ||, parentheses, and the functions format(), startsWith() and contains()."""
@@ -98,7 +107,7 @@ class Expression:
     def evaluate(self, context: Mapping[str, Any]) -> Any:
         self.pos = 0
         self.context = context
-        value = self._or()
+        value = self._binary()
         if self.pos != len(self.tokens):
             raise ValueError(f"unexpected {self.tokens[self.pos][1]!r}")
         return value
@@ -113,28 +122,15 @@ class Expression:
         self.pos += 1
         return token
 
-    def _or(self) -> Any:
-        value = self._and()
-        while self._peek() == "||":
-            self._take()
-            right = self._and()
-            value = value or right
-        return value
-
-    def _and(self) -> Any:
-        value = self._compare()
-        while self._peek() == "&&":
-            self._take()
-            right = self._compare()
-            value = value and right
-        return value
-
-    def _compare(self) -> Any:
-        value = self._unary()
-        while self._peek() in ("==", "!="):
+    def _binary(self, level: int = 0) -> Any:
+        """Operators by precedence, loosest first; each level is left-associative."""
+        if level == len(_LEVELS):
+            return self._unary()
+        value = self._binary(level + 1)
+        while self._peek() in _LEVELS[level]:
             op = self._take()[1]
-            right = self._unary()
-            value = (value == right) if op == "==" else (value != right)
+            right = self._binary(level + 1)
+            value = _OPERATORS[op](value, right)
         return value
 
     def _unary(self) -> Any:
@@ -143,7 +139,7 @@ class Expression:
             return not self._unary()
         if self._peek() == "(":
             self._take()
-            value = self._or()
+            value = self._binary()
             self._take(")")
             return value
         kind, text = self._take()
@@ -160,10 +156,10 @@ class Expression:
 
     def _call(self, name: str) -> Any:
         self._take("(")
-        args = [self._or()]
+        args = [self._binary()]
         while self._peek() == ",":
             self._take()
-            args.append(self._or())
+            args.append(self._binary())
         self._take(")")
         if name == "format":
             return re.sub(r"\{(\d+)\}", lambda m: str(args[int(m.group(1)) + 1]), str(args[0]))
