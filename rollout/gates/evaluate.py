@@ -8,14 +8,14 @@ the same prompts. A gate the plan does not configure is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from rollout.errors import InputError, Problem
 from rollout.evals.results import EvalResults
 from rollout.gates.feedback import Feedback, feedback_gate
-from rollout.gates.pairing import pair_cases, pair_many
+from rollout.gates.pairing import Paired, pair_cases, pair_many
 from rollout.gates.performance import cost_gate, latency_gate
 from rollout.gates.quality import quality_gate
 from rollout.gates.safety import safety_gate
@@ -94,13 +94,13 @@ def evaluate(gates: Gates, runs: Sequence[SuiteRun], *, feedback: Feedback | Non
                                           f"(gated suites: {', '.join(gated) or 'none'})", field="suite")
     results: list[GateResult] = []
     if gates.quality is not None:
-        run = next((r for r in runs if r.suite in names[gates.quality.suite]), None)
-        results.append(quality_gate(pair_cases(run.baseline, run.candidate), gates.quality, suite=run.suite,
-                                    seed=seed) if run else _no_results("quality", gates.quality.suite.name))
+        quality = gates.quality
+        results.append(_on_suite("quality", quality.suite, [r for r in runs if r.suite in names[quality.suite]],
+                                 lambda paired, suite: quality_gate(paired, quality, suite=suite, seed=seed)))
     if gates.safety is not None:
-        run = next((r for r in runs if r.suite in names[gates.safety.suite]), None)
-        results.append(safety_gate(pair_cases(run.baseline, run.candidate), gates.safety, suite=run.suite)
-                       if run else _no_results("safety", gates.safety.suite.name))
+        safety = gates.safety
+        results.append(_on_suite("safety", safety.suite, [r for r in runs if r.suite in names[safety.suite]],
+                                 lambda paired, suite: safety_gate(paired, safety, suite=suite)))
     pooled = pair_many([(run.baseline, run.candidate) for run in runs])
     if gates.latency is not None:
         results.append(latency_gate(pooled, gates.latency))
@@ -114,9 +114,16 @@ def evaluate(gates: Gates, runs: Sequence[SuiteRun], *, feedback: Feedback | Non
                    gates=tuple(results))
 
 
-def _no_results(gate: str, suite: str) -> GateResult:
-    return GateResult(gate=gate, outcome="inconclusive", details={"suite": suite},
-                      reason=f"no results for suite {suite}: run it on both colors and pass both files")
+def _on_suite(gate: str, suite: Path, matching: Sequence[SuiteRun],
+              judge: Callable[[Paired, str], GateResult]) -> GateResult:
+    if not matching:
+        return GateResult(gate=gate, outcome="inconclusive", details={"suite": suite.name},
+                          reason=f"no results for suite {suite.name}: run it on both colors and pass both files")
+    if len(matching) > 1:
+        raise InputError.at("--baseline", f"the {gate} gate's suite {suite.name} has results under several names "
+                                          f"({', '.join(r.suite for r in matching)}): pass one", field="suite")
+    run = matching[0]
+    return judge(pair_cases(run.baseline, run.candidate), run.suite)
 
 
 def _info(results: Sequence[EvalResults]) -> RunInfo:

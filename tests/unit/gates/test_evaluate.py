@@ -91,3 +91,10 @@ def test_a_suite_may_be_called_by_the_name_its_files_declare() -> None:
         evaluate(GATES, runs)
     verdict = evaluate(GATES, runs, declared={Path("/repo/eval_suites/quality"): {"chat-quality"}})
     assert verdict.outcome == "pass" and verdict.gates[0].details["suite"] == "chat-quality"
+
+
+def test_one_suite_under_two_names_is_an_input_error() -> None:
+    runs = match_runs([loaded("chat-quality", "blue", "v1"), loaded("quality", "blue", "v1")],
+                      [loaded("chat-quality", "green", "v2"), loaded("quality", "green", "v2")])
+    with pytest.raises(InputError, match="results under several names"):
+        evaluate(GATES, runs, declared={Path("/repo/eval_suites/quality"): {"chat-quality"}})
