@@ -98,3 +98,17 @@ def test_one_suite_under_two_names_is_an_input_error() -> None:
                       [loaded("chat-quality", "green", "v2"), loaded("quality", "green", "v2")])
     with pytest.raises(InputError, match="results under several names"):
         evaluate(GATES, runs, declared={Path("/repo/eval_suites/quality"): {"chat-quality"}})
+
+
+def test_a_full_verdict_round_trips_through_its_schema(tmp_path: Path) -> None:
+    from rollout.gates.verdict import load_verdict, verdict_to_json
+
+    gates = Gates(quality=GATES.quality, safety=GATES.safety, latency=LatencyGate(p95_ratio_max=1.2),
+                  feedback=FeedbackGate(source=FeedbackSource(kind="http", url="http://x"), min_samples=10))
+    runs = match_runs([loaded("quality", "blue", "v1", n=60, score=0.0), loaded("safety", "blue", "v1")],
+                      [loaded("quality", "green", "v2", n=60), loaded("safety", "green", "v2", score=0.0)])
+    verdict = evaluate(gates, runs, feedback=Feedback(source="http://x", unavailable="HTTP 503"))
+    path = tmp_path / "verdict.json"
+    path.write_text(verdict_to_json(verdict))
+    assert load_verdict(path) == verdict
+    assert verdict.outcome == "fail" and [g.gate for g in verdict.failing()] == ["safety"]
