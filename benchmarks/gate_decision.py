@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from pathlib import Path
 from statistics import NormalDist
 
 from rollout.evals.results import CaseResult
@@ -56,7 +57,7 @@ def main() -> None:
     parser.add_argument("--idiosyncrasy", type=float, default=0.15, help="how much the versions differ per case")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    config = QualityGate(suite=".", margin=MARGIN, confidence=0.95)
+    config = QualityGate(suite=Path("sim"), margin=MARGIN, confidence=0.95)
     rng = random.Random(args.seed)
     started = time.perf_counter()
     print(f"{args.suites} suites per cell; blue accuracy {BLUE_ACCURACY}, margin {MARGIN}, repeats {args.repeats}, "
