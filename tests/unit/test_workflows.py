@@ -342,3 +342,11 @@ def test_the_setup_guide_names_every_input() -> None:
         call = triggers(workflow)["workflow_call"]
         names |= set(call["inputs"]) | set(call.get("secrets") or {})
     assert {name for name in names if f"`{name}`" not in guide} == set()
+
+
+@pytest.mark.parametrize("name", REUSABLE)
+def test_every_job_output_is_read_by_a_later_job(name: str) -> None:
+    text = (WORKFLOWS_DIR / name).read_text()
+    for job_name, job in jobs(CALLED[name]).items():
+        for output in job.get("outputs", {}):
+            assert f"needs.{job_name}.outputs.{output}" in text, f"{job_name}.outputs.{output} is never read"
