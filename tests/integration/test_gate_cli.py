@@ -95,6 +95,7 @@ def test_the_same_inputs_give_the_same_verdict_byte_for_byte(repo: Path) -> None
 @pytest.mark.parametrize(("content", "message"), [
     ('{"schema": "rollout.eval-results/v1", "suite": "quality", "cases": [', "invalid JSON"),
     ("", "file is empty"),
+    ("[1, 2]", "eval results are a JSON object"),
     ('{"schema": "rollout.eval-results/v1", "suite": "quality", "target": "green", "model": "g", "cases": '
      '[{"id": "a", "scores": [NaN]}]}', "NaN is not a number JSON allows"),
     ('{"schema": "rollout.eval-results/v1", "suite": "quality", "target": "green", "model": "g", "cases": '
