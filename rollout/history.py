@@ -11,12 +11,20 @@ from pathlib import Path
 from rollout.errors import ExternalError
 
 
-def git(cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None,
-        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def git(
+    cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run git; `env` adds to (not replaces) the environment, e.g. GIT_COMMITTER_DATE or GIT_INDEX_FILE."""
     try:
-        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False,
-                                env={**os.environ, **env} if env else None, input=stdin)
+        result = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, **env} if env else None,
+            input=stdin,
+        )
     except FileNotFoundError:
         raise ExternalError("git is not installed (it is needed to read the rollout's history)") from None
     if check and result.returncode != 0:

@@ -75,7 +75,7 @@ class GithubForge:
         )
         if not isinstance(data, dict) or data.get("type") != "file":
             return None
-        return base64.b64decode(data.content).decode("utf-8")
+        return base64.b64decode(data["content"]).decode("utf-8")
 
     def write_commit(self, parent: str, changes: Mapping[str, str | None], message: str) -> str:
         base = self._call(CONTENTS_READ, f"read commit {parent[:12]}", self.api.git.get_commit, commit_sha=parent)

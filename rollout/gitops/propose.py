@@ -84,12 +84,9 @@ def sync_pulls(
         status: Status = "unchanged" if existing and not pushed else "would-update" if existing else "would-open"
         return replace(outcome, status=status, pull=existing)
 
-    if existing is not None and not pushed:
-        pull, status = existing, "unchanged"
-    else:
-        if pushed and not _push(forge, proposal, base_sha, head):
-            return replace(outcome, status="busy")
-        pull, status = _open(forge, proposal, base, pushed)
+    if pushed and not _push(forge, proposal, base_sha, head):
+        return replace(outcome, status="busy")
+    pull, status = _open(forge, proposal, base, existing, pushed)
     outcome = replace(outcome, status=status, pull=pull)
     if not merge:
         return outcome
@@ -109,25 +106,34 @@ def _push(forge: Forge, proposal: Proposal, base_sha: str, head: str | None) -> 
     return True
 
 
-def _open(forge: Forge, proposal: Proposal, base: str, pushed: bool) -> tuple[PullRequest, Status]:
+def _open(
+    forge: Forge, proposal: Proposal, base: str, existing: PullRequest | None, pushed: bool
+) -> tuple[PullRequest, Status]:
+    """Open the pull request, or refresh the open one; a racing run may have opened it meanwhile."""
     try:
-        pull, created = forge.open_pull(
-            branch=proposal.branch,
-            base=base,
-            title=proposal.title,
-            body=proposal.body,
-            labels=proposal.labels,
-            reviewers=proposal.reviewers,
-        )
-        if not created and pushed:
-            forge.update_pull(pull.number, title=proposal.title, body=proposal.body)
-            forge.comment(pull.number, f"Rebuilt on the current `{base}` for a newer decision: {proposal.reason}")
+        if existing is None:
+            pull, created = forge.open_pull(
+                branch=proposal.branch,
+                base=base,
+                title=proposal.title,
+                body=proposal.body,
+                labels=proposal.labels,
+                reviewers=proposal.reviewers,
+            )
+            if created:
+                return pull, "opened"
+        else:
+            pull = existing
+        if not pushed:
+            return pull, "unchanged"
+        forge.update_pull(pull.number, title=proposal.title, body=proposal.body)
+        forge.comment(pull.number, f"Rebuilt on the current `{base}` for a newer decision: {proposal.reason}")
     except ExternalError as exc:
         raise ExternalError(
             f"{exc.message}\nbranch {proposal.branch} holds the proposal, but its pull request is "
             f"not complete: run `rollout propose` again to finish"
         ) from exc
-    return pull, "opened" if created else "updated" if pushed else "unchanged"
+    return pull, "updated"
 
 
 def _close_stale(

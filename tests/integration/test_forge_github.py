@@ -37,7 +37,7 @@ def forge(fake: FakeGitHub, sleeps: list[float]) -> GithubForge:
 def test_git_data_branches_and_files(fake: FakeGitHub, forge: GithubForge) -> None:
     assert forge.default_branch() == "main"
     base = forge.branch_head("main")
-    assert base == fake.head() and forge.branch_head("missing") is None
+    assert base is not None and base == fake.head() and forge.branch_head("missing") is None
     sha = forge.write_commit(base, {"dir/new.yaml": "a: 1\n", "old.txt": None}, "Change files\n\nTrailer: x")
     commit = forge.commit(sha)
     assert commit.parents == (base,) and commit.message == "Change files\n\nTrailer: x"
@@ -101,7 +101,7 @@ def test_a_conflicting_merge_is_a_check_failure(fake: FakeGitHub, forge: GithubF
     pull, _ = forge.open_pull(branch="rollout/chat/x", base="main", title="t", body="", labels=[], reviewers=[])
     fake.push("main", {"README.md": "theirs\n"}, "Edit by hand")
     head = fake.head()
-    with pytest.raises(CheckFailed, match="cannot be merged.*rollout propose"):
+    with pytest.raises(CheckFailed, match=r"cannot be merged.*rollout propose"):
         forge.merge_pull(pull.number, title="merge")
     assert fake.head() == head
 

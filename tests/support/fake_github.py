@@ -261,7 +261,7 @@ class FakeGitHub:
     def _create_blob(self, body: Any) -> Response:
         content = body["content"]
         data = base64.b64decode(content) if body.get("encoding") == "base64" else content.encode()
-        sha = _git(self.bare, "hash-object", "-w", "--stdin", stdin_bytes=data).stdout.strip()
+        sha = _git(self.bare, "hash-object", "-w", "--stdin", stdin=data).stdout.strip()
         return 201, {"sha": sha}, {}
 
     def _create_tree(self, body: Any) -> Response:
@@ -303,7 +303,7 @@ class FakeGitHub:
             return _error(404, "Not Found")
         if kind.stdout.strip() == "tree":
             return 200, [], {}
-        raw = _git(self.bare, "cat-file", "blob", f"{ref}:{path}", raw=True).stdout
+        raw = _git_bytes(self.bare, "cat-file", "blob", f"{ref}:{path}").stdout
         return 200, {"type": "file", "path": path, "encoding": "base64", "content": base64.b64encode(raw).decode()}, {}
 
     # pulls
@@ -581,17 +581,20 @@ def _git(
     cwd: Path,
     *args: str,
     check: bool = True,
-    stdin: str | None = None,
-    stdin_bytes: bytes | None = None,
+    stdin: str | bytes | None = None,
     env: Mapping[str, str] | None = None,
-    raw: bool = False,
-) -> subprocess.CompletedProcess[Any]:
-    data: bytes | None = stdin.encode() if stdin is not None else stdin_bytes
+) -> subprocess.CompletedProcess[str]:
+    result = _git_bytes(cwd, *args, check=check, stdin=stdin, env=env)
+    return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())
+
+
+def _git_bytes(
+    cwd: Path, *args: str, check: bool = True, stdin: str | bytes | None = None, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    data = stdin.encode() if isinstance(stdin, str) else stdin
     result = subprocess.run(
         ["git", *args], cwd=cwd, input=data, capture_output=True, check=False, env={**os.environ, **(env or {})}
     )
     if check and result.returncode != 0:
         raise subprocess.CalledProcessError(result.returncode, ["git", *args], result.stdout, result.stderr)
-    if raw:
-        return result
-    return subprocess.CompletedProcess(result.args, result.returncode, result.stdout.decode(), result.stderr.decode())
+    return result

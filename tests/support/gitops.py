@@ -277,7 +277,7 @@ def at(days: float, hours: float = 0) -> datetime:
 
 def propose(site: Site, verdict: Path, when: datetime, *extra: str) -> dict[str, Any]:
     result = run(site, "propose", "--verdict", str(verdict), "--now", when.isoformat(), "--json", *extra)
-    data = json.loads(result.output)
+    data: dict[str, Any] = json.loads(result.output)
     data["exit"] = result.code
     return data
 
