@@ -84,6 +84,19 @@ def backends(plan: Plan, state: TrafficState) -> tuple[Backend, ...]:
     return tuple(found)
 
 
+def public_blue(plan: Plan) -> Backend:
+    """Blue as it serves everyone outside an internal stage's audience: all of their traffic."""
+    return Backend(color="blue", name=plan.blue.name, url=plan.blue.url, weight=100)
+
+
+def upstreams(plan: Plan, state: TrafficState) -> tuple[Backend, ...]:
+    """The colors a config must be able to reach: those with weight, and blue for everyone else in an internal stage."""
+    chosen = backends(plan, state)
+    if audience(plan, state) == "internal" and all(b.color != "blue" for b in chosen):
+        return (public_blue(plan), *chosen)
+    return chosen
+
+
 def audience(plan: Plan, state: TrafficState) -> str:
     stage = plan.stage(state.stage)
     return stage.audience if stage is not None else "all"

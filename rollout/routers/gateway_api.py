@@ -15,8 +15,18 @@ from typing import Any
 
 import yaml
 
+from rollout.errors import InputError
 from rollout.plan import Color, Plan
-from rollout.routers.adapter import AUDIENCE_HEADER, Backend, ProbeStyle, audience, backends, config_revision, headline
+from rollout.routers.adapter import (
+    AUDIENCE_HEADER,
+    Backend,
+    ProbeStyle,
+    audience,
+    backends,
+    config_revision,
+    headline,
+    public_blue,
+)
 from rollout.traffic import TrafficState
 
 
@@ -24,15 +34,16 @@ def render(plan: Plan, state: TrafficState) -> str:
     chosen = backends(plan, state)
     split = [_backend_ref(plan, b) for b in chosen]
     if audience(plan, state) == "internal":
-        blue = Backend(color="blue", name=plan.blue.name, url=plan.blue.url, weight=100)
         rules: list[dict[str, Any]] = [
             {"matches": [{"headers": [{"name": AUDIENCE_HEADER, "value": "internal"}]}], "backendRefs": split},
-            {"backendRefs": [_backend_ref(plan, blue)]},
+            {"backendRefs": [_backend_ref(plan, public_blue(plan))]},
         ]
     else:
         rules = [{"backendRefs": split}]
-    gateway = plan.router.gateway or f"{plan.service}-gateway"
-    namespace, _, name = gateway.rpartition("/")
+    if plan.router.gateway is None:
+        raise InputError.at(str(plan.path), "gateway-api needs the Gateway the HTTPRoute attaches to",
+                            field="router.gateway")
+    namespace, _, name = plan.router.gateway.rpartition("/")
     parent: dict[str, str] = {"name": name, **({"namespace": namespace} if namespace else {})}
     metadata: dict[str, Any] = {"name": plan.service}
     if plan.router.namespace:

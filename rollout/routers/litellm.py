@@ -22,7 +22,7 @@ import yaml
 
 from rollout.errors import InputError
 from rollout.plan import Plan
-from rollout.routers.adapter import Backend, ProbeStyle, Reply, audience, backends, config_revision, headline
+from rollout.routers.adapter import ProbeStyle, Reply, audience, config_revision, headline, upstreams
 from rollout.traffic import TrafficState
 
 MODEL_ID_HEADER = "x-litellm-model-id"
@@ -31,12 +31,8 @@ MODEL_ID_HEADER = "x-litellm-model-id"
 def render(plan: Plan, state: TrafficState) -> str:
     internal = audience(plan, state) == "internal"
     revision = config_revision(plan, state)
-    chosen = backends(plan, state)
-    if internal and all(b.color != "blue" for b in chosen):
-        # Requests outside the internal audience still need blue; its weight only counts among them.
-        chosen = (Backend(color="blue", name=plan.blue.name, url=plan.blue.url, weight=100), *chosen)
     deployments = []
-    for backend in chosen:
+    for backend in upstreams(plan, state):
         params: dict[str, Any] = {
             "model": f"openai/{backend.name}",
             "api_base": f"{backend.url}/v1",

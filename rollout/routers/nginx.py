@@ -19,7 +19,15 @@ from urllib.parse import urlsplit
 
 from rollout.errors import InputError
 from rollout.plan import Plan
-from rollout.routers.adapter import AUDIENCE_HEADER, ProbeStyle, Reply, audience, backends, config_revision, headline
+from rollout.routers.adapter import (
+    AUDIENCE_HEADER,
+    ProbeStyle,
+    Reply,
+    audience,
+    config_revision,
+    headline,
+    upstreams,
+)
 from rollout.traffic import TrafficState
 
 COLOR_HEADER = "X-Rollout-Color"
@@ -30,10 +38,9 @@ REVISION_PATH = "/rollout/revision"
 def render(plan: Plan, state: TrafficState) -> str:
     host, port = listen_address(plan)
     revision = config_revision(plan, state)
-    chosen = backends(plan, state)
-    upstreams = "\n".join(
+    blocks = "\n".join(
         f"    upstream rollout_{b.color} {{\n        server {urlsplit(b.url).netloc};\n        keepalive 32;\n    }}"
-        for b in chosen
+        for b in upstreams(plan, state)
     )
     green = state.weights.green
     split_var = "$rollout_split" if audience(plan, state) == "internal" else "$rollout_color"
@@ -65,7 +72,7 @@ http {{
     uwsgi_temp_path uwsgi_temp;
     scgi_temp_path scgi_temp;
 
-{upstreams}
+{blocks}
 
     split_clients "${{request_id}}" {split_var} {{
 {split}        * {fallback};

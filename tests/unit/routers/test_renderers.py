@@ -144,3 +144,17 @@ def test_gateway_route_internal_stage_matches_the_audience_header_first() -> Non
     assert rules[0]["matches"] == [{"headers": [{"name": "X-Rollout-Audience", "value": "internal"}]}]
     assert [r["weight"] for r in rules[0]["backendRefs"]] == [95, 5]
     assert rules[1]["backendRefs"] == [{"name": "chat-blue", "port": 8001, "weight": 100}]
+
+
+def test_an_internal_stage_at_full_weight_keeps_blue_reachable_for_everyone_else() -> None:
+    plan, _ = case("nginx", "internal")
+    state = TrafficState(service="chat", stage="internal", green="x", weights=Weights.for_green(100))
+    text = nginx.render(plan, state)
+    assert "upstream rollout_blue" in text and "upstream rollout_green" in text
+    assert "default blue;" in text
+
+
+def test_gateway_route_needs_its_gateway() -> None:
+    plan, state = case("gateway-api", "majority")
+    with pytest.raises(InputError, match=r"router\.gateway"):
+        gateway_api.render(replace(plan, router=replace(plan.router, gateway=None)), state)
