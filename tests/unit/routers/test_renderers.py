@@ -158,3 +158,10 @@ def test_gateway_route_needs_its_gateway() -> None:
     plan, state = case("gateway-api", "majority")
     with pytest.raises(InputError, match=r"router\.gateway"):
         gateway_api.render(replace(plan, router=replace(plan.router, gateway=None)), state)
+
+
+def test_a_gateway_api_plan_without_a_gateway_is_rejected_at_load(tmp_path: Path) -> None:
+    text = (GOLDEN / "gateway-api" / "rollout-plan.yaml").read_text().replace(", gateway: infra/public", "")
+    (tmp_path / "rollout-plan.yaml").write_text(text)
+    with pytest.raises(InputError, match=r"router\.kind: gateway-api needs router\.gateway"):
+        load_plan(tmp_path / "rollout-plan.yaml")
