@@ -109,3 +109,33 @@ def test_an_unreachable_server_is_an_error_per_case(tmp_path: Path) -> None:
     results = evaluate(suite, Target(label="down", url="http://127.0.0.1:9", model="m"), settings, env={})
     assert results.cases[0].scores == ()
     assert "cannot connect" in results.cases[0].errors[0]
+
+
+def test_llm_judge_and_custom_graders_score_through_the_runner(tmp_path: Path, stub: Stub) -> None:
+    (tmp_path / "suite.yaml").write_text(f"""\
+cases:
+  - id: judged
+    prompt: "ok:judged-{tmp_path.name}"
+    expect:
+      - llm_judge: Names the capital of France correctly.
+      - contains: Paris
+        weight: 3
+  - id: judged-by-env
+    prompt: "ok:env-{tmp_path.name}"
+    expect: [{{llm_judge: Names the capital of France., threshold: 0.7}}]
+  - id: custom
+    prompt: "ok:custom-{tmp_path.name}"
+    expect: [{{python: "tests.unit.evals.custom_graders:ends_with_period"}}]
+  - id: custom-broken
+    prompt: "ok:broken-{tmp_path.name}"
+    expect: [{{python: "tests.unit.evals.custom_graders:raises"}}]
+""")
+    env = {"ROLLOUT_JUDGE_URL": stub.url + "/v1"}
+    suite = load_suite(tmp_path / "suite.yaml", env=env)
+    results = evaluate(suite, Target(label="stub", url=stub.url, model="m"), Settings(concurrency=2), env=env).by_id()
+    assert results["judged"].scores[0] == pytest.approx((0.8 + 3 * 1.0) / 4)
+    assert results["judged-by-env"].scores == (1.0,)
+    assert results["custom"].scores == (1.0,)
+    assert results["custom-broken"].scores == ()
+    assert "grading failed: python grader tests.unit.evals.custom_graders:raises: RuntimeError: boom" in \
+        results["custom-broken"].errors[0]

@@ -71,6 +71,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["content-length"])))
         prompt = request["messages"][-1]["content"]
+        if request["messages"][0]["content"].startswith("You grade"):
+            self.judge(prompt)
+            return
         scenario = prompt.partition(":")[0]
         attempt = self.server.state.arrive(prompt)
         getattr(self, f"scenario_{scenario}", self.scenario_ok)(attempt)
@@ -96,6 +99,13 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.connection.close()
         self.close_connection = True
+
+    def judge(self, prompt: str) -> None:
+        """As a judge: 8/10 for an answer that names Paris, 2/10 otherwise."""
+        answer = prompt.rpartition("Answer:")[2]
+        verdict = "Names the city.\nSCORE: 8" if "Paris" in answer else "Wrong city.\nSCORE: 2"
+        body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": verdict}}]}
+        self.send_body(200, json.dumps(body).encode(), "application/json")
 
     def scenario_ok(self, attempt: int) -> None:
         self.send_body(200, GOOD_STREAM, "text/event-stream")
