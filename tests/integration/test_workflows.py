@@ -4,6 +4,7 @@
 - the same on the caller workflows a real `rollout init` writes;
 - the action's own steps, executed with bash against stand-ins for python and rollout;
 - the watch workflow's steps in order (status, the eval test jobs, the gate) against two stub models;
+- the apply workflow's steps on a merge into a stage with an environment, and on its revert;
 - a real `git revert` of a merged stage PR changes what the apply caller's path filter watches.
 """
 
@@ -350,3 +351,57 @@ def test_watch_runs_status_then_evals_on_both_colors_then_gates_them(tmp_path: P
     verdict = json.loads((workspace / "verdict" / "verdict.json").read_text())
     assert (verdict["baseline"]["model"], verdict["candidate"]["model"]) == ("chat-v1", "chat-v2")
     assert (workspace / "verdict" / "report.md").read_text().strip()
+
+
+# ---- the apply workflow's steps on a merge and on its revert ---------------------------------------------
+
+APPLY_PLAN = """\
+version: 1
+service: chat
+models:
+  blue: {name: chat-v1, model: org/chat-v1, port: 8001}
+  green: {name: chat-v2, model: org/chat-v2, port: 8002}
+router: {kind: file, config: router/flags.json}
+stages:
+  - {name: early, weight: 25, soak: 1h}
+  - {name: full, weight: 100, soak: 1h, environment: production}
+gates: {}
+"""
+
+
+def set_stage(repo: Path, stage: str, green: int) -> None:
+    (repo / "rollout-traffic.yaml").write_text(
+        f"service: chat\nstage: {stage}\ngreen: chat-v2\nweights: {{blue: {100 - green}, green: {green}}}\nrejected: []\n")
+    git(repo, "commit", "-q", "-am", f"rollout(chat): {green}% -> green chat-v2 [{stage}]")
+
+
+def test_apply_runs_in_the_stage_s_environment_and_a_revert_moves_traffic_back(tmp_path: Path) -> None:
+    apply = {name: job["steps"] for name, job in jobs(load(WORKFLOWS_DIR / "rollout-apply.yml")).items()}
+    status_step = next(s for s in apply["plan"] if s.get("id") == "status")
+    apply_step = next(s for s in apply["apply"] if s.get("id") == "apply")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "rollout-plan.yaml").write_text(APPLY_PLAN)
+    (repo / "rollout-traffic.yaml").write_text(
+        "service: chat\nstage: null\ngreen: null\nweights: {blue: 100, green: 0}\nrejected: []\n")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "rollout init")
+    values = {"inputs.plan": "rollout-plan.yaml", "inputs.python-version": ""}
+
+    def push_and_apply() -> tuple[str, dict[str, object]]:
+        environment = run_step(status_step, repo, values)["environment"]
+        run_step(apply_step, repo, values)
+        return environment, json.loads((repo / "router" / "flags.json").read_text())
+
+    set_stage(repo, "early", 25)
+    environment, flags = push_and_apply()
+    assert environment == "" and flags["weights"] == {"blue": 75, "green": 25}
+    set_stage(repo, "full", 100)
+    environment, flags = push_and_apply()
+    assert environment == "production", "reviewers approve before 100% moves"
+    assert flags["weights"] == {"blue": 0, "green": 100}
+    git(repo, "revert", "--no-edit", "HEAD")
+    environment, flags = push_and_apply()
+    assert environment == "", "going back does not wait for a reviewer"
+    assert flags["stage"] == "early" and flags["weights"] == {"blue": 75, "green": 25}
