@@ -274,13 +274,13 @@ class GithubForge:
             wait = retry_wait(status, headers, message, attempt=attempt, now=self.clock(), policy=self.policy)
             if wait is None:
                 raise self._refusal(need, what, status, message)
-            if attempt + 1 == self.policy.attempts or waited + wait > self.policy.max_wait:
+            too_long = waited + wait > self.policy.max_wait
+            if too_long or attempt + 1 == self.policy.attempts:
                 problem = "no answer" if status is None else f"{status}: {message}"
+                beyond = f"; the next retry would wait {wait:.0f}s, beyond the limit of {self.policy.max_wait:.0f}s"
                 raise ExternalError(
-                    f"GitHub did not {what} after {attempt + 1} attempts over {waited:.0f}s ({problem}); "
-                    f"the next retry would wait {wait:.0f}s, beyond the limit of {self.policy.max_wait:.0f}s"
-                    if waited + wait > self.policy.max_wait
-                    else f"GitHub did not {what} after {attempt + 1} attempts over {waited:.0f}s ({problem})"
+                    f"GitHub did not {what} after {attempt + 1} attempts over {waited:.0f}s ({problem})"
+                    + (beyond if too_long else "")
                 )
             self.sleep(wait)
             waited += wait

@@ -88,6 +88,13 @@ def test_a_full_rollout_takes_four_merged_pull_requests(site: Site, passing: Pat
     plan = site.branch_file(retire["branch"], "rollout-plan.yaml") or ""
     assert f"name: {GREEN}" in plan and "green:" not in plan and "# The plan for the test rollout." in plan
 
+    site.merge(retire["pr"]["number"], at(21, 11))
+    applied = run(site, "apply")
+    assert applied.code == 0 and "this push: decommissioned" in applied.output, applied.output
+    assert router_green(site) == 0
+    final = propose(site, passing, at(22))
+    assert (final["exit"], final["decision"]["action"], site.open_pulls()) == (0, "complete", [])
+
 
 def test_reverting_the_stage_3_pull_request_restores_stage_2(site: Site, passing: Path) -> None:
     advance(site, passing, at(0, 1))
@@ -154,3 +161,16 @@ def test_manual_rollback_with_auto_merge_applies_on_the_next_apply(site: Site, p
     assert router_green(site) == 0
     record = json.loads((site.checkout / "rollout-records/chat/0002-rolled-back.json").read_text())
     assert "on-call saw bad answers" in record["reason"]
+
+
+@pytest.mark.parametrize("kind", ["local", "github"])
+def test_a_plan_that_auto_merges_rollbacks_merges_them_when_a_gate_fails(kind: str, tmp_path: Path) -> None:
+    passing = write_verdict(tmp_path / "pass.json", "pass")
+    failing = write_verdict(tmp_path / "fail.json", "fail")
+    with open_site(kind, tmp_path, T0, rollback="auto-merge") as site:
+        advance(site, passing, at(0, 1))
+        rolled = propose(site, failing, at(0, 6))
+        assert (rolled["exit"], rolled["decision"]["action"], rolled["status"]) == (1, "rollback", "merged")
+        site.sync()
+        assert "this push: rolled-back" in run(site, "apply").output
+        assert router_green(site) == 0 and site.open_pulls() == []
