@@ -84,7 +84,7 @@ http {{
         location = {REVISION_PATH} {{
             default_type text/plain;
             add_header {REVISION_HEADER} {revision} always;
-            return 200 "{revision}\n";
+            return 200 "{revision}\\n";
         }}
 
         location / {{
