@@ -183,7 +183,7 @@ class SupervisedLiteLLM:
 
     def _supervise(self) -> None:
         env = {**os.environ, "LITELLM_MASTER_KEY": self.key, "LITELLM_LOCAL_MODEL_COST_MAP": "true",
-               "NO_DOCS": "True", "DISABLE_SCHEMA_UPDATE": "true"}
+               "NO_DOCS": "True"}
         with self.log.open("ab") as log:
             while not self._stopping.is_set():
                 self._process = subprocess.Popen(
@@ -194,13 +194,16 @@ class SupervisedLiteLLM:
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._process is not None and self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-            try:
-                self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-        self._thread.join(timeout=20)
+        for _ in range(2):  # the supervisor may have started one more proxy just before it saw the flag
+            process = self._process
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            self._thread.join(timeout=5)
 
 
 def serves(url: str, key: str) -> bool:
