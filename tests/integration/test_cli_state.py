@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -140,7 +141,9 @@ def test_init_refuses_to_overwrite_and_writes_nothing(repo: Path) -> None:
 
 def test_the_console_script_exits_with_the_documented_code(tmp_path: Path) -> None:
     result = subprocess.run(
-        ["rollout", "validate", "--plan", str(tmp_path / "none.yaml")], capture_output=True, text=True
+        [sys.executable, "-m", "rollout", "validate", "--plan", str(tmp_path / "none.yaml")],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "none.yaml: file not found" in result.stderr
