@@ -1,10 +1,11 @@
 """Run a suite against a target: streamed chat completions, graded as they finish.
 
 Design for throughput on few cores: one worker coroutine per unit of concurrency, each owning an
-httpx transport with a single keep-alive connection. A shared pool makes every request scan and
-lock the pool (throughput fell as concurrency rose); private transports never wait on each other.
-All of them share one TLS context, which is costly to build. Each case's request body is encoded
-once and reused for every repeat; stream chunks are split on bytes and decoded once per event.
+httpx transport with a single keep-alive connection (rollout/evals/transport.py). A shared pool
+makes every request scan and lock the pool (throughput fell as concurrency rose); private
+connections never wait on each other. All of them share one TLS context, which is costly to build.
+Each case's request body is encoded once and reused for every repeat; stream chunks are split on
+bytes and decoded once per event.
 
 A failed request is an error on that repeat, never a score; Ctrl-C keeps what finished.
 """
@@ -32,6 +33,7 @@ from rollout.evals.retry import RETRY_STATUSES, RequestFailed, Retryable, RetryP
 from rollout.evals.stream import BadResponse, ChatStream, parse_completion
 from rollout.evals.suite import Case, Suite
 from rollout.evals.target import Target
+from rollout.evals.transport import KeepAliveTransport
 
 Progress = Callable[[int], None]
 COMPLETIONS = "/v1/chat/completions"
@@ -168,12 +170,12 @@ async def run(suite: Suite, target: Target, settings: Settings, *, collector: Co
             verify=tls, timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout))) \
             if needs_judge else None
         transports = [
-            await stack.enter_async_context(httpx.AsyncHTTPTransport(
-                verify=tls, limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)))
+            await stack.enter_async_context(KeepAliveTransport(
+                ssl_context=tls, connect_timeout=settings.connect_timeout, read_timeout=settings.timeout))
             for _ in range(workers)
         ]
 
-        async def work(transport: httpx.AsyncHTTPTransport) -> None:
+        async def work(transport: KeepAliveTransport) -> None:
             for index, repeat in pending:
                 case = suite.cases[index]
                 try:
@@ -207,8 +209,8 @@ async def ask(transport: httpx.AsyncBaseTransport, where: Endpoint, body: bytes)
     """One streamed chat completion: Retryable for failures worth retrying, RequestFailed for the rest.
 
     The transport is used directly: the client layer (auth, redirects, cookies, event hooks) has nothing
-    to do here and costs a quarter of the CPU. No wait for data may exceed the timeout (httpx's read
-    timeout) and neither may the whole answer (checked as chunks arrive), without a task per request.
+    to do here and costs a quarter of the CPU. No wait for data may exceed the timeout (the transport's
+    read timeout) and neither may the whole answer (checked as chunks arrive), without a task per request.
     """
     started = time.perf_counter()
     deadline = started + where.timeout
