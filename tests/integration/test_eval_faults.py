@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,3 +141,31 @@ cases:
     assert results["custom-broken"].scores == ()
     assert "grading failed: python grader tests.unit.evals.custom_graders:raises: RuntimeError: boom" in \
         results["custom-broken"].errors[0]
+
+
+def test_connections_are_kept_alive_per_worker(tmp_path: Path) -> None:
+    with openai_stub() as fresh:
+        cases = run_scenarios(tmp_path, fresh, [f"ok-{i}" for i in range(12)], concurrency=2, repeats=2)
+        assert all(case.scores == (1.0, 1.0) for case in cases.values())
+        assert len(fresh.state.peers) == 2
+
+
+def test_a_server_closing_each_connection_is_fine(tmp_path: Path) -> None:
+    with openai_stub() as fresh:
+        cases = run_scenarios(tmp_path, fresh, [f"close-{i}" for i in range(6)], concurrency=2)
+        assert all(case.scores == (1.0,) and not case.errors for case in cases.values())
+        assert len(fresh.state.peers) == 6
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
+def test_https_targets_are_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    with openai_stub(tls=(cert, key)) as secure:
+        untrusted = run_scenarios(tmp_path, secure, ["ok"])["ok"]
+        assert untrusted.scores == () and "CERTIFICATE_VERIFY_FAILED" in untrusted.errors[0]
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        trusted = run_scenarios(tmp_path, secure, ["ok", "ok-2"])
+        assert [case.scores for case in trusted.values()] == [(1.0,), (1.0,)]

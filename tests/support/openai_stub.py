@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 ANSWER = "The capital of France is Paris."
 
@@ -39,6 +41,7 @@ GOOD_STREAM = delta("The capital of France") + delta(" is Paris.") + usage(7) + 
 class StubState:
     attempts: Counter[str] = field(default_factory=Counter)
     seen: list[tuple[str, float]] = field(default_factory=list)
+    peers: set[tuple[str, int]] = field(default_factory=set)
     release: threading.Event = field(default_factory=threading.Event)
     hanging: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,6 +79,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         scenario = prompt.partition(":")[0]
         attempt = self.server.state.arrive(prompt)
+        self.server.state.peers.add(self.client_address)
         getattr(self, f"scenario_{scenario}", self.scenario_ok)(attempt)
 
     def send_body(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
@@ -109,6 +113,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def scenario_ok(self, attempt: int) -> None:
         self.send_body(200, GOOD_STREAM, "text/event-stream")
+
+    def scenario_close(self, attempt: int) -> None:
+        self.send_body(200, GOOD_STREAM, "text/event-stream", {"connection": "close"})
+        self.close_connection = True
 
     def scenario_flaky(self, attempt: int) -> None:
         if attempt <= 2:
@@ -176,13 +184,19 @@ class Stub:
 
 
 @contextmanager
-def openai_stub() -> Iterator[Stub]:
+def openai_stub(tls: tuple[Path, Path] | None = None) -> Iterator[Stub]:
+    """The stub on a free loopback port; with tls=(certificate, key) it speaks HTTPS."""
     server = _Server(("127.0.0.1", 0), Handler)
     server.state = StubState()
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield Stub(url=f"http://127.0.0.1:{server.server_address[1]}", state=server.state)
+        scheme = "https" if tls else "http"
+        yield Stub(url=f"{scheme}://127.0.0.1:{server.server_address[1]}", state=server.state)
     finally:
         server.state.release.set()
         server.shutdown()
