@@ -71,22 +71,20 @@ def submit(
     dry_run: bool,
     merge: bool,
 ) -> Outcome:
+    paths = repo_paths(plan)
     proposal = None
     if decision.moves_traffic:
         plan_text = None
         if decision.action == "decommission":
             plan_text = promote_green(read_text(plan.path, display=str(plan.path)), file=str(plan.path))
         proposal = build_proposal(
-            plan,
-            current,
-            decision,
-            paths=repo_paths(plan),
-            verdict=verdict,
-            report=report,
-            plan_text=plan_text,
-            now=now,
+            plan, current, decision, paths=paths, verdict=verdict, report=report, plan_text=plan_text, now=now
         )
-    return sync_pulls(forge, decision, proposal, prefix=branch_prefix(plan.service), dry_run=dry_run, merge=merge)
+    traffic = plan.traffic_path
+    basis = {paths.traffic: read_text(traffic, display=str(traffic)) if traffic.exists() else None}
+    return sync_pulls(
+        forge, decision, proposal, prefix=branch_prefix(plan.service), basis=basis, dry_run=dry_run, merge=merge
+    )
 
 
 def repo_paths(plan: Plan) -> RepoPaths:

@@ -10,11 +10,11 @@ if a later step fails, the error says what exists and re-running finishes the jo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from rollout.errors import ExternalError
+from rollout.errors import CheckFailed, ExternalError
 from rollout.forge.base import Forge, PullRequest
 from rollout.gitops.proposal import Proposal, proposal_fingerprint
 from rollout.stages import Decision
@@ -55,14 +55,25 @@ def sync_pulls(
     proposal: Proposal | None,
     *,
     prefix: str,
+    basis: Mapping[str, str | None] | None = None,
     dry_run: bool = False,
     merge: bool = False,
 ) -> Outcome:
-    """Make the forge's open rollout pull requests (branches under `prefix`) match `proposal`."""
+    """Make the forge's open rollout pull requests (branches under `prefix`) match `proposal`.
+
+    `basis` holds the files the decision was made from, as the checkout has them (None: absent). If
+    the default branch has them otherwise, the decision is stale and nothing is touched.
+    """
     base = forge.default_branch()
     base_sha = forge.branch_head(base)
     if base_sha is None:
         raise ExternalError(f"the default branch {base} has no commits")
+    for path, text in (basis or {}).items():
+        if forge.read_file(path, base_sha) != text:
+            raise CheckFailed(
+                f"{path} in this checkout differs from the one on {base} ({base_sha[:12]}): the decision would be "
+                f"made on a stale or uncommitted state; update the checkout to {base} and run again"
+            )
     open_now = sorted(forge.open_pulls(prefix), key=lambda p: p.number)
     keep = proposal.branch if proposal else None
     closed, notes = _close_stale(forge, decision, open_now, keep=keep, dry_run=dry_run)

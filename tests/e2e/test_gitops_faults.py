@@ -179,3 +179,16 @@ def test_a_newer_decision_rebuilds_the_open_pull_request_in_place(site: Site, pa
     assert site.branch_file(first["branch"], "README.md") == "hello\n"
     assert any("newer decision" in c for c in site.comments(first["pr"]["number"]))
     assert len(site.open_pulls()) == 1
+
+
+def test_a_stale_or_uncommitted_traffic_file_proposes_nothing(site: Site, passing: Path) -> None:
+    advance(site, passing, at(0, 1))
+    traffic = site.checkout / TRAFFIC
+    newer = traffic.read_text().replace("weights: {blue: 95, green: 5}", "weights: {green: 5, blue: 95}")
+    if isinstance(site, GithubSite):
+        site.fake.push("main", {TRAFFIC: newer}, "Edited on GitHub after the checkout")
+    else:
+        traffic.write_text(newer)
+    result = run(site, "propose", "--verdict", str(passing), "--now", at(5).isoformat())
+    assert result.code == 1 and "rollout-traffic.yaml in this checkout differs from the one on main" in result.output
+    assert site.open_pulls() == []
