@@ -84,9 +84,9 @@ def land(
         return Landing(movement=move, previous=previous, current=current, result=apply())
     environment = environment_for(plan, previous, current, move)
     headline = describe(plan, previous, current, move)
+    pulls = tuple(p.number for p in forge.pulls_for_commit(sha))
     deployment = forge.start_deployment(sha=sha, environment=environment, description=headline)
     forge.deployment_status(deployment, "in_progress", environment=environment, description=headline)
-    pulls = tuple(p.number for p in forge.pulls_for_commit(sha))
     try:
         result = apply()
     except RolloutError as exc:
