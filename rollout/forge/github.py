@@ -166,14 +166,19 @@ class GithubForge:
         users = [r for r in reviewers if "/" not in r]
         teams = [r.split("/", 1)[1] for r in reviewers if "/" in r]
         if users or teams:
-            self._call(
-                PULLS_WRITE,
-                f"request reviewers on #{pull.number}",
-                self.api.pulls.request_reviewers,
-                pull_number=pull.number,
-                reviewers=users,
-                team_reviewers=teams,
-            )
+            try:
+                self._call(
+                    PULLS_WRITE,
+                    f"request reviewers on #{pull.number}",
+                    self.api.pulls.request_reviewers,
+                    pull_number=pull.number,
+                    reviewers=users,
+                    team_reviewers=teams,
+                    exists_ok=True,
+                )
+            except _Exists as exc:
+                # A reviewer who is not a collaborator must not stop the rollout; the PR says who to ask.
+                self.comment(pull.number, f"Could not request reviews from {', '.join(reviewers)}: {exc}")
         return pull, True
 
     def update_pull(self, number: int, *, title: str, body: str) -> None:

@@ -223,3 +223,17 @@ def test_missing_settings_are_input_errors(env: dict[str, str], named: str) -> N
 def test_the_token_passed_in_wins_over_the_environment(fake: FakeGitHub) -> None:
     forge = github_forge({**fake.env(), "GITHUB_TOKEN": "stale"}, token=TOKEN)
     assert forge.default_branch() == "main"
+
+
+def test_a_reviewer_who_cannot_review_is_named_on_the_pull_request(fake: FakeGitHub, forge: GithubForge) -> None:
+    base = forge.branch_head("main")
+    assert base is not None
+    forge.create_branch("rollout/chat/x", forge.write_commit(base, {"a": "1\n"}, "m"))
+    pull, created = forge.open_pull(
+        branch="rollout/chat/x", base="main", title="t", body="", labels=["rollout"], reviewers=["mallory"]
+    )
+    assert created and fake.pulls[pull.number]["labels"] == ["rollout"]
+    assert fake.comments[pull.number] == [
+        "Could not request reviews from mallory: Reviews may only be requested from collaborators. One or more of "
+        "the users or teams you specified is not a collaborator of the acme/models repository."
+    ]

@@ -75,6 +75,7 @@ class FakeGitHub:
         self.faults: list[Fault] = []
         self.revoked: set[str] = set()
         self.now: datetime | None = None
+        self.collaborators = {"alice", "bob"}
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -411,6 +412,13 @@ class FakeGitHub:
         pull = self.pulls.get(int(number))
         if pull is None:
             return _error(404, "Not Found")
+        strangers = [name for name in body.get("reviewers") or [] if name not in self.collaborators]
+        if strangers:
+            return _error(
+                422,
+                "Reviews may only be requested from collaborators. One or more of the users or teams "
+                "you specified is not a collaborator of the acme/models repository.",
+            )
         pull["reviewers"] += body.get("reviewers") or []
         pull["teams"] += body.get("team_reviewers") or []
         return 201, self._pull_json(pull), {}
