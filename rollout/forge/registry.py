@@ -7,15 +7,22 @@ from pathlib import Path
 from typing import Literal
 
 from rollout.forge.base import Forge
-from rollout.forge.github import github_forge
 from rollout.forge.local import LocalForge
 from rollout.history import is_repository
 
 ForgeChoice = Literal["auto", "github", "local"]
 FORGE_CHOICES: tuple[ForgeChoice, ...] = ("auto", "github", "local")
 
+
+def _github(root: Path, env: Mapping[str, str]) -> Forge:
+    # ghapi builds its client from GitHub's whole OpenAPI description: import it only when it is used
+    from rollout.forge.github import github_forge
+
+    return github_forge(env)
+
+
 FORGES: dict[str, Callable[[Path, Mapping[str, str]], Forge]] = {
-    "github": lambda root, env: github_forge(env),
+    "github": _github,
     "local": lambda root, env: LocalForge(root),
 }
 
