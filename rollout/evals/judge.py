@@ -43,7 +43,7 @@ async def judge(client: httpx.AsyncClient, exp: Expectation, *, question: str, a
                 env: Mapping[str, str], policy: RetryPolicy, rng: random.Random) -> float:
     url = base_url(str(exp.options.get("url") or env.get(JUDGE_URL_ENV, "")))
     body = json.dumps({
-        "model": exp.options.get("model") or env.get(JUDGE_MODEL_ENV) or "judge",
+        "model": exp.options.get("model") or env[JUDGE_MODEL_ENV],
         "messages": judge_messages(exp.value, question, answer), "temperature": 0, "max_tokens": 256,
     })
 

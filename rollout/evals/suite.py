@@ -175,9 +175,12 @@ def _case(document: Document, path: FieldPath, raw: Mapping[str, Any], defaults:
 
 
 def _judge_problems(document: Document, path: FieldPath, exp: Expectation, env: Mapping[str, str]) -> list[Problem]:
-    if exp.kind == JUDGE and "url" not in exp.options and not env.get(JUDGE_URL_ENV):
-        return [document.problem((*path, JUDGE), f"llm_judge needs a judge endpoint: url: in the item or ${JUDGE_URL_ENV}")]
-    return []
+    if exp.kind != JUDGE:
+        return []
+    needs = [f"a judge {what}: {key}: in the item or ${variable}"
+             for what, key, variable in (("endpoint", "url", JUDGE_URL_ENV), ("model", "model", JUDGE_MODEL_ENV))
+             if key not in exp.options and not env.get(variable)]
+    return [document.problem((*path, JUDGE), f"llm_judge needs {need}") for need in needs]
 
 
 def python_grader_path(folder: Path) -> None:

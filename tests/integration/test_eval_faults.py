@@ -120,6 +120,7 @@ cases:
     prompt: "ok:judged-{tmp_path.name}"
     expect:
       - llm_judge: Names the capital of France correctly.
+        model: judge-in-the-item
       - contains: Paris
         weight: 3
   - id: judged-by-env
@@ -132,11 +133,12 @@ cases:
     prompt: "ok:broken-{tmp_path.name}"
     expect: [{{python: "tests.unit.evals.custom_graders:raises"}}]
 """)
-    env = {"ROLLOUT_JUDGE_URL": stub.url + "/v1"}
+    env = {"ROLLOUT_JUDGE_URL": stub.url + "/v1", "ROLLOUT_JUDGE_MODEL": "judge-from-env"}
     suite = load_suite(tmp_path / "suite.yaml", env=env)
     results = evaluate(suite, Target(label="stub", url=stub.url, model="m"), Settings(concurrency=2), env=env).by_id()
     assert results["judged"].scores[0] == pytest.approx((0.8 + 3 * 1.0) / 4)
     assert results["judged-by-env"].scores == (1.0,)
+    assert sorted(stub.state.judge_models) == ["judge-from-env", "judge-in-the-item"]
     assert results["custom"].scores == (1.0,)
     assert results["custom-broken"].scores == ()
     assert "grading failed: python grader tests.unit.evals.custom_graders:raises: RuntimeError: boom" in \

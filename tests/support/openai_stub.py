@@ -42,6 +42,7 @@ class StubState:
     attempts: Counter[str] = field(default_factory=Counter)
     seen: list[tuple[str, float]] = field(default_factory=list)
     peers: set[tuple[str, int]] = field(default_factory=set)
+    judge_models: list[str] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     hanging: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -75,6 +76,7 @@ class Handler(BaseHTTPRequestHandler):
         request = json.loads(self.rfile.read(int(self.headers["content-length"])))
         prompt = request["messages"][-1]["content"]
         if request["messages"][0]["content"].startswith("You grade"):
+            self.server.state.judge_models.append(request["model"])
             self.judge(prompt)
             return
         scenario = prompt.partition(":")[0]

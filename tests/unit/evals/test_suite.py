@@ -130,8 +130,9 @@ def test_dataset_line_that_is_not_json(tmp_path: Path) -> None:
 
 def test_judge_endpoint_from_the_environment(tmp_path: Path) -> None:
     path = write(tmp_path / "s", "a.yaml", "cases: [{id: a, prompt: x, expect: [{llm_judge: polite}]}]\n")
-    suite = load_suite(path, env={"ROLLOUT_JUDGE_URL": "http://127.0.0.1:9"})
+    suite = load_suite(path, env={"ROLLOUT_JUDGE_URL": "http://127.0.0.1:9", "ROLLOUT_JUDGE_MODEL": "judge"})
     assert suite.cases[0].expect[0].kind == "llm_judge"
+    assert "llm_judge needs a judge model" in problems_of(path, {"ROLLOUT_JUDGE_URL": "http://127.0.0.1:9"})[0]
 
 
 def test_custom_grader_beside_the_suite_is_importable(tmp_path: Path) -> None:
