@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from rollout.errors import ExternalError
+from rollout.errors import ExternalError, InputError
 
 
 def git(
@@ -34,6 +34,16 @@ def git(
 
 def is_repository(path: Path) -> bool:
     return path.is_dir() and git(path, "rev-parse", "--git-dir", check=False).returncode == 0
+
+
+def require_full_history(root: Path, *, why: str) -> None:
+    """Refuse a shallow clone: its oldest commit seems to add every file, so times and diffs read from it lie."""
+    if is_repository(root) and git(root, "rev-parse", "--is-shallow-repository").stdout.strip() == "true":
+        raise InputError.at(
+            str(root),
+            f"the checkout is shallow, so git cannot tell {why}: check out the whole history "
+            "(actions/checkout with fetch-depth: 0)",
+        )
 
 
 def last_changed(path: Path, *, rev: str = "HEAD") -> datetime | None:

@@ -12,7 +12,7 @@ from rollout.gates.verdict import Verdict
 from rollout.gitops.planedit import promote_green
 from rollout.gitops.proposal import RepoPaths, branch_prefix, build_proposal
 from rollout.gitops.propose import Outcome, sync_pulls
-from rollout.history import git, last_changed
+from rollout.history import git, last_changed, require_full_history
 from rollout.plan import Plan
 from rollout.stages import Decision, decide
 from rollout.traffic import TrafficState, load_traffic, next_record_path
@@ -26,6 +26,7 @@ def propose(
     A rollback is merged at once when the plan says `rollback: {on_gate_failure: auto-merge}`.
     """
     current = load_traffic(plan)
+    require_full_history(plan.root, why="when the current stage started")
     decision = decide(plan, current, stage_started_at=last_changed(plan.traffic_path), verdict=verdict, now=now)
     auto = decision.action == "rollback" and plan.rollback_on_gate_failure == "auto-merge"
     return submit(plan, forge, current, decision, verdict=verdict, report=report, now=now, dry_run=dry_run, merge=auto)

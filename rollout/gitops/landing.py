@@ -17,7 +17,7 @@ import yaml
 
 from rollout.errors import RolloutError
 from rollout.forge.base import Forge
-from rollout.history import file_at, git
+from rollout.history import file_at, git, require_full_history
 from rollout.plan import Plan
 from rollout.routers.apply import ApplyResult
 from rollout.traffic import TrafficState, Weights
@@ -78,6 +78,8 @@ def land(
     plan: Plan, current: TrafficState, forge: Forge | None, *, sha: str, apply: Callable[[], ApplyResult]
 ) -> Landing:
     """Apply `current`; when it moved traffic and a forge is given, record a deployment and comment on its PR."""
+    if forge is not None:
+        require_full_history(plan.root, why="what this push changed")
     previous = previous_traffic(plan)
     move = movement(previous, current, blue=plan.blue.name)
     if forge is None or move == "unchanged":

@@ -21,6 +21,7 @@ from tests.support.gitops import (
     Site,
     advance,
     at,
+    git,
     numbers,
     open_site,
     propose,
@@ -192,3 +193,18 @@ def test_a_stale_or_uncommitted_traffic_file_proposes_nothing(site: Site, passin
     result = run(site, "propose", "--verdict", str(passing), "--now", at(5).isoformat())
     assert result.code == 1 and "rollout-traffic.yaml in this checkout differs from the one on main" in result.output
     assert site.open_pulls() == []
+
+
+def test_a_shallow_checkout_is_refused_before_anything_happens(
+    github: GithubSite, passing: Path, tmp_path: Path
+) -> None:
+    data = propose(github, passing, at(0, 1))
+    github.merge(data["pr"]["number"], at(0, 2))
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{github.fake.bare}", str(shallow))
+    github.checkout = shallow
+    proposed = run(github, "propose", "--verdict", str(passing), "--now", at(3).isoformat())
+    assert proposed.code == 2 and "fetch-depth: 0" in proposed.output
+    applied = run(github, "apply")
+    assert applied.code == 2 and "cannot tell what this push changed" in applied.output
+    assert not github.router.exists() and github.fake.deployments == []
