@@ -7,6 +7,7 @@ template field) is reported at once with its file, line and field, before any re
 from __future__ import annotations
 
 import json
+import re
 import string
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,6 +23,7 @@ JUDGE_URL_ENV = "ROLLOUT_JUDGE_URL"
 JUDGE_MODEL_ENV = "ROLLOUT_JUDGE_MODEL"
 DEFAULT_MAX_TOKENS = 256
 MAX_DATASET_BYTES = 100_000_000
+CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # as in suite.schema.json: an id becomes a pytest test id
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -219,6 +221,10 @@ def _dataset_cases(document: Document, spec: Mapping[str, Any], defaults: Mappin
         except (ValueError, IndexError) as exc:
             problems.append(document.problem(("dataset",), f"bad template: {exc} (write {{{{ and }}}} for braces)"))
             break
+        if not CASE_ID.fullmatch(raw["id"]):
+            problems.append(Problem(file=display, line=number, field="id", message=f"case id {raw['id']!r} may only "
+                                    "hold letters, digits, '.', '_' and '-' (choose the dataset's id: template)"))
+            continue
         case, case_problems = _case(document, ("dataset",), raw, defaults, env, folder, line=number)
         if case is not None:
             cases.append(replace(case, file=display))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rollout.evals.stream import BadResponse, ChatStream, parse_completion
 
@@ -86,3 +88,12 @@ def test_broken_json_completions(body: bytes, message: str) -> None:
 def test_odd_usage_is_ignored() -> None:
     body = json.dumps({"choices": [{"message": {"content": "x"}}], "usage": {"completion_tokens": "many"}})
     assert parse_completion(body.encode()) == ("x", None)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=20))
+def test_any_split_reads_the_same(cuts: list[int]) -> None:
+    bounds = [0, *sorted(cuts), len(STREAM)]
+    parser = ChatStream()
+    for start, end in zip(bounds, bounds[1:]):
+        parser.feed(STREAM[start:end])
+    assert parser.finish() == ("Hello", 2)

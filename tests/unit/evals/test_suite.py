@@ -121,6 +121,13 @@ def test_dataset_row_missing_a_template_field(tmp_path: Path) -> None:
     assert any("rows.jsonl:2" in p and "{q}" in p for p in problems_of(folder))
 
 
+def test_dataset_ids_must_be_usable_test_ids(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    write(folder, "rows.jsonl", '{"q": "France"}\n{"q": "United States"}\n')
+    write(folder, "a.yaml", "dataset: {file: rows.jsonl, id: 'c-{q}', prompt: '{q}', expect: [{contains: x}]}\n")
+    assert any("rows.jsonl:2: id: case id 'c-United States' may only hold" in p for p in problems_of(folder))
+
+
 def test_dataset_line_that_is_not_json(tmp_path: Path) -> None:
     folder = tmp_path / "s"
     write(folder, "rows.jsonl", '{"q": "one"}\nnot json\n')
