@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -94,6 +95,6 @@ def test_odd_usage_is_ignored() -> None:
 def test_any_split_reads_the_same(cuts: list[int]) -> None:
     bounds = [0, *sorted(cuts), len(STREAM)]
     parser = ChatStream()
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in itertools.pairwise(bounds):
         parser.feed(STREAM[start:end])
     assert parser.finish() == ("Hello", 2)
