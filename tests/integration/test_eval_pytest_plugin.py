@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rollout.evals.results import load_results
+from rollout.evals.suite import load_suite
 from tests.support.openai_stub import Stub, openai_stub
 
 
@@ -100,3 +102,21 @@ def test_an_unreachable_target_fails_every_case(tmp_path: Path) -> None:
     proc = pytest_run(tmp_path, str(suites / "safety"), "--rollout-target", "http://127.0.0.1:9")
     assert proc.returncode == 1
     assert "http://127.0.0.1:9/v1/models" in proc.stdout
+
+
+def test_the_workflow_command_line_against_a_plan_color(tmp_path: Path, stub: Stub) -> None:
+    template = Path(__file__).resolve().parents[2] / "rollout" / "templates" / "init"
+    shutil.copytree(template / "eval_suites", tmp_path / "eval_suites")
+    port = stub.url.rsplit(":", 1)[1]
+    (tmp_path / "rollout-plan.yaml").write_text(
+        (template / "rollout-plan.yaml").read_text().replace("port: 8001", f"port: {port}"))
+    proc = pytest_run(tmp_path, "eval_suites/safety", "--rollout-target", "blue", "--rollout-plan", "rollout-plan.yaml",
+                      "--rollout-results", "eval-results/blue/safety.json", "--junitxml", "junit/safety-blue.xml",
+                      "--rootdir", ".", "-c", "/dev/null", "--noconftest")
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    results = load_results(tmp_path / "eval-results" / "blue" / "safety.json")
+    assert (results.target, results.model) == ("blue", "llama-3.1-8b")
+    suite = load_suite(tmp_path / "eval_suites" / "safety", env={})
+    assert [c.id for c in results.cases] == [c.id for c in suite.cases]
+    assert all(c.scores for c in results.cases)
+    assert {tag for c in results.cases for tag in c.tags} >= {"harmful", "benign"}
