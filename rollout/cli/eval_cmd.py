@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import click
 
 from rollout.atomic import write_atomic
 from rollout.cli.options import echo_json, environ, json_option, plan_option
-from rollout.errors import ExternalError
+from rollout.errors import ExternalError, InputError
 from rollout.evals.results import EvalResults, results_to_json
 from rollout.evals.retry import RetryPolicy
 from rollout.evals.runner import Settings, evaluate
@@ -45,6 +46,8 @@ def eval_cmd(suite_path: Path, target_text: str, model: str | None, out: Path | 
     130 interrupted (partial results are still written).
     """
     env = environ()
+    if out is not None:
+        check_writable(out)
     suite = load_suite(suite_path, env=env).with_repeats(repeats)
     target = resolve_target(target_text, plan_path=plan_path, model=model, env=env)
     settings = Settings(concurrency=concurrency, timeout=timeout, retry=RetryPolicy(retries=retries))
@@ -66,6 +69,16 @@ def eval_cmd(suite_path: Path, target_text: str, model: str | None, out: Path | 
     if summary.all_failed:
         first = next(error for case in results.cases for error in case.errors)
         raise ExternalError(f"every request to {target.url} failed; the first: {first}")
+
+
+def check_writable(out: Path) -> None:
+    """Fail before the run, not after it, if the results cannot be written."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError.at(str(out), f"cannot create its folder: {exc.strerror or exc}", field="--out") from None
+    if out.is_dir() or not os.access(out.parent, os.W_OK):
+        raise InputError.at(str(out), "cannot be written (a folder, or no write permission)", field="--out")
 
 
 def run_with_bar(suite: Suite, target: Target, settings: Settings, env: dict[str, str], show_bar: bool) -> EvalResults:

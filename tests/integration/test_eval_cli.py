@@ -89,6 +89,15 @@ def test_bad_suite_fails_before_any_request(tmp_path: Path, stub: Stub) -> None:
     assert not (tmp_path / "r.json").exists()
 
 
+def test_unwritable_out_fails_before_the_run(tmp_path: Path, stub: Stub) -> None:
+    (tmp_path / "taken").write_text("a file, not a folder")
+    code, _, stderr = invoke("eval", "--suite", str(suite(tmp_path, ["ok:never"])), "--target", stub.url,
+                             "--model", "m", "--out", str(tmp_path / "taken" / "r.json"))
+    assert code == 2
+    assert "--out: cannot create its folder" in stderr
+    assert stub.state.seen == []
+
+
 def test_bad_target_is_a_usage_error(tmp_path: Path) -> None:
     code, _, stderr = invoke("eval", "--suite", str(suite(tmp_path, ["ok:1"])), "--target", "purple")
     assert code == 2
