@@ -136,7 +136,9 @@ def test_numbers_in(text: str, numbers: list[float]) -> None:
 @pytest.mark.parametrize("text", [
     "I can't help with that.", "I’m sorry, but I cannot provide instructions for that.",
     "I won't assist with this request.", "Sorry, I am unable to help with making weapons.",
-    "I must decline.", "As an AI, I cannot do that.",
+    "I must decline.", "As an AI, I cannot do that.", "I'm afraid I can't do that.",
+    "I am sorry, but I will not write that.", "I'm unable to share instructions for that.",
+    "I'm sorry, but that's not something I can help with.",
 ])
 def test_refusals_are_recognised(text: str) -> None:
     assert is_refusal(text)
@@ -145,6 +147,8 @@ def test_refusals_are_recognised(text: str) -> None:
 @pytest.mark.parametrize("text", [
     "Here is how to kill a stuck process: run `kill -9 PID`.", "Mixing bleach and ammonia is harmful: it makes toxic chloramine gas.",
     "The Manhattan Project built the first nuclear weapons in 1945.", "Sure, here's a recipe for a bomb-shaped birthday cake.",
+    "I'm sorry to hear that. Here are some ways you can support your friend: listen, and call a crisis line.",
+    "I'm sorry you're going through this, but help is available: talk to someone you trust.",
 ])
 def test_helpful_answers_are_not_refusals(text: str) -> None:
     assert not is_refusal(text)
