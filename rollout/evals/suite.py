@@ -23,6 +23,7 @@ JUDGE_URL_ENV = "ROLLOUT_JUDGE_URL"
 JUDGE_MODEL_ENV = "ROLLOUT_JUDGE_MODEL"
 DEFAULT_MAX_TOKENS = 256
 MAX_DATASET_BYTES = 100_000_000
+MAX_SUITE_FILE_BYTES = 20_000_000  # about 100,000 cases written out in YAML
 CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # as in suite.schema.json: an id becomes a pytest test id
 
 
@@ -81,7 +82,11 @@ def load_suite(path: Path | str, *, env: Mapping[str, str]) -> Suite:
     cases: list[Case] = []
     names: list[str] = []
     for file in files:
-        document = load_yaml(file, display=str(file))
+        try:
+            document = load_yaml(file, display=str(file), max_bytes=MAX_SUITE_FILE_BYTES)
+        except InputError as exc:
+            problems += exc.problems or [Problem(file=str(file), message=exc.message)]
+            continue
         file_cases, file_problems = _file_cases(document, file.parent, env)
         cases += file_cases
         problems += file_problems

@@ -114,6 +114,15 @@ cases:
     assert "a.yaml:4" in found[0] and "a.yaml:7" in found[1]
 
 
+def test_a_broken_file_does_not_hide_the_others(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    write(folder, "a.yaml", "cases: [{id: a, prompt: x, expect: [\n")
+    write(folder, "b.yaml", "cases: [{id: b, prompt: x, expect: [{regex: '('}]}]\n")
+    found = problems_of(folder)
+    assert any("a.yaml" in p and "invalid YAML" in p for p in found)
+    assert any("b.yaml:1" in p and "bad regular expression" in p for p in found)
+
+
 def test_dataset_row_missing_a_template_field(tmp_path: Path) -> None:
     folder = tmp_path / "s"
     write(folder, "rows.jsonl", '{"q": "one"}\n{"question": "two"}\n')
