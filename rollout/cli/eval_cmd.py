@@ -15,7 +15,7 @@ from rollout.evals.results import EvalResults, results_to_json
 from rollout.evals.retry import RetryPolicy
 from rollout.evals.runner import Settings, evaluate
 from rollout.evals.suite import Suite, load_suite
-from rollout.evals.summary import summarize, summary_line
+from rollout.evals.summary import summarize, summary_dict, summary_line
 from rollout.evals.target import Target, resolve_target
 from rollout.forge.actions import write_outputs
 
@@ -56,12 +56,10 @@ def eval_cmd(suite_path: Path, target_text: str, model: str | None, out: Path | 
     if out is not None:
         write_atomic(out, results_to_json(results))
     summary = summarize(results)
-    write_outputs(env, {"results": str(out) if out else None, "mean": f"{summary.mean:.4f}" if summary.mean is not None
-                        else None, "errors": summary.errors})
+    report = summary_dict(results, summary, out)
+    write_outputs(env, {"results": report["out"], "mean": report["mean"], "errors": summary.errors})
     if as_json:
-        echo_json({"suite": results.suite, "target": results.target, "model": results.model, "run_id": results.run_id,
-                   "cases": summary.cases, "scored": summary.scored, "mean": summary.mean, "errors": summary.errors,
-                   "interrupted": results.interrupted, "out": str(out) if out else None})
+        echo_json(report)
     else:
         click.echo(summary_line(results, summary) + (f" -> {out}" if out else ""))
     if results.interrupted:

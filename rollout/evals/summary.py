@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from rollout.evals.results import EvalResults
 
@@ -32,3 +34,12 @@ def summary_line(results: EvalResults, summary: Summary) -> str:
     stopped = " (interrupted: partial results)" if results.interrupted else ""
     return (f"{results.suite} on {results.target} ({results.model}): {summary.cases} cases, "
             f"{summary.scored} scored, mean score {mean}, {summary.errors} errors{stopped}")
+
+
+def summary_dict(results: EvalResults, summary: Summary, out: Path | None) -> dict[str, Any]:
+    return {
+        "suite": results.suite, "target": results.target, "model": results.model, "run_id": results.run_id,
+        "cases": summary.cases, "scored": summary.scored, "errors": summary.errors,
+        "mean": None if summary.mean is None else round(summary.mean, 4),
+        "interrupted": results.interrupted, "out": None if out is None else str(out),
+    }

@@ -54,12 +54,14 @@ def test_url_target_asks_the_server_for_its_model(tmp_path: Path, stub: Stub) ->
     assert [p.name for p in out.parent.iterdir()] == ["results.json"]
 
 
-def test_json_summary(tmp_path: Path, stub: Stub) -> None:
+def test_json_summary_and_actions_outputs(tmp_path: Path, stub: Stub) -> None:
+    outputs = tmp_path / "github_output"
     code, stdout, _ = invoke("eval", "--suite", str(suite(tmp_path, ["ok:1", "bad:1"])), "--target", stub.url,
-                             "--model", "m", "--json")
+                             "--model", "m", "--json", env={"GITHUB_OUTPUT": str(outputs)})
     assert code == 0
     summary = json.loads(stdout)
     assert (summary["cases"], summary["scored"], summary["errors"], summary["mean"]) == (2, 1, 1, 1.0)
+    assert outputs.read_text().splitlines() == ["results=", "mean=1.0", "errors=1"]
 
 
 def test_color_target_reads_the_plan(tmp_path: Path, stub: Stub) -> None:
