@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from rollout.cli.options import echo_json, environ, json_option, open_plan, plan_option
-from rollout.forge.actions import write_outputs
+from rollout.forge.actions import append_summary, write_outputs
 from rollout.forge.registry import FORGE_CHOICES, ForgeChoice, optional_forge
-from rollout.gitops.landing import land, pushed_sha
+from rollout.gitops.landing import land, landing_markdown, pushed_sha
 from rollout.routers.apply import apply_traffic, result_to_dict
 from rollout.traffic import load_traffic
 
@@ -40,6 +40,7 @@ def apply(plan_path: Path, dry_run: bool, probes: int | None, forge_choice: Forg
                        apply=lambda: apply_traffic(plan, state, probes=probes, env=env))
         result, movement = landing.result, landing.movement
         write_outputs(env, {"revision": result.revision, "changed": str(result.changed).lower(), "movement": movement})
+        append_summary(env, landing_markdown(landing))
     if as_json:
         echo_json(result_to_dict(result))
     elif dry_run:

@@ -28,6 +28,7 @@ Movement = Literal["advanced", "rolled-back", "decommissioned", "unchanged"]
 @dataclass(frozen=True, kw_only=True)
 class Landing:
     movement: Movement
+    headline: str
     previous: TrafficState
     current: TrafficState
     result: ApplyResult
@@ -82,10 +83,10 @@ def land(
         require_full_history(plan.root, why="what this push changed")
     previous = previous_traffic(plan)
     move = movement(previous, current, blue=plan.blue.name)
-    if forge is None or move == "unchanged":
-        return Landing(movement=move, previous=previous, current=current, result=apply())
-    environment = environment_for(plan, previous, current, move)
     headline = describe(plan, previous, current, move)
+    if forge is None or move == "unchanged":
+        return Landing(movement=move, headline=headline, previous=previous, current=current, result=apply())
+    environment = environment_for(plan, previous, current, move)
     pulls = tuple(p.number for p in forge.pulls_for_commit(sha))
     deployment = forge.start_deployment(sha=sha, environment=environment, description=headline)
     forge.deployment_status(deployment, "in_progress", environment=environment, description=headline)
@@ -107,6 +108,7 @@ def land(
         )
     return Landing(
         movement=move,
+        headline=headline,
         previous=previous,
         current=current,
         result=result,
@@ -114,6 +116,24 @@ def land(
         deployment=deployment,
         pulls=pulls,
     )
+
+
+def landing_markdown(landing: Landing) -> str:
+    """The step summary of an apply: what moved, the router's new config, and what was recorded where."""
+    result = landing.result
+    lines = [
+        f"### rollout apply: {landing.movement}",
+        "",
+        landing.headline,
+        "",
+        f"Router `{result.kind}`: {result.summary} (config revision `{result.revision}`, verified by "
+        f"{result.verified_by})",
+    ]
+    if landing.deployment is not None:
+        lines.append(f"Deployment {landing.deployment} to `{landing.environment}`: success")
+    if landing.pulls:
+        lines.append("Commented on " + ", ".join(f"#{n}" for n in landing.pulls))
+    return "\n".join(lines)
 
 
 def describe(plan: Plan, previous: TrafficState, current: TrafficState, move: Movement) -> str:

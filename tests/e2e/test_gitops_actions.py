@@ -63,3 +63,6 @@ def test_apply_reports_how_the_push_moved_traffic(site: Site, actions: dict[str,
     result = run(site, "apply", extra_env=actions)
     assert result.code == 0, result.output
     assert outputs(actions)["movement"] == "advanced"
+    summary = Path(actions["GITHUB_STEP_SUMMARY"]).read_text()
+    assert summary.startswith("### rollout apply: advanced") and "Commented on #1" in summary
+    assert "Deployment 1 to `rollout-chat-internal`: success" in summary

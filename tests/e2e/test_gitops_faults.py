@@ -51,6 +51,9 @@ def passing(tmp_path: Path) -> Path:
 
 
 def test_two_propose_runs_at_once_open_one_pull_request(site: Site, passing: Path) -> None:
+    if isinstance(site, GithubSite):
+        # both runs are likely to find no branch yet, so both try to create it
+        site.fake.delay(method="GET", path=r"/git/ref/heads/rollout/", seconds=1.0)
     env = {k: v for k, v in os.environ.items() if k not in ACTIONS_VARIABLES} | site.env()
     command = [
         sys.executable,

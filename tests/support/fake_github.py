@@ -9,6 +9,7 @@ lookup. Merges are real (`git merge-tree --write-tree` + `commit-tree`), so conf
 Tests steer it with:
 - `fail(status=503, times=n)`: the next n matching requests fail (server errors, or anything else);
 - `rate_limit("primary" | "secondary", times=n, wait=s)`: the next n requests hit a rate limit;
+- `delay(method=, path=, seconds=)`: answer matching requests late, to widen races;
 - `revoke("pull-requests")`: the token lacks that write permission, so those writes answer 403;
 - `now`: the commit date the server uses for merges, so tests can simulate soak time;
 - `merge(n)`, `revert(n)`, `push(branch, files)`: what a person does in the web UI or with git push.
@@ -76,6 +77,7 @@ class FakeGitHub:
         self.revoked: set[str] = set()
         self.now: datetime | None = None
         self.collaborators = {"alice", "bob"}
+        self.delays: list[tuple[str, str, float]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -130,6 +132,10 @@ class FakeGitHub:
                 headers={"retry-after": str(wait)},
                 message="You have exceeded a secondary rate limit",
             )
+
+    def delay(self, *, method: str, path: str, seconds: float) -> None:
+        """Answer matching requests late (without holding up others), e.g. to widen a race between two clients."""
+        self.delays.append((method, path, seconds))
 
     def revoke(self, permission: str) -> None:
         self.revoked.add(permission)
@@ -203,6 +209,9 @@ class FakeGitHub:
         parts = urlsplit(url)
         path = unquote(parts.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        for verb, pattern, seconds in self.delays:
+            if verb == method and re.search(pattern, path):
+                time.sleep(seconds)
         with self.lock:
             self.requests.append((method, path))
             if headers.get("authorization") not in (f"token {TOKEN}", f"Bearer {TOKEN}"):
