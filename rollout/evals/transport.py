@@ -51,7 +51,10 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         except h11.LocalProtocolError as exc:
             await self.close()
             raise httpx.LocalProtocolError(str(exc), request=request) from exc
-        except (OSError, httpx.TransportError):
+        except OSError as exc:  # writing to a connection the server has closed: broken pipe, reset
+            await self.close()
+            raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from exc
+        except httpx.TransportError:
             await self.close()
             raise
         return httpx.Response(event.status_code, headers=event.headers, stream=Body(self, request), request=request,
