@@ -36,7 +36,11 @@ class Commit:
 
 
 class Forge(Protocol):
-    """The few operations a rollout performs on a repository host; each raises ExternalError on failure."""
+    """The few operations a rollout performs on a repository host.
+
+    Each raises ExternalError when the host fails, InputError when it is misconfigured, and merge_pull
+    raises CheckFailed for a pull request that cannot be merged (a conflict, a protected branch).
+    """
 
     name: str
 
