@@ -98,6 +98,10 @@ def repo_paths(plan: Plan) -> RepoPaths:
         return (path.absolute().parent.resolve() / path.name).relative_to(top).as_posix()
 
     number = int(next_record_path(plan, None).name.split("-", 1)[0])
+    route = None
+    if plan.router.kind == "gateway-api" and plan.router.config.absolute().resolve().is_relative_to(top):
+        route = rel(plan.router.config)
     return RepoPaths(
-        plan=rel(plan.path), traffic=rel(plan.traffic_path), records=rel(plan.records_dir), next_record_number=number
+        plan=rel(plan.path), traffic=rel(plan.traffic_path), records=rel(plan.records_dir), next_record_number=number,
+        route=route,
     )

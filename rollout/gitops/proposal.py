@@ -19,6 +19,7 @@ from typing import Any
 
 from rollout.gates.verdict import Verdict, verdict_to_dict
 from rollout.plan import Plan
+from rollout.routers.adapters import render_config
 from rollout.stages import Action, Decision
 from rollout.traffic import ROLLED_BACK, Record, TrafficState, render_traffic
 
@@ -39,6 +40,8 @@ class RepoPaths:
     records: str
     """The service's records folder, e.g. rollout-records/chat."""
     next_record_number: int
+    route: str | None = None
+    """A gateway-api HTTPRoute kept in the repository: Argo CD or Flux apply it once the PR merges."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +100,8 @@ def build_proposal(
     changes: dict[str, str | None] = {paths.traffic: traffic_text, record_path: _record(plan, decision, verdict, now)}
     if plan_text is not None:
         changes[paths.plan] = plan_text
+    if paths.route is not None:
+        changes[paths.route] = render_config(plan, decision.state)
     fingerprint = _fingerprint(
         {
             "branch": target,
