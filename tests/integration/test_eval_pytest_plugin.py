@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -14,6 +15,7 @@ import pytest
 
 from rollout.evals.results import load_results
 from rollout.evals.suite import load_suite
+from tests.support.net import wait_until
 from tests.support.openai_stub import Stub, openai_stub
 
 
@@ -120,3 +122,29 @@ def test_the_workflow_command_line_against_a_plan_color(tmp_path: Path, stub: St
     assert [c.id for c in results.cases] == [c.id for c in suite.cases]
     assert all(c.scores for c in results.cases)
     assert {tag for c in results.cases for tag in c.tags} >= {"harmful", "benign"}
+
+
+def test_ctrl_c_keeps_partial_results(tmp_path: Path, stub: Stub) -> None:
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    (folder / "a.yaml").write_text("cases:\n" + "".join(
+        f"  - id: c{i}\n    prompt: '{p}'\n    expect: [{{contains: Paris}}]\n"
+        for i, p in enumerate(["ok:first", "ok:second", "hang:third", "ok:fourth"])))
+    stub.state.hanging.clear()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(folder), "--rollout-target", stub.url,
+         "--rollout-model", "m", "--rollout-concurrency", "1", "--rollout-results", "partial.json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "CI": "true"},
+    )
+    try:
+        wait_until(stub.state.hanging.is_set, timeout=60, what="the hanging request")
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 2, output
+    results = load_results(tmp_path / "partial.json")
+    assert results.interrupted
+    assert [c.id for c in results.cases] == ["c0", "c1"]
