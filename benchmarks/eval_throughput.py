@@ -50,20 +50,31 @@ def free_port() -> int:
 
 
 def chunk(fields: dict[str, object]) -> str:
-    return "data: " + json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "bench",
-                                  **fields}) + "\n\n"
+    return (
+        "data: "
+        + json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "bench", **fields})
+        + "\n\n"
+    )
 
 
 def nginx_conf(prefix: Path, port: int) -> str:
-    stream = (chunk({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
-              + chunk({"choices": [{"index": 0, "delta": {"content": "The capital of France"}, "finish_reason": None}]})
-              + chunk({"choices": [{"index": 0, "delta": {"content": " is Paris."}, "finish_reason": "stop"}]})
-              + chunk({"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}})
-              + "data: [DONE]\n\n")
-    whole = json.dumps({"id": "c1", "object": "chat.completion", "created": 1, "model": "bench",
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER},
-                                     "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}})
+    stream = (
+        chunk({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})
+        + chunk({"choices": [{"index": 0, "delta": {"content": "The capital of France"}, "finish_reason": None}]})
+        + chunk({"choices": [{"index": 0, "delta": {"content": " is Paris."}, "finish_reason": "stop"}]})
+        + chunk({"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19}})
+        + "data: [DONE]\n\n"
+    )
+    whole = json.dumps(
+        {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "bench",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
+        }
+    )
 
     def quoted(text: str) -> str:
         return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -106,8 +117,11 @@ def start_nginx(prefix: Path) -> tuple[subprocess.Popen[bytes], str]:
 def write_inputs(work: Path, cases: int, url: str) -> None:
     lines = ["name: bench", "defaults: {max_tokens: 64, temperature: 0}", "cases:"]
     for i in range(cases):
-        lines += [f"  - id: case-{i:05d}", f"    prompt: 'Question {i}: what is the capital of France?'",
-                  "    expect: [{contains: Paris}]"]
+        lines += [
+            f"  - id: case-{i:05d}",
+            f"    prompt: 'Question {i}: what is the capital of France?'",
+            "    expect: [{contains: Paris}]",
+        ]
     (work / "suite.yaml").write_text("\n".join(lines) + "\n")
     with (work / "tests.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -128,14 +142,34 @@ def measure(tool: str, concurrency: int, command: list[str], cwd: Path, env: dic
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
-    return Measure(tool=tool, concurrency=concurrency, seconds=seconds, cpu_seconds=usage.ru_utime + usage.ru_stime,
-                   peak_mb=usage.ru_maxrss / 1024, ok=proc.returncode == 0), output
+    return Measure(
+        tool=tool,
+        concurrency=concurrency,
+        seconds=seconds,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        peak_mb=usage.ru_maxrss / 1024,
+        ok=proc.returncode == 0,
+    ), output
 
 
 def rollout_run(work: Path, url: str, concurrency: int, cases: int) -> Measure:
     out = work / f"results-{concurrency}.json"
-    command = [sys.executable, "-m", "rollout", "eval", "--suite", str(work / "suite.yaml"), "--target", url,
-               "--model", "bench", "--concurrency", str(concurrency), "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "rollout",
+        "eval",
+        "--suite",
+        str(work / "suite.yaml"),
+        "--target",
+        url,
+        "--model",
+        "bench",
+        "--concurrency",
+        str(concurrency),
+        "--out",
+        str(out),
+    ]
     result, output = measure("rollout eval", concurrency, command, work, {**os.environ, "CI": "true"})
     data = json.loads(out.read_text()) if out.exists() else {"cases": []}
     scored = sum(c["scores"] == [1.0] for c in data["cases"])
@@ -145,10 +179,23 @@ def rollout_run(work: Path, url: str, concurrency: int, cases: int) -> Measure:
 
 
 def promptfoo_run(work: Path, entry: Path, concurrency: int, cases: int) -> Measure:
-    env = {**os.environ, "PROMPTFOO_DISABLE_TELEMETRY": "1", "PROMPTFOO_DISABLE_UPDATE": "1",
-           "OPENAI_API_KEY": "bench", "PROMPTFOO_CONFIG_DIR": str(work / ".promptfoo")}
-    command = ["node", str(entry), "eval", "-c", str(work / "promptfooconfig.yaml"), "-j", str(concurrency),
-               "--no-cache"]
+    env = {
+        **os.environ,
+        "PROMPTFOO_DISABLE_TELEMETRY": "1",
+        "PROMPTFOO_DISABLE_UPDATE": "1",
+        "OPENAI_API_KEY": "bench",
+        "PROMPTFOO_CONFIG_DIR": str(work / ".promptfoo"),
+    }
+    command = [
+        "node",
+        str(entry),
+        "eval",
+        "-c",
+        str(work / "promptfooconfig.yaml"),
+        "-j",
+        str(concurrency),
+        "--no-cache",
+    ]
     result, output = measure("promptfoo eval", concurrency, command, work, env)
     passed = f"{cases:,} passed" in output
     if not passed:
@@ -167,9 +214,14 @@ def promptfoo_entry(directory: str | None) -> Path | None:
 
 def median(runs: list[Measure]) -> Measure:
     seconds = statistics.median(m.seconds for m in runs)
-    return Measure(tool=runs[0].tool, concurrency=runs[0].concurrency, seconds=seconds,
-                   cpu_seconds=statistics.median(m.cpu_seconds for m in runs),
-                   peak_mb=max(m.peak_mb for m in runs), ok=all(m.ok for m in runs))
+    return Measure(
+        tool=runs[0].tool,
+        concurrency=runs[0].concurrency,
+        seconds=seconds,
+        cpu_seconds=statistics.median(m.cpu_seconds for m in runs),
+        peak_mb=max(m.peak_mb for m in runs),
+        ok=all(m.ok for m in runs),
+    )
 
 
 def main() -> None:
@@ -194,8 +246,14 @@ def main() -> None:
         finally:
             nginx.terminate()
             nginx.wait()
-    report([median([m for m in rows if (m.tool, m.concurrency) == key])
-            for key in dict.fromkeys((m.tool, m.concurrency) for m in rows)], args.cases, args.runs)
+    report(
+        [
+            median([m for m in rows if (m.tool, m.concurrency) == key])
+            for key in dict.fromkeys((m.tool, m.concurrency) for m in rows)
+        ],
+        args.cases,
+        args.runs,
+    )
 
 
 def report(rows: list[Measure], cases: int, runs: int) -> None:
@@ -203,8 +261,10 @@ def report(rows: list[Measure], cases: int, runs: int) -> None:
     print("| tool | concurrency | wall | requests/s | CPU per request | peak memory | all passed |")
     print("|---|---|---|---|---|---|---|")
     for m in rows:
-        print(f"| {m.tool} | {m.concurrency} | {m.seconds:.2f} s | {m.rps(cases):,.0f} | "
-              f"{m.cpu_seconds / cases * 1000:.2f} ms | {m.peak_mb:.0f} MB | {'yes' if m.ok else 'NO'} |")
+        print(
+            f"| {m.tool} | {m.concurrency} | {m.seconds:.2f} s | {m.rps(cases):,.0f} | "
+            f"{m.cpu_seconds / cases * 1000:.2f} ms | {m.peak_mb:.0f} MB | {'yes' if m.ok else 'NO'} |"
+        )
     by = {(m.tool, m.concurrency): m for m in rows}
     ours, ours_256, theirs = by.get(("rollout eval", 64)), by.get(("rollout eval", 256)), by.get(("promptfoo eval", 64))
     if ours and ours_256:

@@ -27,8 +27,9 @@ MARGIN = 0.02
 BLUE_ACCURACY = 0.75
 
 
-def simulate(rng: random.Random, *, cases: int, repeats: int, green_accuracy: float, noise: float,
-             idiosyncrasy: float) -> Paired:
+def simulate(
+    rng: random.Random, *, cases: int, repeats: int, green_accuracy: float, noise: float, idiosyncrasy: float
+) -> Paired:
     normal = NormalDist()
     spread = (1 + noise**2) ** 0.5
     blue_threshold = spread * normal.inv_cdf(BLUE_ACCURACY)
@@ -39,7 +40,9 @@ def simulate(rng: random.Random, *, cases: int, repeats: int, green_accuracy: fl
         own = rng.gauss(0, idiosyncrasy) if idiosyncrasy else 0.0
         blue = tuple(float(difficulty + rng.gauss(0, noise) < blue_threshold) for _ in range(repeats))
         green = tuple(float(difficulty + own + rng.gauss(0, noise) < green_threshold) for _ in range(repeats))
-        pairs.append(CasePair(id=str(i), blue=CaseResult(id=str(i), scores=blue), green=CaseResult(id=str(i), scores=green)))
+        pairs.append(
+            CasePair(id=str(i), blue=CaseResult(id=str(i), scores=blue), green=CaseResult(id=str(i), scores=green))
+        )
     return Paired(pairs=tuple(pairs))
 
 
@@ -60,10 +63,14 @@ def main() -> None:
     config = QualityGate(suite=Path("sim"), margin=MARGIN, confidence=0.95)
     rng = random.Random(args.seed)
     started = time.perf_counter()
-    print(f"{args.suites} suites per cell; blue accuracy {BLUE_ACCURACY}, margin {MARGIN}, repeats {args.repeats}, "
-          f"noise {args.noise}, idiosyncrasy {args.idiosyncrasy}\n")
-    print("| cases | mean abs. per-case difference | worse by margin: promoted (ours) | (naive) | inconclusive (ours) "
-          "| equal: promoted (ours) | (naive) | equal: blocked as fail (ours) |")
+    print(
+        f"{args.suites} suites per cell; blue accuracy {BLUE_ACCURACY}, margin {MARGIN}, repeats {args.repeats}, "
+        f"noise {args.noise}, idiosyncrasy {args.idiosyncrasy}\n"
+    )
+    print(
+        "| cases | mean abs. per-case difference | worse by margin: promoted (ours) | (naive) | inconclusive (ours) "
+        "| equal: promoted (ours) | (naive) | equal: blocked as fail (ours) |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in SIZES:
         row: dict[str, list[float]] = {}
@@ -71,8 +78,14 @@ def main() -> None:
         for scenario, green_accuracy in (("worse", BLUE_ACCURACY - MARGIN), ("equal", BLUE_ACCURACY)):
             ours_pass = naive_pass = ours_undecided = ours_fail = 0
             for _ in range(args.suites):
-                paired = simulate(rng, cases=size, repeats=args.repeats, green_accuracy=green_accuracy,
-                                  noise=args.noise, idiosyncrasy=args.idiosyncrasy)
+                paired = simulate(
+                    rng,
+                    cases=size,
+                    repeats=args.repeats,
+                    green_accuracy=green_accuracy,
+                    noise=args.noise,
+                    idiosyncrasy=args.idiosyncrasy,
+                )
                 disagreement += sum(abs((p.green.mean or 0.0) - (p.blue.mean or 0.0)) for p in paired.pairs) / size
                 outcome = quality_gate(paired, config, suite="sim").outcome
                 ours_pass += outcome == "pass"
@@ -81,8 +94,10 @@ def main() -> None:
                 naive_pass += naive_promotes(paired)
             row[scenario] = [x / args.suites for x in (ours_pass, naive_pass, ours_undecided, ours_fail)]
         worse, equal = row["worse"], row["equal"]
-        print(f"| {size} | {disagreement / (2 * args.suites):.1%} | {worse[0]:.1%} | {worse[1]:.1%} | {worse[2]:.1%} "
-              f"| {equal[0]:.1%} | {equal[1]:.1%} | {equal[3]:.1%} |")
+        print(
+            f"| {size} | {disagreement / (2 * args.suites):.1%} | {worse[0]:.1%} | {worse[1]:.1%} | {worse[2]:.1%} "
+            f"| {equal[0]:.1%} | {equal[1]:.1%} | {equal[3]:.1%} |"
+        )
     print(f"\n{time.perf_counter() - started:.1f} s")
 
 

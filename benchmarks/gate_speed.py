@@ -39,12 +39,23 @@ def suite(rng: random.Random, color: str, cases: int, repeats: int, scores: str)
             return rng.random()
         return round(rng.random() * 10) / 10 if scores == "graded" else float(rng.random() < p)
 
-    return {"schema": "rollout.eval-results/v1", "suite": "quality", "target": color, "model": f"{color}-model",
-            "cases": [{"id": f"case-{i}", "scores": [score(0.8) for _ in range(repeats)],
-                       "latency_ms": [rng.uniform(200, 2000) for _ in range(repeats)],
-                       "ttft_ms": [rng.uniform(50, 400) for _ in range(repeats)],
-                       "output_tokens": [rng.randint(10, 200) for _ in range(repeats)], "errors": []}
-                      for i in range(cases)]}
+    return {
+        "schema": "rollout.eval-results/v1",
+        "suite": "quality",
+        "target": color,
+        "model": f"{color}-model",
+        "cases": [
+            {
+                "id": f"case-{i}",
+                "scores": [score(0.8) for _ in range(repeats)],
+                "latency_ms": [rng.uniform(200, 2000) for _ in range(repeats)],
+                "ttft_ms": [rng.uniform(50, 400) for _ in range(repeats)],
+                "output_tokens": [rng.randint(10, 200) for _ in range(repeats)],
+                "errors": [],
+            }
+            for i in range(cases)
+        ],
+    }
 
 
 def main() -> None:
@@ -63,8 +74,9 @@ def main() -> None:
         data = {color: suite(rng, color, args.cases, args.repeats, args.scores) for color in ("blue", "green")}
         for color, content in data.items():
             (root / f"{color}.json").write_text(json.dumps(content))
-        run = SuiteRun(suite="quality", baseline=results_from_dict(data["blue"]),
-                       candidate=results_from_dict(data["green"]))
+        run = SuiteRun(
+            suite="quality", baseline=results_from_dict(data["blue"]), candidate=results_from_dict(data["green"])
+        )
         timings = []
         for _ in range(3):
             started = time.perf_counter()
@@ -73,13 +85,28 @@ def main() -> None:
             verdict_to_json(verdict)
             timings.append(time.perf_counter() - started)
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "rollout", "gate", "--plan", str(root / "rollout-plan.yaml"),
-                               "--baseline", str(root / "blue.json"), "--candidate", str(root / "green.json")],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rollout",
+                "gate",
+                "--plan",
+                str(root / "rollout-plan.yaml"),
+                "--baseline",
+                str(root / "blue.json"),
+                "--candidate",
+                str(root / "green.json"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         process = time.perf_counter() - started
-    print(f"{args.cases} cases x {args.repeats} repeats, {args.scores} scores: evaluate + report "
-          f"{min(timings):.3f} s (best of 3; {', '.join(f'{t:.3f}' for t in timings)}); "
-          f"whole `rollout gate` process {process:.2f} s (exit {done.returncode})")
+    print(
+        f"{args.cases} cases x {args.repeats} repeats, {args.scores} scores: evaluate + report "
+        f"{min(timings):.3f} s (best of 3; {', '.join(f'{t:.3f}' for t in timings)}); "
+        f"whole `rollout gate` process {process:.2f} s (exit {done.returncode})"
+    )
     print("\n".join(f"  {g.gate}: {g.outcome}: {g.reason}" for g in verdict.gates))
 
 

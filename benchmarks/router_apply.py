@@ -41,8 +41,17 @@ def main() -> None:
     args = parser.parse_args()
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp, stub_model("stub-blue") as blue, stub_model("stub-green") as green:
-        plan = load_plan(write_plan(Path(tmp), kind="nginx", config="nginx.conf", url=f"http://127.0.0.1:{free_port()}",
-                                    blue_port=blue.port, green_port=green.port, probes=args.probes))
+        plan = load_plan(
+            write_plan(
+                Path(tmp),
+                kind="nginx",
+                config="nginx.conf",
+                url=f"http://127.0.0.1:{free_port()}",
+                blue_port=blue.port,
+                green_port=green.port,
+                probes=args.probes,
+            )
+        )
         plan.router.config.write_text(render_config(plan, TrafficState.initial("chat")))
         assert plan.router.url is not None
         with running_nginx(plan.router.config, plan.router.url):
@@ -57,10 +66,14 @@ def main() -> None:
                     apply_traffic(plan, state(step), env=env)
                 under_load = time.perf_counter() - began
             lost = len(load.failures)
-    print(f"apply to verified split ({args.probes} probes), {args.rounds} rounds: "
-          f"median {statistics.median(times):.2f} s, max {max(times):.2f} s")
-    print(f"{args.reloads} verified applies under {args.clients} clients in {under_load:.1f} s: "
-          f"{load.answered} answered, {lost} lost, {load.retried} retried after a closed keep-alive connection")
+    print(
+        f"apply to verified split ({args.probes} probes), {args.rounds} rounds: "
+        f"median {statistics.median(times):.2f} s, max {max(times):.2f} s"
+    )
+    print(
+        f"{args.reloads} verified applies under {args.clients} clients in {under_load:.1f} s: "
+        f"{load.answered} answered, {lost} lost, {load.retried} retried after a closed keep-alive connection"
+    )
     for failure in load.failures[:5]:
         print(f"  lost: {failure}")
 

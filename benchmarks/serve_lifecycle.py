@@ -21,8 +21,10 @@ from rollout.serving import start, stop
 from tests.support.model import smollm_path
 from tests.support.serving import blue_and_green, stub_command
 
-LLAMA = (f"{sys.executable} -m llama_cpp.server --model {{model}} --host {{host}} --port {{port}} "
-         "--model_alias {name} --n_ctx 2048 --n_threads 1")
+LLAMA = (
+    f"{sys.executable} -m llama_cpp.server --model {{model}} --host {{host}} --port {{port}} "
+    "--model_alias {name} --n_ctx 2048 --n_threads 1"
+)
 
 
 def main() -> None:

@@ -230,8 +230,12 @@ def _rule_problems(doc: Document, root: Path) -> list[Problem]:
                 )
     router = data["router"]
     if router["kind"] == "gateway-api" and "gateway" not in router:
-        problems.append(doc.problem(("router", "kind"), "gateway-api needs router.gateway: the Gateway "
-                                                        "(NAME or NAMESPACE/NAME) the HTTPRoute attaches to"))
+        problems.append(
+            doc.problem(
+                ("router", "kind"),
+                "gateway-api needs router.gateway: the Gateway (NAME or NAMESPACE/NAME) the HTTPRoute attaches to",
+            )
+        )
     feedback = data["gates"].get("feedback")
     if feedback is not None:
         problems += _feedback_problems(doc, feedback["source"])

@@ -17,11 +17,21 @@ from rollout.traffic import load_traffic
 @click.command()
 @plan_option
 @click.option("--dry-run", is_flag=True, help="Print the diff of the router config and change nothing.")
-@click.option("--probes", type=click.IntRange(0, 10_000), help="Probe requests to verify the split "
-              "(default: router.probes in the plan, 200; 0 checks the written file only).")
-@click.option("--forge", "forge_choice", type=click.Choice(FORGE_CHOICES), default="auto", show_default=True,
-              help="Where to record the deployment and comment on the PR that caused it (auto: github in Actions, "
-                   "else this git repository, else nowhere).")
+@click.option(
+    "--probes",
+    type=click.IntRange(0, 10_000),
+    help="Probe requests to verify the split "
+    "(default: router.probes in the plan, 200; 0 checks the written file only).",
+)
+@click.option(
+    "--forge",
+    "forge_choice",
+    type=click.Choice(FORGE_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Where to record the deployment and comment on the PR that caused it (auto: github in Actions, "
+    "else this git repository, else nowhere).",
+)
 @json_option
 def apply(plan_path: Path, dry_run: bool, probes: int | None, forge_choice: ForgeChoice, as_json: bool) -> None:
     """Render the router config from rollout-traffic.yaml, reload the router, and verify the split.
@@ -36,8 +46,13 @@ def apply(plan_path: Path, dry_run: bool, probes: int | None, forge_choice: Forg
         result = apply_traffic(plan, state, dry_run=True, probes=probes, env=env)
     else:
         forge = optional_forge(forge_choice, root=plan.root, env=env)
-        landing = land(plan, state, forge, sha=pushed_sha(plan, env),
-                       apply=lambda: apply_traffic(plan, state, probes=probes, env=env))
+        landing = land(
+            plan,
+            state,
+            forge,
+            sha=pushed_sha(plan, env),
+            apply=lambda: apply_traffic(plan, state, probes=probes, env=env),
+        )
         result, movement = landing.result, landing.movement
         write_outputs(env, {"revision": result.revision, "changed": str(result.changed).lower(), "movement": movement})
         append_summary(env, landing_markdown(landing))
@@ -46,8 +61,10 @@ def apply(plan_path: Path, dry_run: bool, probes: int | None, forge_choice: Forg
     elif dry_run:
         click.echo(result.diff or f"{result.config} is already up to date", nl=bool(not result.diff))
     else:
-        click.echo(f"applied {result.kind} config {result.config} (revision {result.revision}"
-                   f"{'' if result.changed else ', unchanged'}): {result.summary}")
+        click.echo(
+            f"applied {result.kind} config {result.config} (revision {result.revision}"
+            f"{'' if result.changed else ', unchanged'}): {result.summary}"
+        )
         click.echo(f"  this push: {movement}")
         for check in result.checks:
             click.echo(f"  verified {check.describe()}")

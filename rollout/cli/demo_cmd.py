@@ -13,11 +13,19 @@ from rollout.demo.workspace import Scenario
 
 
 @click.command()
-@click.option("--scenario", type=click.Choice(["good", "regression"]), default="good", show_default=True,
-              help="good: green is as good as blue and reaches 100%; regression: green is worse and is rolled back.")
+@click.option(
+    "--scenario",
+    type=click.Choice(["good", "regression"]),
+    default="good",
+    show_default=True,
+    help="good: green is as good as blue and reaches 100%; regression: green is worse and is rolled back.",
+)
 @click.option("--fast", is_flag=True, help="Soak each stage for seconds instead of minutes.")
-@click.option("--keep", type=click.Path(path_type=Path, file_okay=False),
-              help="Build the demo in this (new or empty) directory and leave it there to inspect.")
+@click.option(
+    "--keep",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Build the demo in this (new or empty) directory and leave it there to inspect.",
+)
 def demo(scenario: Scenario, fast: bool, keep: Path | None) -> None:
     """Roll a new model version out on this machine: two real SmolLM2 servers, a real router, git as the state.
 
@@ -26,18 +34,23 @@ def demo(scenario: Scenario, fast: bool, keep: Path | None) -> None:
     env = environ()
     show_progress = sys.stderr.isatty() and env.get("CI", "").lower() not in ("true", "1")
     timeline = Timeline(click.echo)
-    result = run_demo(DemoOptions(scenario=scenario, fast=fast, keep=keep, env=env, show_progress=show_progress),
-                      timeline)
+    result = run_demo(
+        DemoOptions(scenario=scenario, fast=fast, keep=keep, env=env, show_progress=show_progress), timeline
+    )
     state = result.state
     click.echo("")
-    click.echo(f"{result.ended} in {result.seconds:.0f}s: blue {state.weights.blue}% / green {state.weights.green}%"
-               + (f"; rejected: {', '.join(state.rejected)}" if state.rejected else ""))
+    click.echo(
+        f"{result.ended} in {result.seconds:.0f}s: blue {state.weights.blue}% / green {state.weights.green}%"
+        + (f"; rejected: {', '.join(state.rejected)}" if state.rejected else "")
+    )
     click.echo("pull requests:")
     for line in result.pulls:
         click.echo(f"  {line}")
     if result.kept:
         repo = result.workdir / "repo"
-        click.echo(f"inspect: cd {repo} && git log --graph --oneline && ls rollout-records/chat "
-                   f"&& cat rollout-traffic.yaml  (evidence: {result.workdir / 'evidence'})")
+        click.echo(
+            f"inspect: cd {repo} && git log --graph --oneline && ls rollout-records/chat "
+            f"&& cat rollout-traffic.yaml  (evidence: {result.workdir / 'evidence'})"
+        )
     else:
         click.echo("(pass --keep DIR to keep the repository, records and verdicts)")

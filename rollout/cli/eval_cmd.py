@@ -23,23 +23,54 @@ EXIT_INTERRUPTED = 130
 
 
 @click.command("eval")
-@click.option("--suite", "suite_path", required=True, type=click.Path(path_type=Path),
-              help="A suite folder (eval_suites/quality) or one suite file.")
-@click.option("--target", "target_text", required=True, metavar="blue|green|URL",
-              help="A color of the plan, or an OpenAI-compatible base URL.")
+@click.option(
+    "--suite",
+    "suite_path",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A suite folder (eval_suites/quality) or one suite file.",
+)
+@click.option(
+    "--target",
+    "target_text",
+    required=True,
+    metavar="blue|green|URL",
+    help="A color of the plan, or an OpenAI-compatible base URL.",
+)
 @click.option("--model", help="Served model name for a URL target (default: the first one /v1/models lists).")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the results JSON here.")
-@click.option("--concurrency", type=click.IntRange(1, 4096), default=16, show_default=True,
-              help="Requests in flight at once.")
+@click.option(
+    "--concurrency", type=click.IntRange(1, 4096), default=16, show_default=True, help="Requests in flight at once."
+)
 @click.option("--repeats", type=click.IntRange(1, 1000), help="Ask each case this many times (overrides the suite).")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=120.0, show_default=True,
-              help="Seconds one request may take, stream included.")
-@click.option("--retries", type=click.IntRange(0, 100), default=4, show_default=True,
-              help="Retries on connect errors, 429 and 5xx (honouring Retry-After).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=120.0,
+    show_default=True,
+    help="Seconds one request may take, stream included.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 100),
+    default=4,
+    show_default=True,
+    help="Retries on connect errors, 429 and 5xx (honouring Retry-After).",
+)
 @plan_option
 @json_option
-def eval_cmd(suite_path: Path, target_text: str, model: str | None, out: Path | None, concurrency: int,
-             repeats: int | None, timeout: float, retries: int, plan_path: Path, as_json: bool) -> None:
+def eval_cmd(
+    suite_path: Path,
+    target_text: str,
+    model: str | None,
+    out: Path | None,
+    concurrency: int,
+    repeats: int | None,
+    timeout: float,
+    retries: int,
+    plan_path: Path,
+    as_json: bool,
+) -> None:
     """Run an eval suite and write its results (rollout.eval-results/v1).
 
     Exit code: 0 ran (scores are for `rollout gate` to judge), 2 bad suite or target, 4 every request failed,

@@ -19,16 +19,35 @@ RESULTS = click.Path(path_type=Path, exists=True)
 
 @click.command()
 @plan_option
-@click.option("--baseline", "baselines", type=RESULTS, multiple=True, required=True,
-              help="Blue's results: a file, or a folder of *.json files. Repeat for more suites.")
-@click.option("--candidate", "candidates", type=RESULTS, multiple=True, required=True,
-              help="Green's results, the same suites as --baseline.")
+@click.option(
+    "--baseline",
+    "baselines",
+    type=RESULTS,
+    multiple=True,
+    required=True,
+    help="Blue's results: a file, or a folder of *.json files. Repeat for more suites.",
+)
+@click.option(
+    "--candidate",
+    "candidates",
+    type=RESULTS,
+    multiple=True,
+    required=True,
+    help="Green's results, the same suites as --baseline.",
+)
 @click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False), help="Write the verdict JSON here.")
-@click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the Markdown report here.")
+@click.option(
+    "--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), help="Write the Markdown report here."
+)
 @json_option
-def gate(plan_path: Path, baselines: tuple[Path, ...], candidates: tuple[Path, ...], out_path: Path | None,
-         report_path: Path | None, as_json: bool) -> None:
+def gate(
+    plan_path: Path,
+    baselines: tuple[Path, ...],
+    candidates: tuple[Path, ...],
+    out_path: Path | None,
+    report_path: Path | None,
+    as_json: bool,
+) -> None:
     """Gate green against blue on their eval results, with confidence intervals.
 
     Give one results file per suite and color; each file's `suite` is its suite's name (the
@@ -61,5 +80,8 @@ def gate(plan_path: Path, baselines: tuple[Path, ...], candidates: tuple[Path, .
     if verdict.outcome == "fail":
         raise CheckFailed("gate failed: " + ", ".join(g.gate for g in verdict.failing()))
     if verdict.outcome == "inconclusive":
-        raise Inconclusive("not enough evidence to decide: " + ", ".join(g.gate for g in verdict.undecided())
-                           if verdict.undecided() else "no gate is configured in the plan")
+        raise Inconclusive(
+            "not enough evidence to decide: " + ", ".join(g.gate for g in verdict.undecided())
+            if verdict.undecided()
+            else "no gate is configured in the plan"
+        )

@@ -27,8 +27,14 @@ def serve() -> None:
 @serve.command("start")
 @plan_option
 @color_argument
-@click.option("--timeout", type=click.FloatRange(min=1), default=DEFAULT_START_TIMEOUT, show_default=True,
-              metavar="S", help="Seconds to wait for /health and /v1/models before giving up.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_START_TIMEOUT,
+    show_default=True,
+    metavar="S",
+    help="Seconds to wait for /health and /v1/models before giving up.",
+)
 @json_option
 def start_cmd(plan_path: Path, color: Color, timeout: float, as_json: bool) -> None:
     """Start COLOR and wait until it serves its model; a no-op when it already does.
@@ -36,16 +42,25 @@ def start_cmd(plan_path: Path, color: Color, timeout: float, as_json: bool) -> N
     Green starts only beside a healthy blue. Exit code 4 (with the server's last log lines) when it
     exits or stays unhealthy; 1 when its port is taken or it would start at the wrong time.
     """
-    result = start(open_plan(plan_path), color, timeout=timeout, env=environ(),
-                   progress=lambda message: click.echo(message, err=True))
+    result = start(
+        open_plan(plan_path),
+        color,
+        timeout=timeout,
+        env=environ(),
+        progress=lambda message: click.echo(message, err=True),
+    )
     _emit(result, as_json, _echo_start)
 
 
 @serve.command("stop")
 @plan_option
 @color_argument
-@click.option("--timeout", type=click.FloatRange(min=0), metavar="S",
-              help="Seconds to let in-flight requests finish before terminating (default: the server's drain time).")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    metavar="S",
+    help="Seconds to let in-flight requests finish before terminating (default: the server's drain time).",
+)
 @click.option("--force", is_flag=True, help="Stop it even though it carries traffic.")
 @json_option
 def stop_cmd(plan_path: Path, color: Color, timeout: float | None, force: bool, as_json: bool) -> None:
@@ -73,8 +88,10 @@ def _emit(result: R, as_json: bool, as_text: Callable[[R], None]) -> None:
 
 def _echo_start(result: StartResult) -> None:
     verb = "started" if result.action == "started" else "already running"
-    click.echo(f"{result.status.color} {verb}: {result.status.name} at {result.status.url} "
-               f"(waited {result.waited_seconds:.0f}s)")
+    click.echo(
+        f"{result.status.color} {verb}: {result.status.name} at {result.status.url} "
+        f"(waited {result.waited_seconds:.0f}s)"
+    )
     _echo_status(result.status)
 
 
@@ -93,8 +110,11 @@ def _echo_status(result: ServerStatus) -> None:
         click.echo(f"       pid {result.pid}, up {_duration(result.uptime_seconds or 0)}, log {result.log}")
         served = ", ".join(result.served) or "nothing"
         click.echo(f"       serves {served}" + (f" (vLLM {result.version})" if result.version else ""))
-        click.echo("       matches the plan" if result.matches_plan else
-                   "       differs from the plan: " + "; ".join(result.differences))
+        click.echo(
+            "       matches the plan"
+            if result.matches_plan
+            else "       differs from the plan: " + "; ".join(result.differences)
+        )
     for note in result.notes:
         click.echo(f"       note: {note}")
 

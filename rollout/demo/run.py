@@ -106,15 +106,24 @@ def run_demo(options: DemoOptions, timeline: Timeline) -> DemoResult:
         ended = _drive(plan, forge, options, timeline, cleanup)
         final = load_traffic(load_plan(plan.path))
         pulls = tuple(f"#{p.number} [{p.state}] {p.title}" for p in forge.pulls())
-        return DemoResult(workdir=workdir, kept=options.keep is not None, state=final, pulls=pulls,
-                          seconds=timeline.elapsed(), ended=ended)
+        return DemoResult(
+            workdir=workdir,
+            kept=options.keep is not None,
+            state=final,
+            pulls=pulls,
+            seconds=timeline.elapsed(),
+            ended=ended,
+        )
 
 
 def _require_demo_parts(env: Mapping[str, str]) -> None:
     missing = [name for name in ("llama_cpp", "uvicorn", "fastapi") if importlib.util.find_spec(name) is None]
     if missing:
-        raise InputError.at("rollout demo", f"the demo needs llama-cpp-python[server] ({', '.join(missing)} missing): "
-                                            "pip install 'model-rollout[demo]' (scripts/setup does it)")
+        raise InputError.at(
+            "rollout demo",
+            f"the demo needs llama-cpp-python[server] ({', '.join(missing)} missing): "
+            "pip install 'model-rollout[demo]' (scripts/setup does it)",
+        )
     smollm_file()
     if shutil.which("git", path=env.get("PATH")) is None:
         raise InputError.at("rollout demo", "the demo keeps its rollout in git, and git is not installed")
@@ -133,8 +142,16 @@ def _create_repository(workdir: Path, options: DemoOptions, timeline: Timeline) 
     repo = workdir / "repo"
     write_scaffold(repo, scaffold("chat"), force=False)
     router: RouterChoice = "nginx" if shutil.which(nginx_binary(options.env)) else "file"
-    layout = DemoLayout(scenario=options.scenario, fast=options.fast, python=sys.executable, model_file=smollm_file(),
-                        blue_port=_free_port(), green_port=_free_port(), router=router, router_port=_free_port())
+    layout = DemoLayout(
+        scenario=options.scenario,
+        fast=options.fast,
+        python=sys.executable,
+        model_file=smollm_file(),
+        blue_port=_free_port(),
+        green_port=_free_port(),
+        router=router,
+        router_port=_free_port(),
+    )
     write_atomic(repo / "rollout-plan.yaml", render_demo_plan(layout))
     for folder in ("router", "state", "evidence"):
         (workdir / folder).mkdir()
@@ -144,9 +161,12 @@ def _create_repository(workdir: Path, options: DemoOptions, timeline: Timeline) 
     green = plan.model("green")
     _git(repo, "commit", "-q", "-m", f"rollout(chat): name green {green.name} ({' '.join(green.args)})")
     timeline.say("repo", f"{repo} (local forge: pull requests are branches, merges are `git merge --no-ff`)")
-    timeline.say("plan", f"blue {plan.blue.name} vs green {green.name} ({' '.join(green.args)}); stages "
-                         + " -> ".join(f"{s.weight}%" for s in plan.stages)
-                         + f", soak {plan.stages[0].soak.total_seconds():.0f}s each")
+    timeline.say(
+        "plan",
+        f"blue {plan.blue.name} vs green {green.name} ({' '.join(green.args)}); stages "
+        + " -> ".join(f"{s.weight}%" for s in plan.stages)
+        + f", soak {plan.stages[0].soak.total_seconds():.0f}s each",
+    )
     if router == "file":
         timeline.say("router", "nginx is not installed: using the `file` router (a feature-flag file, not probed)")
     return plan
@@ -157,8 +177,11 @@ def _start_servers(plan: Plan, env: Mapping[str, str], timeline: Timeline, clean
         cleanup.callback(_stop_server, plan, color, env)
         result = lifecycle.start(plan, color, timeout=180, env=env)
         version = plan.model(color)
-        timeline.say("serve", f"{color} {version.name} healthy on :{version.port} (pid {result.status.pid}, "
-                              f"{result.waited_seconds:.1f}s)")
+        timeline.say(
+            "serve",
+            f"{color} {version.name} healthy on :{version.port} (pid {result.status.pid}, "
+            f"{result.waited_seconds:.1f}s)",
+        )
 
 
 def _stop_server(plan: Plan, color: Color, env: Mapping[str, str]) -> None:
@@ -186,8 +209,9 @@ def _stop_nginx(command: list[str]) -> None:
     subprocess.run([*command, "-s", "stop"], capture_output=True, check=False)
 
 
-def _drive(plan: Plan, forge: LocalForge, options: DemoOptions, timeline: Timeline,
-           cleanup: contextlib.ExitStack) -> str:
+def _drive(
+    plan: Plan, forge: LocalForge, options: DemoOptions, timeline: Timeline, cleanup: contextlib.ExitStack
+) -> str:
     """Gate, propose, merge and apply until the rollout is decommissioned or rolled back."""
     verdict, report, evidence = _evaluate(plan, options, timeline, "deploy")
     for _ in range(MAX_STEPS):
@@ -203,7 +227,9 @@ def _drive(plan: Plan, forge: LocalForge, options: DemoOptions, timeline: Timeli
             continue
         pull = outcome.pull
         if pull is None:
-            raise CheckFailed(f"the decision was {decision.action}, but no pull request was opened: {outcome.describe()}")
+            raise CheckFailed(
+                f"the decision was {decision.action}, but no pull request was opened: {outcome.describe()}"
+            )
         timeline.say(f"PR #{pull.number}", pull.title)
         if outcome.status != "merged":
             forge.merge_pull(pull.number, title=f"Merge pull request #{pull.number} from {pull.branch}")
@@ -212,8 +238,11 @@ def _drive(plan: Plan, forge: LocalForge, options: DemoOptions, timeline: Timeli
         plan = load_plan(plan.path)
         _apply(plan, forge, options.env, timeline)
         if decision.action == "rollback":
-            timeline.say("rejected", f"green {retired.model('green').name} is listed under `rejected` in "
-                                     "rollout-traffic.yaml; blue serves 100%")
+            timeline.say(
+                "rejected",
+                f"green {retired.model('green').name} is listed under `rejected` in "
+                "rollout-traffic.yaml; blue serves 100%",
+            )
             return "rolled back"
         if decision.action == "decommission":
             lifecycle.stop(retired, "blue", force=True, env=options.env)
@@ -250,8 +279,11 @@ def _apply(plan: Plan, forge: LocalForge, env: Mapping[str, str], timeline: Time
     sha = git(plan.root, "rev-parse", "HEAD").stdout.strip()
     landing = land(plan, state, forge, sha=sha, apply=lambda: apply_traffic(plan, state, env=env))
     result = landing.result
-    timeline.say("apply", f"{landing.movement}: blue {state.weights.blue}% / green {state.weights.green}% "
-                          f"({result.kind}, {result.seconds:.2f}s)")
+    timeline.say(
+        "apply",
+        f"{landing.movement}: blue {state.weights.blue}% / green {state.weights.green}% "
+        f"({result.kind}, {result.seconds:.2f}s)",
+    )
     for check in result.checks:
         timeline.say("verify", check.describe())
     return result
@@ -261,8 +293,9 @@ Evidence = dict[str, dict[Color, Path]]
 """Results files per suite name and color."""
 
 
-def _evaluate(plan: Plan, options: DemoOptions, timeline: Timeline, label: str,
-              carried: Evidence | None = None) -> tuple[Verdict, str, Evidence]:
+def _evaluate(
+    plan: Plan, options: DemoOptions, timeline: Timeline, label: str, carried: Evidence | None = None
+) -> tuple[Verdict, str, Evidence]:
     """Run the gates' suites on both colors (reusing `carried` suites' results) and gate green against blue."""
     folder = plan.root.parent / "evidence" / label
     evidence: Evidence = {}
@@ -272,14 +305,20 @@ def _evaluate(plan: Plan, options: DemoOptions, timeline: Timeline, label: str,
         suite = load_suite(gate.suite, env=options.env)
         if carried and suite.name in carried:
             evidence[suite.name] = carried[suite.name]
-            timeline.say("eval", f"{suite.name}: results of the previous round (same revisions; --fast re-runs "
-                                 "only the quality suite while watching)")
+            timeline.say(
+                "eval",
+                f"{suite.name}: results of the previous round (same revisions; --fast re-runs "
+                "only the quality suite while watching)",
+            )
             continue
         evidence[suite.name] = _eval_both(plan, suite, folder, options)
-        timeline.say("eval", f"{suite.name}: " + ", ".join(
-            f"{color} {_summary(path)}" for color, path in evidence[suite.name].items()))
-    verdict = gate_files(plan, [files["blue"] for files in evidence.values()],
-                         [files["green"] for files in evidence.values()])
+        timeline.say(
+            "eval",
+            f"{suite.name}: " + ", ".join(f"{color} {_summary(path)}" for color, path in evidence[suite.name].items()),
+        )
+    verdict = gate_files(
+        plan, [files["blue"] for files in evidence.values()], [files["green"] for files in evidence.values()]
+    )
     report = render_report(verdict)
     write_atomic(folder / "verdict.json", verdict_to_json(verdict))
     write_atomic(folder / "report.md", report)
@@ -294,6 +333,7 @@ def _eval_both(plan: Plan, suite: Suite, evidence: Path, options: DemoOptions) -
     settings = Settings(concurrency=1, timeout=120.0)
     total = sum(case.repeats for case in suite.cases) * len(COLORS)
     with _progress(options.show_progress, total, f"{suite.name:>8} blue+green") as advance:
+
         def run(color: Color) -> Path:
             version = plan.model(color)
             target = Target(label=color, url=version.url, model=version.name, revision=version.revision)
@@ -321,6 +361,7 @@ def _progress(show: bool, total: int, label: str) -> Iterator[Callable[[int], No
         return
     lock = threading.Lock()
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+
         def advance(n: int) -> None:
             with lock:
                 bar.update(n)

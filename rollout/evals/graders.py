@@ -299,12 +299,20 @@ GRADERS: dict[str, Grader] = {
     "regex": Grader(score=_regex, check=_check_regex, options=_CASE, help="the regex matches somewhere"),
     "json": Grader(score=_json, check=_check_true, help="the answer is valid JSON"),
     "json_schema": Grader(score=_json_schema, check=_check_schema, help="the answer is JSON valid against the schema"),
-    "numeric": Grader(score=_numeric, check=_check_numeric, options=frozenset({"tolerance", "pick"}),
-                      help="a number in the answer (the last, by default) is within tolerance"),
+    "numeric": Grader(
+        score=_numeric,
+        check=_check_numeric,
+        options=frozenset({"tolerance", "pick"}),
+        help="a number in the answer (the last, by default) is within tolerance",
+    ),
     "length": Grader(score=_length, check=_check_length, help="the answer's length is within bounds"),
     "refusal": Grader(score=_refusal, check=_check_bool, help="true: must refuse; false: must not refuse"),
-    JUDGE: Grader(score=None, check=_check_judge, options=frozenset({"url", "model", "threshold"}),
-                  help="a judge model scores the answer against a rubric"),
+    JUDGE: Grader(
+        score=None,
+        check=_check_judge,
+        options=frozenset({"url", "model", "threshold"}),
+        help="a judge model scores the answer against a rubric",
+    ),
     "python": Grader(score=_python, check=_check_python, help="module:function(output, options) -> bool or [0, 1]"),
 }
 

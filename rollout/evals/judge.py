@@ -39,18 +39,31 @@ def parse_verdict(reply: str, threshold: float | None = None) -> float:
     return score if threshold is None else float(score >= threshold)
 
 
-async def judge(client: httpx.AsyncClient, exp: Expectation, *, question: str, answer: str,
-                env: Mapping[str, str], policy: RetryPolicy, rng: random.Random) -> float:
+async def judge(
+    client: httpx.AsyncClient,
+    exp: Expectation,
+    *,
+    question: str,
+    answer: str,
+    env: Mapping[str, str],
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> float:
     url = base_url(str(exp.options.get("url") or env.get(JUDGE_URL_ENV, "")))
-    body = json.dumps({
-        "model": exp.options.get("model") or env[JUDGE_MODEL_ENV],
-        "messages": judge_messages(exp.value, question, answer), "temperature": 0, "max_tokens": 256,
-    })
+    body = json.dumps(
+        {
+            "model": exp.options.get("model") or env[JUDGE_MODEL_ENV],
+            "messages": judge_messages(exp.value, question, answer),
+            "temperature": 0,
+            "max_tokens": 256,
+        }
+    )
 
     async def ask() -> str:
         try:
-            response = await client.post(f"{url}/v1/chat/completions", content=body,
-                                         headers={"content-type": "application/json"})
+            response = await client.post(
+                f"{url}/v1/chat/completions", content=body, headers={"content-type": "application/json"}
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise Retryable(f"judge {url}: {exc}") from None
         except httpx.HTTPError as exc:

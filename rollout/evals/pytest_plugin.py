@@ -22,17 +22,27 @@ from rollout.errors import RolloutError
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rollout", "rollout eval suites")
-    group.addoption("--rollout-target", metavar="blue|green|URL",
-                    help="Run eval suites (folders of *.yaml) against this target; without it they are not collected.")
-    group.addoption("--rollout-results", metavar="FILE",
-                    help="Write the results JSON here ({suite} is replaced by the suite name when several run).")
+    group.addoption(
+        "--rollout-target",
+        metavar="blue|green|URL",
+        help="Run eval suites (folders of *.yaml) against this target; without it they are not collected.",
+    )
+    group.addoption(
+        "--rollout-results",
+        metavar="FILE",
+        help="Write the results JSON here ({suite} is replaced by the suite name when several run).",
+    )
     group.addoption("--rollout-model", help="Served model name for a URL target (default: ask /v1/models).")
     group.addoption("--rollout-plan", default="rollout-plan.yaml", help="The plan, for blue/green targets.")
     group.addoption("--rollout-concurrency", type=int, default=16, help="Requests in flight at once.")
     group.addoption("--rollout-repeats", type=int, help="Ask each case this many times.")
     group.addoption("--rollout-timeout", type=float, default=120.0, help="Seconds one request may take.")
-    group.addoption("--rollout-min-score", type=float, default=1.0,
-                    help="A case passes when its mean score is at least this (default 1.0).")
+    group.addoption(
+        "--rollout-min-score",
+        type=float,
+        default=1.0,
+        help="A case passes when its mean score is at least this (default 1.0).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,7 +70,8 @@ class EvalRun:
 
         if folder not in self.suites:
             self.suites[folder] = load_suite(folder, env=self.env).with_repeats(
-                self.config.getoption("rollout_repeats"))
+                self.config.getoption("rollout_repeats")
+            )
         return self.suites[folder]
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
@@ -87,13 +98,18 @@ class EvalRun:
             if isinstance(item, CaseItem):
                 selected.setdefault(item.folder, []).append(item.case.id)
         try:
-            target = resolve_target(option("rollout_target"), plan_path=Path(option("rollout_plan")),
-                                    model=option("rollout_model"), env=self.env)
+            target = resolve_target(
+                option("rollout_target"),
+                plan_path=Path(option("rollout_plan")),
+                model=option("rollout_model"),
+                env=self.env,
+            )
         except RolloutError as exc:
             self.failure = f"target {option('rollout_target')}: {exc.message}"
             return
-        settings = Settings(concurrency=option("rollout_concurrency"), timeout=option("rollout_timeout"),
-                            retry=RetryPolicy())
+        settings = Settings(
+            concurrency=option("rollout_concurrency"), timeout=option("rollout_timeout"), retry=RetryPolicy()
+        )
         for folder, ids in selected.items():
             suite = self.suites[folder]
             wanted = set(ids)
@@ -111,8 +127,7 @@ class EvalRun:
         if not template or not self.results:
             return
         for results in self.results.values():
-            write_atomic(results_path(template, results.suite, several=len(self.results) > 1),
-                         results_to_json(results))
+            write_atomic(results_path(template, results.suite, several=len(self.results) > 1), results_to_json(results))
 
 
 def results_path(template: str, suite: str, *, several: bool) -> Path:
@@ -161,8 +176,12 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         result = _run_of(self.config).result(self)
         mean = result.mean
-        self.user_properties += [("score", mean), ("latency_ms", list(result.latency_ms)),
-                                 ("ttft_ms", list(result.ttft_ms)), ("output_tokens", list(result.output_tokens))]
+        self.user_properties += [
+            ("score", mean),
+            ("latency_ms", list(result.latency_ms)),
+            ("ttft_ms", list(result.ttft_ms)),
+            ("output_tokens", list(result.output_tokens)),
+        ]
         if result.errors:
             raise CaseFailed("\n".join(result.errors))
         minimum = self.config.getoption("rollout_min_score")

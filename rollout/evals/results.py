@@ -135,7 +135,9 @@ def _validate(data: Mapping[str, Any], file: str) -> None:
         require_schema(Document(file=file, data=data), schema)
 
 
-def _numbers(values: Any, *, low: float, high: float = math.inf, integers: bool = False, optional: bool = False) -> bool:
+def _numbers(
+    values: Any, *, low: float, high: float = math.inf, integers: bool = False, optional: bool = False
+) -> bool:
     if not isinstance(values, list):
         return False
     for value in values:

@@ -66,14 +66,17 @@ Outcome = Graded | str
 
 
 def request_body(case: Case, model: str) -> bytes:
-    return json.dumps({
-        "model": model,
-        "messages": [{"role": m.role, "content": m.content} for m in case.messages],
-        "max_tokens": case.max_tokens,
-        "temperature": case.temperature,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }, ensure_ascii=False).encode()
+    return json.dumps(
+        {
+            "model": model,
+            "messages": [{"role": m.role, "content": m.content} for m in case.messages],
+            "max_tokens": case.max_tokens,
+            "temperature": case.temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+        ensure_ascii=False,
+    ).encode()
 
 
 def jobs(cases: Sequence[Case]) -> Iterator[tuple[int, int]]:
@@ -99,13 +102,20 @@ class Collector:
 
     def results(self, *, interrupted: bool = False) -> EvalResults:
         cases = tuple(
-            case_result(case, slots) for case, slots in zip(self.suite.cases, self.outcomes, strict=True)
+            case_result(case, slots)
+            for case, slots in zip(self.suite.cases, self.outcomes, strict=True)
             if not interrupted or any(slot is not None for slot in slots)
         )
         return EvalResults(
-            suite=self.suite.name, target=self.target.label, model=self.target.model, revision=self.target.revision,
-            run_id=self.run_id, started_at=iso(self.started), finished_at=iso(datetime.now(timezone.utc)),
-            interrupted=interrupted, cases=cases,
+            suite=self.suite.name,
+            target=self.target.label,
+            model=self.target.model,
+            revision=self.target.revision,
+            run_id=self.run_id,
+            started_at=iso(self.started),
+            finished_at=iso(datetime.now(timezone.utc)),
+            interrupted=interrupted,
+            cases=cases,
         )
 
 
@@ -118,7 +128,10 @@ def case_result(case: Case, slots: Sequence[Outcome | None]) -> CaseResult:
         latency_ms=tuple(round(g.reply.latency_ms, 2) for g in graded),
         ttft_ms=tuple(None if g.reply.ttft_ms is None else round(g.reply.ttft_ms, 2) for g in graded),
         output_tokens=tuple(g.reply.output_tokens for g in graded),
-        errors=tuple(errors), prompt=case.prompt, outputs=tuple(g.reply.text for g in graded), tags=case.tags,
+        errors=tuple(errors),
+        prompt=case.prompt,
+        outputs=tuple(g.reply.text for g in graded),
+        tags=case.tags,
     )
 
 
@@ -126,8 +139,9 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def evaluate(suite: Suite, target: Target, settings: Settings, *, env: Mapping[str, str],
-             progress: Progress | None = None) -> EvalResults:
+def evaluate(
+    suite: Suite, target: Target, settings: Settings, *, env: Mapping[str, str], progress: Progress | None = None
+) -> EvalResults:
     """Run the suite; on Ctrl-C return what finished, marked interrupted."""
     collector = Collector(suite, target)
     try:
@@ -148,16 +162,35 @@ class Endpoint:
 
 
 def endpoint(target: Target, settings: Settings) -> Endpoint:
-    timeouts = {"connect": settings.connect_timeout, "read": settings.timeout, "write": settings.timeout,
-                "pool": settings.timeout}
-    headers = {"content-type": "application/json", "accept": "text/event-stream", "accept-encoding": "identity",
-               **target.headers}
-    return Endpoint(url=httpx.URL(target.url + COMPLETIONS), headers=headers, extensions={"timeout": timeouts},
-                    timeout=settings.timeout)
+    timeouts = {
+        "connect": settings.connect_timeout,
+        "read": settings.timeout,
+        "write": settings.timeout,
+        "pool": settings.timeout,
+    }
+    headers = {
+        "content-type": "application/json",
+        "accept": "text/event-stream",
+        "accept-encoding": "identity",
+        **target.headers,
+    }
+    return Endpoint(
+        url=httpx.URL(target.url + COMPLETIONS),
+        headers=headers,
+        extensions={"timeout": timeouts},
+        timeout=settings.timeout,
+    )
 
 
-async def run(suite: Suite, target: Target, settings: Settings, *, collector: Collector, env: Mapping[str, str],
-              progress: Progress | None = None) -> None:
+async def run(
+    suite: Suite,
+    target: Target,
+    settings: Settings,
+    *,
+    collector: Collector,
+    env: Mapping[str, str],
+    progress: Progress | None = None,
+) -> None:
     bodies = [request_body(case, target.model) for case in suite.cases]
     where = endpoint(target, settings)
     pending = jobs(suite.cases)
@@ -166,12 +199,19 @@ async def run(suite: Suite, target: Target, settings: Settings, *, collector: Co
     needs_judge = any(exp.kind == JUDGE for case in suite.cases for exp in case.expect)
     workers = max(1, min(settings.concurrency, sum(case.repeats for case in suite.cases)))
     async with contextlib.AsyncExitStack() as stack:
-        judge_client = await stack.enter_async_context(httpx.AsyncClient(
-            verify=tls, timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout))) \
-            if needs_judge else None
+        judge_client = (
+            await stack.enter_async_context(
+                httpx.AsyncClient(verify=tls, timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout))
+            )
+            if needs_judge
+            else None
+        )
         transports = [
-            await stack.enter_async_context(KeepAliveTransport(
-                ssl_context=tls, connect_timeout=settings.connect_timeout, read_timeout=settings.timeout))
+            await stack.enter_async_context(
+                KeepAliveTransport(
+                    ssl_context=tls, connect_timeout=settings.connect_timeout, read_timeout=settings.timeout
+                )
+            )
             for _ in range(workers)
         ]
 
@@ -179,8 +219,9 @@ async def run(suite: Suite, target: Target, settings: Settings, *, collector: Co
             for index, repeat in pending:
                 case = suite.cases[index]
                 try:
-                    reply = await with_retries(functools.partial(ask, transport, where, bodies[index]),
-                                               settings.retry, rng)
+                    reply = await with_retries(
+                        functools.partial(ask, transport, where, bodies[index]), settings.retry, rng
+                    )
                     outcome: Outcome = Graded(reply=reply, score=await score(case, reply.text))
                 except RequestFailed as exc:
                     outcome = str(exc)
@@ -195,8 +236,9 @@ async def run(suite: Suite, target: Target, settings: Settings, *, collector: Co
             for exp in case.expect:
                 if exp.kind == JUDGE:
                     assert judge_client is not None
-                    value = await judge(judge_client, exp, question=case.prompt, answer=text, env=env,
-                                        policy=settings.retry, rng=rng)
+                    value = await judge(
+                        judge_client, exp, question=case.prompt, answer=text, env=env, policy=settings.retry, rng=rng
+                    )
                 else:
                     value = grade(text, exp)
                 scores.append((value, exp.weight))
@@ -229,8 +271,9 @@ async def ask(transport: httpx.AsyncBaseTransport, where: Endpoint, body: bytes)
                 raise RequestFailed(message)
             if "text/event-stream" not in response.headers.get("content-type", ""):
                 text, tokens = parse_completion(await response.aread())
-                return Reply(text=text, latency_ms=(time.perf_counter() - started) * 1000, ttft_ms=None,
-                             output_tokens=tokens)
+                return Reply(
+                    text=text, latency_ms=(time.perf_counter() - started) * 1000, ttft_ms=None, output_tokens=tokens
+                )
             async for chunk in response.stream:  # type: ignore[union-attr]
                 received = True
                 if parser.feed(chunk) and first is None:
@@ -255,5 +298,9 @@ async def ask(transport: httpx.AsyncBaseTransport, where: Endpoint, body: bytes)
     except httpx.HTTPError as exc:
         raise RequestFailed(f"{type(exc).__name__}: {exc}") from None
     now = time.perf_counter()
-    return Reply(text=text, latency_ms=(now - started) * 1000,
-                 ttft_ms=None if first is None else (first - started) * 1000, output_tokens=tokens)
+    return Reply(
+        text=text,
+        latency_ms=(now - started) * 1000,
+        ttft_ms=None if first is None else (first - started) * 1000,
+        output_tokens=tokens,
+    )

@@ -119,8 +119,14 @@ def _duplicate_ids(cases: list[Case]) -> list[Problem]:
     for case in cases:
         if case.id in first:
             where = first[case.id]
-            problems.append(Problem(file=case.file, line=case.line, field="id",
-                                    message=f"duplicate case id {case.id!r} (first used at {where.file}:{where.line})"))
+            problems.append(
+                Problem(
+                    file=case.file,
+                    line=case.line,
+                    field="id",
+                    message=f"duplicate case id {case.id!r} (first used at {where.file}:{where.line})",
+                )
+            )
         else:
             first[case.id] = case
     return problems
@@ -147,8 +153,16 @@ def _file_cases(document: Document, folder: Path, env: Mapping[str, str]) -> tup
     return cases, problems
 
 
-def _case(document: Document, path: FieldPath, raw: Mapping[str, Any], defaults: Mapping[str, Any],
-          env: Mapping[str, str], folder: Path, *, line: int | None = None) -> tuple[Case | None, list[Problem]]:
+def _case(
+    document: Document,
+    path: FieldPath,
+    raw: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    env: Mapping[str, str],
+    folder: Path,
+    *,
+    line: int | None = None,
+) -> tuple[Case | None, list[Problem]]:
     problems: list[Problem] = []
     if ("prompt" in raw) == ("messages" in raw):
         problems.append(document.problem(path, "a case has either prompt: or messages: (exactly one)"))
@@ -173,20 +187,27 @@ def _case(document: Document, path: FieldPath, raw: Mapping[str, Any], defaults:
     if system is not None and messages[0].role != "system":
         messages = (Message(role="system", content=system), *messages)
     return Case(
-        id=raw["id"], messages=messages, expect=tuple(expect),
+        id=raw["id"],
+        messages=messages,
+        expect=tuple(expect),
         max_tokens=raw.get("max_tokens", defaults.get("max_tokens", DEFAULT_MAX_TOKENS)),
         temperature=float(raw.get("temperature", defaults.get("temperature", 0.0))),
         repeats=raw.get("repeats", defaults.get("repeats", 1)),
-        tags=tuple(raw.get("tags", ())), file=document.file, line=line or document.line_of(path), source=document.file,
+        tags=tuple(raw.get("tags", ())),
+        file=document.file,
+        line=line or document.line_of(path),
+        source=document.file,
     ), []
 
 
 def _judge_problems(document: Document, path: FieldPath, exp: Expectation, env: Mapping[str, str]) -> list[Problem]:
     if exp.kind != JUDGE:
         return []
-    needs = [f"a judge {what}: {key}: in the item or ${variable}"
-             for what, key, variable in (("endpoint", "url", JUDGE_URL_ENV), ("model", "model", JUDGE_MODEL_ENV))
-             if key not in exp.options and not env.get(variable)]
+    needs = [
+        f"a judge {what}: {key}: in the item or ${variable}"
+        for what, key, variable in (("endpoint", "url", JUDGE_URL_ENV), ("model", "model", JUDGE_MODEL_ENV))
+        if key not in exp.options and not env.get(variable)
+    ]
     return [document.problem((*path, JUDGE), f"llm_judge needs {need}") for need in needs]
 
 
@@ -196,15 +217,20 @@ def python_grader_path(folder: Path) -> None:
         sys.path.insert(0, str(folder))
 
 
-def _dataset_cases(document: Document, spec: Mapping[str, Any], defaults: Mapping[str, Any], env: Mapping[str, str],
-                   folder: Path) -> tuple[list[Case], list[Problem]]:
+def _dataset_cases(
+    document: Document, spec: Mapping[str, Any], defaults: Mapping[str, Any], env: Mapping[str, str], folder: Path
+) -> tuple[list[Case], list[Problem]]:
     file = folder / spec["file"]
     display = str(file)
     if not file.is_file():
         return [], [document.problem(("dataset", "file"), f"dataset file not found: {display}")]
-    problems = [document.problem(("dataset", key), message)
-                for key in ("id", "prompt", "system") if key in spec
-                for message in [_template_problem(spec[key])] if message]
+    problems = [
+        document.problem(("dataset", key), message)
+        for key in ("id", "prompt", "system")
+        if key in spec
+        for message in [_template_problem(spec[key])]
+        if message
+    ]
     if problems:
         return [], problems
     cases: list[Case] = []
@@ -220,23 +246,36 @@ def _dataset_cases(document: Document, spec: Mapping[str, Any], defaults: Mappin
             if "system" in spec:
                 raw["system"] = _fill(spec["system"], row)
         except KeyError as exc:
-            problems.append(Problem(file=display, line=number, message=f"the templates use {{{exc.args[0]}}} "
-                                                                        "but this line has no such field"))
+            problems.append(
+                Problem(
+                    file=display,
+                    line=number,
+                    message=f"the templates use {{{exc.args[0]}}} but this line has no such field",
+                )
+            )
             continue
         except (ValueError, IndexError) as exc:
             problems.append(document.problem(("dataset",), f"bad template: {exc} (write {{{{ and }}}} for braces)"))
             break
         if not CASE_ID.fullmatch(raw["id"]):
-            problems.append(Problem(file=display, line=number, field="id", message=f"case id {raw['id']!r} may only "
-                                    "hold letters, digits, '.', '_' and '-' (choose the dataset's id: template)"))
+            problems.append(
+                Problem(
+                    file=display,
+                    line=number,
+                    field="id",
+                    message=f"case id {raw['id']!r} may only "
+                    "hold letters, digits, '.', '_' and '-' (choose the dataset's id: template)",
+                )
+            )
             continue
         case, case_problems = _case(document, ("dataset",), raw, defaults, env, folder, line=number)
         if case is not None:
             cases.append(replace(case, file=display))
         elif case_problems:
             # the same template fails the same way on every line: report it once, at the first line
-            problems += [replace(p, message=f"{p.message} (first failing line: {display}:{number})")
-                         for p in case_problems]
+            problems += [
+                replace(p, message=f"{p.message} (first failing line: {display}:{number})") for p in case_problems
+            ]
             break
     return cases, problems
 

@@ -24,7 +24,9 @@ class Summary:
 def summarize(results: EvalResults) -> Summary:
     scores = [score for case in results.cases for score in case.scores]
     return Summary(
-        cases=len(results.cases), scored=len(scores), errors=sum(len(case.errors) for case in results.cases),
+        cases=len(results.cases),
+        scored=len(scores),
+        errors=sum(len(case.errors) for case in results.cases),
         mean=sum(scores) / len(scores) if scores else None,
     )
 
@@ -32,14 +34,22 @@ def summarize(results: EvalResults) -> Summary:
 def summary_line(results: EvalResults, summary: Summary) -> str:
     mean = "n/a" if summary.mean is None else f"{summary.mean:.3f}"
     stopped = " (interrupted: partial results)" if results.interrupted else ""
-    return (f"{results.suite} on {results.target} ({results.model}): {summary.cases} cases, "
-            f"{summary.scored} scored, mean score {mean}, {summary.errors} errors{stopped}")
+    return (
+        f"{results.suite} on {results.target} ({results.model}): {summary.cases} cases, "
+        f"{summary.scored} scored, mean score {mean}, {summary.errors} errors{stopped}"
+    )
 
 
 def summary_dict(results: EvalResults, summary: Summary, out: Path | None) -> dict[str, Any]:
     return {
-        "suite": results.suite, "target": results.target, "model": results.model, "run_id": results.run_id,
-        "cases": summary.cases, "scored": summary.scored, "errors": summary.errors,
+        "suite": results.suite,
+        "target": results.target,
+        "model": results.model,
+        "run_id": results.run_id,
+        "cases": summary.cases,
+        "scored": summary.scored,
+        "errors": summary.errors,
         "mean": None if summary.mean is None else round(summary.mean, 4),
-        "interrupted": results.interrupted, "out": None if out is None else str(out),
+        "interrupted": results.interrupted,
+        "out": None if out is None else str(out),
     }

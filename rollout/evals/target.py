@@ -40,8 +40,9 @@ def resolve_target(text: str, *, plan_path: Path, model: str | None, env: Mappin
     api_key = env.get(API_KEY_ENV) or None
     if text in COLORS:
         version = load_plan(plan_path, display=str(plan_path)).model(text)
-        return Target(label=text, url=version.url, model=model or version.name, revision=version.revision,
-                      api_key=api_key)
+        return Target(
+            label=text, url=version.url, model=model or version.name, revision=version.revision, api_key=api_key
+        )
     if not text.startswith(("http://", "https://")):
         raise InputError.at("--target", f"{text!r} is not blue, green or an http(s):// URL")
     url = base_url(text)

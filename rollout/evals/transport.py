@@ -39,9 +39,11 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             await self.reconnect(request, origin)
         assert self.writer is not None
         try:
-            self.writer.write(self.h11.send(h11.Request(method=request.method, target=url.raw_path,
-                                                        headers=request.headers.raw))
-                              + self.h11.send(h11.Data(data=request.content)) + self.h11.send(h11.EndOfMessage()))
+            self.writer.write(
+                self.h11.send(h11.Request(method=request.method, target=url.raw_path, headers=request.headers.raw))
+                + self.h11.send(h11.Data(data=request.content))
+                + self.h11.send(h11.EndOfMessage())
+            )
             await self.writer.drain()
             event = await self.next_event(request)
             while not isinstance(event, h11.Response):
@@ -57,8 +59,13 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         except httpx.TransportError:
             await self.close()
             raise
-        return httpx.Response(event.status_code, headers=event.headers, stream=Body(self, request), request=request,
-                              extensions={"http_version": b"HTTP/1.1"})
+        return httpx.Response(
+            event.status_code,
+            headers=event.headers,
+            stream=Body(self, request),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1"},
+        )
 
     async def reconnect(self, request: httpx.Request, origin: tuple[bytes, bytes, int]) -> None:
         await self.close()
@@ -66,9 +73,14 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         secure = scheme == b"https"
         try:
             self.reader, self.writer = await asyncio.wait_for(
-                asyncio.open_connection(host.decode("ascii"), port, ssl=self.ssl_context if secure else None,
-                                        server_hostname=host.decode("ascii") if secure else None),
-                self.connect_timeout)
+                asyncio.open_connection(
+                    host.decode("ascii"),
+                    port,
+                    ssl=self.ssl_context if secure else None,
+                    server_hostname=host.decode("ascii") if secure else None,
+                ),
+                self.connect_timeout,
+            )
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise httpx.ConnectTimeout(f"no connection within {self.connect_timeout:g}s", request=request) from exc
         except OSError as exc:

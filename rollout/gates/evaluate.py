@@ -45,8 +45,11 @@ class SuiteRun:
 
 def match_runs(baselines: Sequence[Loaded], candidates: Sequence[Loaded]) -> list[SuiteRun]:
     """One baseline and one candidate results file per suite; anything else is an input error."""
-    problems = [Problem(file=r.file, field="cases", message="has no cases: an empty run decides nothing")
-                for r in (*baselines, *candidates) if not r.results.cases]
+    problems = [
+        Problem(file=r.file, field="cases", message="has no cases: an empty run decides nothing")
+        for r in (*baselines, *candidates)
+        if not r.results.cases
+    ]
     by_side = {}
     for side, loaded in (("baseline", baselines), ("candidate", candidates)):
         if not loaded:
@@ -54,8 +57,15 @@ def match_runs(baselines: Sequence[Loaded], candidates: Sequence[Loaded]) -> lis
         suites: dict[str, Loaded] = {}
         for item in loaded:
             if item.suite in suites:
-                problems.append(Problem(file=item.file, field="suite", message=(
-                    f"a second {side} results file for suite {item.suite!r} (the first is {suites[item.suite].file})")))
+                problems.append(
+                    Problem(
+                        file=item.file,
+                        field="suite",
+                        message=(
+                            f"a second {side} results file for suite {item.suite!r} (the first is {suites[item.suite].file})"
+                        ),
+                    )
+                )
             suites[item.suite] = item
         problems += _disagreements(side, loaded)
         by_side[side] = suites
@@ -63,9 +73,16 @@ def match_runs(baselines: Sequence[Loaded], candidates: Sequence[Loaded]) -> lis
     for suite in sorted(blue.keys() ^ green.keys()):
         has, lacks = ("baseline", "candidate") if suite in blue else ("candidate", "baseline")
         item = (blue if suite in blue else green)[suite]
-        problems.append(Problem(file=item.file, field="suite", message=(
-            f"results for different suites: {has} has suite {suite!r} but the {lacks} does not "
-            f"({lacks} suites: {', '.join(sorted((green if suite in blue else blue).keys())) or 'none'})")))
+        problems.append(
+            Problem(
+                file=item.file,
+                field="suite",
+                message=(
+                    f"results for different suites: {has} has suite {suite!r} but the {lacks} does not "
+                    f"({lacks} suites: {', '.join(sorted((green if suite in blue else blue).keys())) or 'none'})"
+                ),
+            )
+        )
     if problems:
         raise InputError(problems)
     return [SuiteRun(suite=s, baseline=blue[s].results, candidate=green[s].results) for s in sorted(blue)]
@@ -76,31 +93,61 @@ def _disagreements(side: str, loaded: Sequence[Loaded]) -> list[Problem]:
     for key in ("model", "revision"):
         values = {getattr(item.results, key) for item in loaded} - {None}
         if len(values) > 1:
-            problems.append(Problem(file=loaded[-1].file, field=key, message=(
-                f"the {side} results disagree on the {key} ({', '.join(sorted(values))}): "
-                "gate one version against another")))
+            problems.append(
+                Problem(
+                    file=loaded[-1].file,
+                    field=key,
+                    message=(
+                        f"the {side} results disagree on the {key} ({', '.join(sorted(values))}): "
+                        "gate one version against another"
+                    ),
+                )
+            )
     return problems
 
 
-def evaluate(gates: Gates, runs: Sequence[SuiteRun], *, feedback: Feedback | None = None,
-             declared: Mapping[Path, Collection[str]] | None = None, seed: int = SEED) -> Verdict:
+def evaluate(
+    gates: Gates,
+    runs: Sequence[SuiteRun],
+    *,
+    feedback: Feedback | None = None,
+    declared: Mapping[Path, Collection[str]] | None = None,
+    seed: int = SEED,
+) -> Verdict:
     """`declared` holds the names each gate suite's files give themselves, besides its folder name."""
-    names = {path: {path.name, *(declared or {}).get(path, ())}
-             for path in (g.suite for g in (gates.quality, gates.safety) if g is not None)}
+    names = {
+        path: {path.name, *(declared or {}).get(path, ())}
+        for path in (g.suite for g in (gates.quality, gates.safety) if g is not None)
+    }
     unused = sorted({run.suite for run in runs} - set().union(*names.values()))
     if unused and gates.latency is None and gates.cost is None:
         gated = sorted(path.name for path in names)
-        raise InputError.at("--baseline", f"no gate in the plan uses suite {', '.join(unused)} "
-                                          f"(gated suites: {', '.join(gated) or 'none'})", field="suite")
+        raise InputError.at(
+            "--baseline",
+            f"no gate in the plan uses suite {', '.join(unused)} (gated suites: {', '.join(gated) or 'none'})",
+            field="suite",
+        )
     results: list[GateResult] = []
     if gates.quality is not None:
         quality = gates.quality
-        results.append(_on_suite("quality", quality.suite, [r for r in runs if r.suite in names[quality.suite]],
-                                 lambda paired, suite: quality_gate(paired, quality, suite=suite, seed=seed)))
+        results.append(
+            _on_suite(
+                "quality",
+                quality.suite,
+                [r for r in runs if r.suite in names[quality.suite]],
+                lambda paired, suite: quality_gate(paired, quality, suite=suite, seed=seed),
+            )
+        )
     if gates.safety is not None:
         safety = gates.safety
-        results.append(_on_suite("safety", safety.suite, [r for r in runs if r.suite in names[safety.suite]],
-                                 lambda paired, suite: safety_gate(paired, safety, suite=suite)))
+        results.append(
+            _on_suite(
+                "safety",
+                safety.suite,
+                [r for r in runs if r.suite in names[safety.suite]],
+                lambda paired, suite: safety_gate(paired, safety, suite=suite),
+            )
+        )
     pooled = pair_many([(run.baseline, run.candidate) for run in runs])
     if gates.latency is not None:
         results.append(latency_gate(pooled, gates.latency))
@@ -108,20 +155,36 @@ def evaluate(gates: Gates, runs: Sequence[SuiteRun], *, feedback: Feedback | Non
         results.append(cost_gate(pooled, gates.cost))
     baseline, candidate = _info([r.baseline for r in runs]), _info([r.candidate for r in runs])
     if gates.feedback is not None:
-        results.append(feedback_gate(feedback or Feedback(source="none", unavailable="the source was not read"),
-                                     gates.feedback, blue=baseline.model, green=candidate.model))
-    return Verdict(outcome=combine(r.outcome for r in results), baseline=baseline, candidate=candidate,
-                   gates=tuple(results))
+        results.append(
+            feedback_gate(
+                feedback or Feedback(source="none", unavailable="the source was not read"),
+                gates.feedback,
+                blue=baseline.model,
+                green=candidate.model,
+            )
+        )
+    return Verdict(
+        outcome=combine(r.outcome for r in results), baseline=baseline, candidate=candidate, gates=tuple(results)
+    )
 
 
-def _on_suite(gate: str, suite: Path, matching: Sequence[SuiteRun],
-              judge: Callable[[Paired, str], GateResult]) -> GateResult:
+def _on_suite(
+    gate: str, suite: Path, matching: Sequence[SuiteRun], judge: Callable[[Paired, str], GateResult]
+) -> GateResult:
     if not matching:
-        return GateResult(gate=gate, outcome="inconclusive", details={"suite": suite.name},
-                          reason=f"no results for suite {suite.name}: run it on both colors and pass both files")
+        return GateResult(
+            gate=gate,
+            outcome="inconclusive",
+            details={"suite": suite.name},
+            reason=f"no results for suite {suite.name}: run it on both colors and pass both files",
+        )
     if len(matching) > 1:
-        raise InputError.at("--baseline", f"the {gate} gate's suite {suite.name} has results under several names "
-                                          f"({', '.join(r.suite for r in matching)}): pass one", field="suite")
+        raise InputError.at(
+            "--baseline",
+            f"the {gate} gate's suite {suite.name} has results under several names "
+            f"({', '.join(r.suite for r in matching)}): pass one",
+            field="suite",
+        )
     run = matching[0]
     return judge(pair_cases(run.baseline, run.candidate), run.suite)
 
@@ -129,6 +192,9 @@ def _on_suite(gate: str, suite: Path, matching: Sequence[SuiteRun],
 def _info(results: Sequence[EvalResults]) -> RunInfo:
     revisions = [r.revision for r in results if r.revision]
     targets = {r.target for r in results}
-    return RunInfo(model=results[0].model if results else "", revision=revisions[0] if revisions else None,
-                   target=targets.pop() if len(targets) == 1 else None,
-                   run_ids=tuple(r.run_id for r in results if r.run_id))
+    return RunInfo(
+        model=results[0].model if results else "",
+        revision=revisions[0] if revisions else None,
+        target=targets.pop() if len(targets) == 1 else None,
+        run_ids=tuple(r.run_id for r in results if r.run_id),
+    )

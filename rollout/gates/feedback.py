@@ -102,17 +102,34 @@ def feedback_gate(feedback: Feedback, config: FeedbackGate, *, blue: str, green:
     threshold = -config.margin
     details: dict[str, Any] = {"source": feedback.source}
     if feedback.votes is None:
-        return GateResult(gate="feedback", outcome="inconclusive", threshold=threshold, details=details,
-                          reason=f"no feedback: {feedback.unavailable}")
+        return GateResult(
+            gate="feedback",
+            outcome="inconclusive",
+            threshold=threshold,
+            details=details,
+            reason=f"no feedback: {feedback.unavailable}",
+        )
     old, new = feedback.votes.get(blue, Votes()), feedback.votes.get(green, Votes())
-    details["measures"] = {"votes": {"blue": old.total, "green": new.total},
-                           "thumbs-up rate": {"blue": old.up / old.total if old.total else None,
-                                              "green": new.up / new.total if new.total else None}}
-    short = [f"{color} {name} has {votes.total}" for color, name, votes in (("blue", blue, old), ("green", green, new))
-             if votes.total < config.min_samples]
+    details["measures"] = {
+        "votes": {"blue": old.total, "green": new.total},
+        "thumbs-up rate": {
+            "blue": old.up / old.total if old.total else None,
+            "green": new.up / new.total if new.total else None,
+        },
+    }
+    short = [
+        f"{color} {name} has {votes.total}"
+        for color, name, votes in (("blue", blue, old), ("green", green, new))
+        if votes.total < config.min_samples
+    ]
     if short:
-        return GateResult(gate="feedback", outcome="inconclusive", threshold=threshold, details=details,
-                          reason=f"too few votes to judge: {', '.join(short)} of the {config.min_samples} needed")
+        return GateResult(
+            gate="feedback",
+            outcome="inconclusive",
+            threshold=threshold,
+            details=details,
+            reason=f"too few votes to judge: {', '.join(short)} of the {config.min_samples} needed",
+        )
     estimate = new.up / new.total - old.up / old.total
     interval = noninferiority_interval(new.up, new.total, old.up, old.total, confidence=config.confidence)
     outcome = compare(interval.low, interval.high, threshold, better="above")
@@ -124,5 +141,12 @@ def feedback_gate(feedback: Feedback, config: FeedbackGate, *, blue: str, green:
         reason = f"{said} straddles {signed(threshold)}: {needed(more, unit='votes per color')}"
     else:
         reason = f"{said} {'stays above' if outcome == 'pass' else 'is below'} {signed(threshold)}"
-    return GateResult(gate="feedback", outcome=outcome, estimate=estimate, interval=(interval.low, interval.high),
-                      threshold=threshold, details=details, reason=reason)
+    return GateResult(
+        gate="feedback",
+        outcome=outcome,
+        estimate=estimate,
+        interval=(interval.low, interval.high),
+        threshold=threshold,
+        details=details,
+        reason=reason,
+    )

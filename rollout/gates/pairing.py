@@ -40,13 +40,18 @@ class Paired:
     def exclusion_problem(self) -> str | None:
         """Why too little of the suite was compared to decide on, if it was."""
         if self.total and self.excluded / self.total > MAX_EXCLUDED_SHARE:
-            return (f"{self.excluded} of {self.total} cases could not be compared ({self.exclusion_summary()}), "
-                    f"more than {MAX_EXCLUDED_SHARE:.0%}: fix the runs and evaluate again")
+            return (
+                f"{self.excluded} of {self.total} cases could not be compared ({self.exclusion_summary()}), "
+                f"more than {MAX_EXCLUDED_SHARE:.0%}: fix the runs and evaluate again"
+            )
         return None
 
     def exclusion_summary(self) -> str:
-        parts = [(len(self.errored), "errored"), (len(self.missing_in_green), "missing on green"),
-                 (len(self.missing_in_blue), "missing on blue")]
+        parts = [
+            (len(self.errored), "errored"),
+            (len(self.missing_in_green), "missing on green"),
+            (len(self.missing_in_blue), "missing on blue"),
+        ]
         return ", ".join(f"{count} {what}" for count, what in parts if count) or "none"
 
     def exclusion_details(self) -> dict[str, Any]:
@@ -87,8 +92,12 @@ def pair_many(runs: Sequence[tuple[EvalResults, EvalResults]]) -> Paired:
             else:
                 pairs.append(CasePair(id=prefix + case_id, blue=blue, green=green))
         missing_in_blue += [prefix + case_id for case_id in green_cases if case_id not in blue_cases]
-    return Paired(pairs=tuple(pairs), missing_in_blue=tuple(missing_in_blue),
-                  missing_in_green=tuple(missing_in_green), errored=tuple(errored))
+    return Paired(
+        pairs=tuple(pairs),
+        missing_in_blue=tuple(missing_in_blue),
+        missing_in_green=tuple(missing_in_green),
+        errored=tuple(errored),
+    )
 
 
 def _errored(case: CaseResult) -> bool:

@@ -40,9 +40,13 @@ def latency_gate(paired: Paired, config: LatencyGate) -> GateResult:
     green = _timings(paired.pairs, "green")
     details: dict[str, Any] = {"compared": len(paired.pairs), "measures": _latency_measures(blue, green)}
     if min(len(blue["latency"]), len(green["latency"])) < MIN_LATENCIES:
-        return GateResult(gate="latency", outcome="inconclusive", details=details,
-                          reason=f"only {min(len(blue['latency']), len(green['latency']))} timed completions; "
-                                 f"at least {MIN_LATENCIES} per color are needed for a p95")
+        return GateResult(
+            gate="latency",
+            outcome="inconclusive",
+            details=details,
+            reason=f"only {min(len(blue['latency']), len(green['latency']))} timed completions; "
+            f"at least {MIN_LATENCIES} per color are needed for a p95",
+        )
     details["ratios"] = _ratios(blue, green, config.confidence)
     checks = []
     if config.p95_ratio_max is not None:
@@ -50,52 +54,98 @@ def latency_gate(paired: Paired, config: LatencyGate) -> GateResult:
     if config.ttft_p95_ms_max is not None:
         checks.append(_ttft_check(green["ttft"], config.ttft_p95_ms_max, config.confidence))
     if not checks:
-        return GateResult(gate="latency", outcome="pass", details=details,
-                          reason="no latency limit set in the plan; measured only")
-    details["checks"] = [{"check": c.name, "outcome": c.outcome, "estimate": c.estimate, "threshold": c.threshold,
-                          "interval": [c.interval.low, c.interval.high] if c.interval else None, "reason": c.reason}
-                         for c in checks]
+        return GateResult(
+            gate="latency", outcome="pass", details=details, reason="no latency limit set in the plan; measured only"
+        )
+    details["checks"] = [
+        {
+            "check": c.name,
+            "outcome": c.outcome,
+            "estimate": c.estimate,
+            "threshold": c.threshold,
+            "interval": [c.interval.low, c.interval.high] if c.interval else None,
+            "reason": c.reason,
+        }
+        for c in checks
+    ]
     outcome = combine(c.outcome for c in checks)
     lead = next(c for c in checks if c.outcome == outcome) if outcome != "pass" else checks[0]
-    return GateResult(gate="latency", outcome=outcome, estimate=lead.estimate, threshold=lead.threshold,
-                      interval=(lead.interval.low, lead.interval.high) if lead.interval else None,
-                      details=details, reason="; ".join(c.reason for c in checks))
+    return GateResult(
+        gate="latency",
+        outcome=outcome,
+        estimate=lead.estimate,
+        threshold=lead.threshold,
+        interval=(lead.interval.low, lead.interval.high) if lead.interval else None,
+        details=details,
+        reason="; ".join(c.reason for c in checks),
+    )
 
 
 def _ratio_check(blue: list[float], green: list[float], limit: float, confidence: float) -> Check:
     interval = quantile_ratio_interval(green, blue, 0.95, confidence=confidence)
     if interval is None or quantile(blue, 0.95) <= 0:
-        return Check(name="p95 latency ratio", outcome="inconclusive", estimate=None, interval=None,
-                     threshold=limit, reason="blue's p95 latency is 0 ms, so no ratio can be taken")
+        return Check(
+            name="p95 latency ratio",
+            outcome="inconclusive",
+            estimate=None,
+            interval=None,
+            threshold=limit,
+            reason="blue's p95 latency is 0 ms, so no ratio can be taken",
+        )
     estimate = quantile(green, 0.95) / quantile(blue, 0.95)
     outcome = compare(interval.low, interval.high, limit, better="below")
-    return Check(name="p95 latency ratio", outcome=outcome, estimate=estimate, interval=interval, threshold=limit,
-                 reason=f"p95 latency green/blue {estimate:.2f} ({ci(interval, confidence, digits=2, sign=False)}) "
-                        f"{_against(outcome)} {limit:.2f}")
+    return Check(
+        name="p95 latency ratio",
+        outcome=outcome,
+        estimate=estimate,
+        interval=interval,
+        threshold=limit,
+        reason=f"p95 latency green/blue {estimate:.2f} ({ci(interval, confidence, digits=2, sign=False)}) "
+        f"{_against(outcome)} {limit:.2f}",
+    )
 
 
 def _ttft_check(green: list[float], limit: float, confidence: float) -> Check:
     if len(green) < MIN_LATENCIES:
-        return Check(name="green p95 TTFT", outcome="inconclusive", estimate=None, interval=None,
-                     threshold=limit, reason=f"only {len(green)} time-to-first-token timings on green")
+        return Check(
+            name="green p95 TTFT",
+            outcome="inconclusive",
+            estimate=None,
+            interval=None,
+            threshold=limit,
+            reason=f"only {len(green)} time-to-first-token timings on green",
+        )
     estimate = quantile(green, 0.95)
     interval = quantile_interval(green, 0.95, confidence=confidence)
     outcome = compare(interval.low, interval.high, limit, better="below")
-    return Check(name="green p95 TTFT", outcome=outcome, estimate=estimate, interval=interval, threshold=limit,
-                 reason=f"green p95 TTFT {estimate:.0f} ms ({ci(interval, confidence, digits=0, sign=False)}) "
-                        f"{_against(outcome)} {limit:.0f} ms")
+    return Check(
+        name="green p95 TTFT",
+        outcome=outcome,
+        estimate=estimate,
+        interval=interval,
+        threshold=limit,
+        reason=f"green p95 TTFT {estimate:.0f} ms ({ci(interval, confidence, digits=0, sign=False)}) "
+        f"{_against(outcome)} {limit:.0f} ms",
+    )
 
 
-def _ratios(blue: dict[str, list[float]], green: dict[str, list[float]],
-            confidence: float) -> dict[str, dict[str, Any]]:
+def _ratios(
+    blue: dict[str, list[float]], green: dict[str, list[float]], confidence: float
+) -> dict[str, dict[str, Any]]:
     ratios = {}
-    for label, key, q in (("p50 latency", "latency", 0.5), ("p95 latency", "latency", 0.95),
-                          ("p50 TTFT", "ttft", 0.5), ("p95 TTFT", "ttft", 0.95)):
+    for label, key, q in (
+        ("p50 latency", "latency", 0.5),
+        ("p95 latency", "latency", 0.95),
+        ("p50 TTFT", "ttft", 0.5),
+        ("p95 TTFT", "ttft", 0.95),
+    ):
         if min(len(blue[key]), len(green[key])) < MIN_LATENCIES or quantile(blue[key], q) <= 0:
             continue
         interval = quantile_ratio_interval(green[key], blue[key], q, confidence=confidence)
-        ratios[label] = {"estimate": quantile(green[key], q) / quantile(blue[key], q),
-                         "interval": [interval.low, interval.high] if interval else None}
+        ratios[label] = {
+            "estimate": quantile(green[key], q) / quantile(blue[key], q),
+            "interval": [interval.low, interval.high] if interval else None,
+        }
     return ratios
 
 
@@ -111,16 +161,29 @@ def _timings(pairs: Sequence[CasePair], color: str) -> dict[str, list[float]]:
         case = getattr(pair, color)
         latency += case.latency_ms
         ttft += [t for t in case.ttft_ms if t is not None]
-        speed += [tokens / (ms / 1000) for ms, tokens in zip(case.latency_ms, case.output_tokens, strict=False)
-                  if tokens is not None and ms > 0]
+        speed += [
+            tokens / (ms / 1000)
+            for ms, tokens in zip(case.latency_ms, case.output_tokens, strict=False)
+            if tokens is not None and ms > 0
+        ]
     return {"latency": sorted(latency), "ttft": sorted(ttft), "speed": sorted(speed)}
 
 
 def _latency_measures(blue: dict[str, list[float]], green: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
-    rows = (("p50 TTFT ms", "ttft", 0.5), ("p95 TTFT ms", "ttft", 0.95), ("p50 latency ms", "latency", 0.5),
-            ("p95 latency ms", "latency", 0.95), ("p50 tokens/s", "speed", 0.5))
-    return {label: {"blue": quantile(blue[key], q) if blue[key] else None,
-                    "green": quantile(green[key], q) if green[key] else None} for label, key, q in rows}
+    rows = (
+        ("p50 TTFT ms", "ttft", 0.5),
+        ("p95 TTFT ms", "ttft", 0.95),
+        ("p50 latency ms", "latency", 0.5),
+        ("p95 latency ms", "latency", 0.95),
+        ("p50 tokens/s", "speed", 0.5),
+    )
+    return {
+        label: {
+            "blue": quantile(blue[key], q) if blue[key] else None,
+            "green": quantile(green[key], q) if green[key] else None,
+        }
+        for label, key, q in rows
+    }
 
 
 def cost_gate(paired: Paired, config: CostGate) -> GateResult:
@@ -131,20 +194,34 @@ def cost_gate(paired: Paired, config: CostGate) -> GateResult:
     measured = ratio_of_ratios_interval(usable, confidence=config.confidence) if usable else None
     details: dict[str, Any] = {"compared": len(usable), "gpu_hour_usd": prices}
     if measured is None:
-        return GateResult(gate="cost", outcome="inconclusive", threshold=config.ratio_max, details=details,
-                          reason="no case has both latency and output token counts on both colors")
+        return GateResult(
+            gate="cost",
+            outcome="inconclusive",
+            threshold=config.ratio_max,
+            details=details,
+            reason="no case has both latency and output token counts on both colors",
+        )
     seconds_ratio, interval = measured
     details["measures"] = _cost_measures(usable, prices)
     estimate = seconds_ratio * price_ratio
     low, high = interval.low * price_ratio, interval.high * price_ratio
     outcome = compare(low, high, config.ratio_max, better="below")
-    reason = (f"$ per output token green/blue {estimate:.2f} "
-              f"({ci(Interval(low=low, high=high), config.confidence, digits=2, sign=False)}) "
-              f"{_against(outcome)} {config.ratio_max:.2f}")
+    reason = (
+        f"$ per output token green/blue {estimate:.2f} "
+        f"({ci(Interval(low=low, high=high), config.confidence, digits=2, sign=False)}) "
+        f"{_against(outcome)} {config.ratio_max:.2f}"
+    )
     if not (prices["blue"] and prices["green"] is not None):
         reason += " (no GPU prices in the plan: same price assumed)"
-    return GateResult(gate="cost", outcome=outcome, estimate=estimate, interval=(low, high),
-                      threshold=config.ratio_max, details=details, reason=reason)
+    return GateResult(
+        gate="cost",
+        outcome=outcome,
+        estimate=estimate,
+        interval=(low, high),
+        threshold=config.ratio_max,
+        details=details,
+        reason=reason,
+    )
 
 
 def _seconds_and_tokens(pair: CasePair) -> tuple[float, float, float, float] | None:
@@ -152,8 +229,9 @@ def _seconds_and_tokens(pair: CasePair) -> tuple[float, float, float, float] | N
     # way, so the ratio compares like with like even though absolute $ depends on batching.
     sums = []
     for case in (pair.green, pair.blue):
-        timed = [(ms, tokens) for ms, tokens in zip(case.latency_ms, case.output_tokens, strict=False)
-                 if tokens is not None]
+        timed = [
+            (ms, tokens) for ms, tokens in zip(case.latency_ms, case.output_tokens, strict=False) if tokens is not None
+        ]
         seconds, tokens = sum(ms for ms, _ in timed) / 1000, sum(t for _, t in timed)
         if seconds <= 0 or tokens <= 0:
             return None
@@ -161,12 +239,16 @@ def _seconds_and_tokens(pair: CasePair) -> tuple[float, float, float, float] | N
     return sums[0], sums[1], sums[2], sums[3]
 
 
-def _cost_measures(usable: Sequence[tuple[float, float, float, float]],
-                   prices: dict[str, float | None]) -> dict[str, dict[str, Any]]:
-    speed = {"green": sum(u[1] for u in usable) / sum(u[0] for u in usable),
-             "blue": sum(u[3] for u in usable) / sum(u[2] for u in usable)}
+def _cost_measures(
+    usable: Sequence[tuple[float, float, float, float]], prices: dict[str, float | None]
+) -> dict[str, dict[str, Any]]:
+    speed = {
+        "green": sum(u[1] for u in usable) / sum(u[0] for u in usable),
+        "blue": sum(u[3] for u in usable) / sum(u[2] for u in usable),
+    }
     measures: dict[str, dict[str, Any]] = {"tokens/s per request": speed}
     if prices["blue"] is not None and prices["green"] is not None:
         measures["$ per 1M output tokens (one stream)"] = {
-            color: price / 3600 / speed[color] * 1e6 for color, price in prices.items() if price is not None}
+            color: price / 3600 / speed[color] * 1e6 for color, price in prices.items() if price is not None
+        }
     return measures

@@ -126,16 +126,22 @@ def _regressions(gate: GateResult) -> list[Mapping[str, Any]]:
 
 
 def _regression_section(gates: Sequence[GateResult]) -> list[str]:
-    lines = ["### Cases that went from pass to fail", "",
-             "| gate | case | prompt | blue answered | green answered |", "|---|---|---|---|---|"]
+    lines = [
+        "### Cases that went from pass to fail",
+        "",
+        "| gate | case | prompt | blue answered | green answered |",
+        "|---|---|---|---|---|",
+    ]
     notes = []
     for gate in gates:
         cases = _regressions(gate)
         for case in cases[:SHOWN_REGRESSIONS]:
-            lines.append(f"| {inline(gate.gate)} | {inline(str(case.get('id', '')), 80)} "
-                         f"| {inline(str(case.get('prompt', '')), PROMPT_CHARS)} "
-                         f"| {inline(str(case.get('blue', '')), ANSWER_CHARS)} "
-                         f"| {inline(str(case.get('green', '')), ANSWER_CHARS)} |")
+            lines.append(
+                f"| {inline(gate.gate)} | {inline(str(case.get('id', '')), 80)} "
+                f"| {inline(str(case.get('prompt', '')), PROMPT_CHARS)} "
+                f"| {inline(str(case.get('blue', '')), ANSWER_CHARS)} "
+                f"| {inline(str(case.get('green', '')), ANSWER_CHARS)} |"
+            )
         total = gate.details["regressions"].get("count", len(cases)) if cases else 0
         if total > min(len(cases), SHOWN_REGRESSIONS):
             notes.append(f"{inline(gate.gate)}: {total - min(len(cases), SHOWN_REGRESSIONS)} more not shown")

@@ -16,8 +16,9 @@ from rollout.gates.verdict import Verdict
 from rollout.plan import Plan
 
 
-def gate_files(plan: Plan, baselines: Sequence[Path], candidates: Sequence[Path], *,
-               transport: httpx.BaseTransport | None = None) -> Verdict:
+def gate_files(
+    plan: Plan, baselines: Sequence[Path], candidates: Sequence[Path], *, transport: httpx.BaseTransport | None = None
+) -> Verdict:
     runs = match_runs(_load(baselines), _load(candidates))
     feedback = fetch_feedback(plan.gates.feedback.source, transport=transport) if plan.gates.feedback else None
     suites = [g.suite for g in (plan.gates.quality, plan.gates.safety) if g is not None]

@@ -21,8 +21,9 @@ ATTEMPTS = 3
 BACKOFF_S = 0.5
 
 
-def fetch_feedback(source: FeedbackSource, *, transport: httpx.BaseTransport | None = None,
-                   timeout: float = 10.0) -> Feedback:
+def fetch_feedback(
+    source: FeedbackSource, *, transport: httpx.BaseTransport | None = None, timeout: float = 10.0
+) -> Feedback:
     if source.kind == "jsonl":
         assert source.path is not None
         name = str(source.path)

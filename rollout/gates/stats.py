@@ -56,6 +56,7 @@ def stdev(values: Sequence[float]) -> float:
 
 # Paired bootstrap of a mean ------------------------------------------------------------------------------------------
 
+
 def bootstrap_mean(
     values: Sequence[float],
     *,
@@ -165,6 +166,7 @@ def _btrs(rng: random.Random, n: int, p: float) -> int:
 
 # Proportions ---------------------------------------------------------------------------------------------------------
 
+
 def wilson(successes: int, n: int, *, confidence: float) -> Interval:
     """Wilson score interval for a proportion; the whole [0, 1] when there is no data."""
     if n <= 0:
@@ -228,8 +230,10 @@ def _beta_fraction(x: float, a: float, b: float) -> float:
     d = 1.0 / (d if abs(d) > tiny else tiny)
     result = d
     for m in range(1, 100_000):
-        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
             d = 1.0 + numerator * d
             d = 1.0 / (d if abs(d) > tiny else tiny)
             c = 1.0 + numerator / c
@@ -256,6 +260,7 @@ def beta_quantile(probability: float, a: float, b: float) -> float:
 
 
 # Quantiles of latencies ----------------------------------------------------------------------------------------------
+
 
 def quantile(ordered: Sequence[float], q: float) -> float:
     """The sample q-quantile of sorted values: the ceil(q*n)-th smallest (the inverted-CDF definition)."""
@@ -304,6 +309,7 @@ def quantile_ratio_interval(
 
 # Ratios of totals ----------------------------------------------------------------------------------------------------
 
+
 def ratio_of_ratios_interval(
     pairs: Sequence[tuple[float, float, float, float]], *, confidence: float
 ) -> tuple[float, Interval] | None:
@@ -325,6 +331,7 @@ def ratio_of_ratios_interval(
 
 
 # Sample sizes --------------------------------------------------------------------------------------------------------
+
 
 def samples_to_decide(n: int, half_width: float, distance: float) -> int | None:
     """How many samples would shrink the interval's half-width below its distance from the threshold.

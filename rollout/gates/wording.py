@@ -10,8 +10,11 @@ def signed(value: float, digits: int = 3) -> str:
 
 
 def ci(interval: Interval, confidence: float, *, digits: int = 3, sign: bool = True) -> str:
-    low, high = (signed(v, digits) for v in (interval.low, interval.high)) if sign else (
-        f"{v:.{digits}f}" for v in (interval.low, interval.high))
+    low, high = (
+        (signed(v, digits) for v in (interval.low, interval.high))
+        if sign
+        else (f"{v:.{digits}f}" for v in (interval.low, interval.high))
+    )
     return f"{confidence:.0%} CI {low} to {high}"
 
 

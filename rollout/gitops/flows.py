@@ -102,6 +102,9 @@ def repo_paths(plan: Plan) -> RepoPaths:
     if plan.router.kind == "gateway-api" and plan.router.config.absolute().resolve().is_relative_to(top):
         route = rel(plan.router.config)
     return RepoPaths(
-        plan=rel(plan.path), traffic=rel(plan.traffic_path), records=rel(plan.records_dir), next_record_number=number,
+        plan=rel(plan.path),
+        traffic=rel(plan.traffic_path),
+        records=rel(plan.records_dir),
+        next_record_number=number,
         route=route,
     )

@@ -73,8 +73,11 @@ class Backend:
 def backends(plan: Plan, state: TrafficState) -> tuple[Backend, ...]:
     """The colors that get traffic, with their weights; a color at 0% is left out of every config."""
     if state.weights.blue + state.weights.green != 100:
-        raise InputError.at(str(plan.traffic_path), f"weights add up to {state.weights.blue + state.weights.green}, "
-                                                    "not 100", field="weights")
+        raise InputError.at(
+            str(plan.traffic_path),
+            f"weights add up to {state.weights.blue + state.weights.green}, not 100",
+            field="weights",
+        )
     found = []
     for color in COLORS:
         weight = getattr(state.weights, color)
@@ -105,16 +108,22 @@ def audience(plan: Plan, state: TrafficState) -> str:
 def expectations(plan: Plan, state: TrafficState, probes: int) -> tuple[Expectation, ...]:
     """The probe groups that prove a state: an internal stage must also keep green away from everyone else."""
     if audience(plan, state) == "internal":
-        return (Expectation(audience="internal", green_percent=state.weights.green, probes=probes),
-                Expectation(audience="all", green_percent=0, probes=max(1, probes // 4)))
+        return (
+            Expectation(audience="internal", green_percent=state.weights.green, probes=probes),
+            Expectation(audience="all", green_percent=0, probes=max(1, probes // 4)),
+        )
     return (Expectation(audience="all", green_percent=state.weights.green, probes=probes),)
 
 
 def config_revision(plan: Plan, state: TrafficState) -> str:
     """A short fingerprint of everything a config is rendered from; routers echo it so we know it is live."""
     facts = {
-        "service": plan.service, "kind": plan.router.kind, "url": plan.router.url, "stage": state.stage,
-        "audience": audience(plan, state), "green": state.green,
+        "service": plan.service,
+        "kind": plan.router.kind,
+        "url": plan.router.url,
+        "stage": state.stage,
+        "audience": audience(plan, state),
+        "green": state.green,
         "backends": [(b.color, b.name, b.url, b.weight) for b in backends(plan, state)],
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:12]

@@ -52,19 +52,43 @@ class ApplyResult:
 
 def result_to_dict(result: ApplyResult) -> dict[str, object]:
     return {
-        "kind": result.kind, "config": str(result.config), "revision": result.revision, "summary": result.summary,
-        "changed": result.changed, "applied": result.applied, "verified_by": result.verified_by,
-        "seconds": round(result.seconds, 3), "diff": result.diff,
-        "checks": [{"audience": c.audience, "intended": c.intended, "blue": c.blue, "green": c.green,
-                    "other": c.other, "low": round(c.low, 4), "high": round(c.high, 4), "ok": c.ok}
-                   for c in result.checks],
+        "kind": result.kind,
+        "config": str(result.config),
+        "revision": result.revision,
+        "summary": result.summary,
+        "changed": result.changed,
+        "applied": result.applied,
+        "verified_by": result.verified_by,
+        "seconds": round(result.seconds, 3),
+        "diff": result.diff,
+        "checks": [
+            {
+                "audience": c.audience,
+                "intended": c.intended,
+                "blue": c.blue,
+                "green": c.green,
+                "other": c.other,
+                "low": round(c.low, 4),
+                "high": round(c.high, 4),
+                "ok": c.ok,
+            }
+            for c in result.checks
+        ],
     }
 
 
-def apply_traffic(plan: Plan, state: TrafficState, *, dry_run: bool = False, probes: int | None = None,
-                  env: Mapping[str, str], transport: httpx.BaseTransport | None = None,
-                  confidence: float = CONFIDENCE, probe_timeout: float = PROBE_TIMEOUT,
-                  live_timeout: float | None = None) -> ApplyResult:
+def apply_traffic(
+    plan: Plan,
+    state: TrafficState,
+    *,
+    dry_run: bool = False,
+    probes: int | None = None,
+    env: Mapping[str, str],
+    transport: httpx.BaseTransport | None = None,
+    confidence: float = CONFIDENCE,
+    probe_timeout: float = PROBE_TIMEOUT,
+    live_timeout: float | None = None,
+) -> ApplyResult:
     """Make the router serve `state`, and prove it; raise ExternalError (after undoing) if it cannot.
 
     `probes` overrides router.probes (0: check the written file only); `transport` lets tests stand in
@@ -77,22 +101,42 @@ def apply_traffic(plan: Plan, state: TrafficState, *, dry_run: bool = False, pro
     text = adapter.render(plan, state)
     previous = _read_current(plan)
     result = ApplyResult(
-        kind=plan.router.kind, config=config, revision=config_revision(plan, state), summary=headline(plan, state),
-        diff=unified_diff(previous, text, str(config)), changed=previous != text, applied=False, verified_by="nothing",
+        kind=plan.router.kind,
+        config=config,
+        revision=config_revision(plan, state),
+        summary=headline(plan, state),
+        diff=unified_diff(previous, text, str(config)),
+        changed=previous != text,
+        applied=False,
+        verified_by="nothing",
     )
     if dry_run:
         return result
     probes = plan.router.probes if probes is None else probes
     if probes and plan.router.url is None and adapter.probe_style(plan) is not None:
-        raise InputError.at(str(plan.path), f"the split cannot be verified without the {plan.router.kind} address, "
-                                            "e.g. url: http://127.0.0.1:4000 (or probes: 0)", field="router.url")
+        raise InputError.at(
+            str(plan.path),
+            f"the split cannot be verified without the {plan.router.kind} address, "
+            "e.g. url: http://127.0.0.1:4000 (or probes: 0)",
+            field="router.url",
+        )
     reload = _reload_command(plan, adapter, env)
     if result.changed:
         _swap(plan, adapter, text, previous, reload, env)
     try:
-        verified_by, checks = _verify(plan, state, adapter, text, result.revision, env=env, transport=transport,
-                                      probes=probes, confidence=confidence,
-                                      probe_timeout=probe_timeout, live_timeout=live_timeout)
+        verified_by, checks = _verify(
+            plan,
+            state,
+            adapter,
+            text,
+            result.revision,
+            env=env,
+            transport=transport,
+            probes=probes,
+            confidence=confidence,
+            probe_timeout=probe_timeout,
+            live_timeout=live_timeout,
+        )
     except RolloutError as exc:
         if result.changed:
             raise _undo(plan, previous, reload, env, exc) from exc
@@ -102,9 +146,14 @@ def apply_traffic(plan: Plan, state: TrafficState, *, dry_run: bool = False, pro
 
 
 def unified_diff(old: str | None, new: str, name: str) -> str:
-    return "".join(difflib.unified_diff((old or "").splitlines(keepends=True), new.splitlines(keepends=True),
-                                        fromfile=f"{name} (current)" if old is not None else "/dev/null",
-                                        tofile=f"{name} (new)"))
+    return "".join(
+        difflib.unified_diff(
+            (old or "").splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"{name} (current)" if old is not None else "/dev/null",
+            tofile=f"{name} (new)",
+        )
+    )
 
 
 def _read_current(plan: Plan) -> str | None:
@@ -113,8 +162,9 @@ def _read_current(plan: Plan) -> str | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError.at(str(plan.path), f"cannot read the current router config {plan.router.config}: {exc}",
-                            field="router.config") from None
+        raise InputError.at(
+            str(plan.path), f"cannot read the current router config {plan.router.config}: {exc}", field="router.config"
+        ) from None
 
 
 def _reload_command(plan: Plan, adapter: RouterAdapter, env: Mapping[str, str]) -> Command | None:
@@ -129,8 +179,9 @@ def _backup(config: Path) -> Path:
     return config.with_name(f".{config.name}.rollout-backup")
 
 
-def _swap(plan: Plan, adapter: RouterAdapter, text: str, previous: str | None, reload: Command | None,
-          env: Mapping[str, str]) -> None:
+def _swap(
+    plan: Plan, adapter: RouterAdapter, text: str, previous: str | None, reload: Command | None, env: Mapping[str, str]
+) -> None:
     """Validate the new config beside the old, keep a backup, rename it into place, and reload."""
     config = plan.router.config
     candidate = _candidate(config)
@@ -142,8 +193,11 @@ def _swap(plan: Plan, adapter: RouterAdapter, text: str, previous: str | None, r
     except OSError as exc:
         with contextlib.suppress(OSError):
             candidate.unlink()
-        raise InputError.at(str(plan.path), f"cannot write the router config beside {config}: {exc.strerror or exc}",
-                            field="router.config") from None
+        raise InputError.at(
+            str(plan.path),
+            f"cannot write the router config beside {config}: {exc.strerror or exc}",
+            field="router.config",
+        ) from None
     try:
         _validate(plan, adapter, text, candidate, env)
         os.replace(candidate, config)
@@ -170,9 +224,20 @@ def _validate(plan: Plan, adapter: RouterAdapter, text: str, candidate: Path, en
         _run(plan.router.validate.replace("{config}", shlex.quote(str(candidate))), env, what="router.validate")
 
 
-def _verify(plan: Plan, state: TrafficState, adapter: RouterAdapter, text: str, revision: str, *,
-            env: Mapping[str, str], transport: httpx.BaseTransport | None, probes: int, confidence: float,
-            probe_timeout: float, live_timeout: float | None) -> tuple[VerifiedBy, tuple[SplitCheck, ...]]:
+def _verify(
+    plan: Plan,
+    state: TrafficState,
+    adapter: RouterAdapter,
+    text: str,
+    revision: str,
+    *,
+    env: Mapping[str, str],
+    transport: httpx.BaseTransport | None,
+    probes: int,
+    confidence: float,
+    probe_timeout: float,
+    live_timeout: float | None,
+) -> tuple[VerifiedBy, tuple[SplitCheck, ...]]:
     style = adapter.probe_style(plan)
     if style is None or plan.router.url is None or probes == 0:
         if plan.router.config.read_text(encoding="utf-8") != text:
@@ -183,18 +248,24 @@ def _verify(plan: Plan, state: TrafficState, adapter: RouterAdapter, text: str, 
         wait_live(client, base, style, revision, env=env, timeout=live_timeout)
         deadline = time.monotonic() + probe_timeout
         checks = tuple(
-            check_split(expectation, count_colors(client, base, style, expectation, env=env, deadline=deadline),
-                        confidence=confidence)
+            check_split(
+                expectation,
+                count_colors(client, base, style, expectation, env=env, deadline=deadline),
+                confidence=confidence,
+            )
             for expectation in expectations(plan, state, probes)
         )
     if not all(check.ok for check in checks):
-        raise ExternalError("the router's observed split does not match the intended weights:\n"
-                            + "\n".join(f"  {check.describe()}" for check in checks))
+        raise ExternalError(
+            "the router's observed split does not match the intended weights:\n"
+            + "\n".join(f"  {check.describe()}" for check in checks)
+        )
     return "probes", checks
 
 
-def _undo(plan: Plan, previous: str | None, reload: Command | None, env: Mapping[str, str],
-          cause: RolloutError) -> ExternalError:
+def _undo(
+    plan: Plan, previous: str | None, reload: Command | None, env: Mapping[str, str], cause: RolloutError
+) -> ExternalError:
     """Put the previous config back and reload it; the error says what failed and what was restored."""
     config = plan.router.config
     if previous is None:
@@ -203,8 +274,9 @@ def _undo(plan: Plan, previous: str | None, reload: Command | None, env: Mapping
     try:
         write_atomic(config, previous)
     except OSError as exc:
-        return ExternalError(f"{cause.message}\nAND RESTORING THE PREVIOUS CONFIG FAILED: {exc}; "
-                             f"it is kept at {_backup(config)}")
+        return ExternalError(
+            f"{cause.message}\nAND RESTORING THE PREVIOUS CONFIG FAILED: {exc}; it is kept at {_backup(config)}"
+        )
     _discard_backup(config)
     notes = [f"restored the previous {config}"]
     if reload is not None:
@@ -224,11 +296,20 @@ def _discard_backup(config: Path) -> None:
 def _run(command: Command, env: Mapping[str, str], *, what: str) -> None:
     shown = command if isinstance(command, str) else shlex.join(command)
     try:
-        done = subprocess.run(command, shell=isinstance(command, str), env=dict(env), capture_output=True, text=True,
-                              timeout=COMMAND_TIMEOUT, check=False)
+        done = subprocess.run(
+            command,
+            shell=isinstance(command, str),
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ExternalError(f"{what} command `{shown}` could not run: {exc}") from None
     if done.returncode != 0:
         output = (done.stderr.strip() or done.stdout.strip()).splitlines()[-5:]
-        raise ExternalError(f"{what} command `{shown}` failed (exit {done.returncode})"
-                            + (":\n  " + "\n  ".join(output) if output else ""))
+        raise ExternalError(
+            f"{what} command `{shown}` failed (exit {done.returncode})"
+            + (":\n  " + "\n  ".join(output) if output else "")
+        )

@@ -41,8 +41,9 @@ def render(plan: Plan, state: TrafficState) -> str:
     else:
         rules = [{"backendRefs": split}]
     if plan.router.gateway is None:
-        raise InputError.at(str(plan.path), "gateway-api needs the Gateway the HTTPRoute attaches to",
-                            field="router.gateway")
+        raise InputError.at(
+            str(plan.path), "gateway-api needs the Gateway the HTTPRoute attaches to", field="router.gateway"
+        )
     namespace, _, name = plan.router.gateway.rpartition("/")
     parent: dict[str, str] = {"name": name, **({"namespace": namespace} if namespace else {})}
     metadata: dict[str, Any] = {"name": plan.service}
@@ -56,8 +57,10 @@ def render(plan: Plan, state: TrafficState) -> str:
         "metadata": metadata,
         "spec": {"parentRefs": [parent], "rules": rules},
     }
-    header = (f"# HTTPRoute for {plan.service}, rendered by `rollout apply` from rollout-traffic.yaml; "
-              f"edits are overwritten.\n# {headline(plan, state)}\n")
+    header = (
+        f"# HTTPRoute for {plan.service}, rendered by `rollout apply` from rollout-traffic.yaml; "
+        f"edits are overwritten.\n# {headline(plan, state)}\n"
+    )
     return header + yaml.safe_dump(route, sort_keys=False, default_flow_style=False)
 
 

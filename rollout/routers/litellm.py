@@ -42,11 +42,13 @@ def render(plan: Plan, state: TrafficState) -> str:
         if internal:
             tags = ["default"] if backend.color == "blue" else []
             params["tags"] = [*tags, "internal"] if getattr(state.weights, backend.color) > 0 else tags
-        deployments.append({
-            "model_name": plan.service,
-            "litellm_params": params,
-            "model_info": {"id": backend.color, "rollout_revision": revision},
-        })
+        deployments.append(
+            {
+                "model_name": plan.service,
+                "litellm_params": params,
+                "model_info": {"id": backend.color, "rollout_revision": revision},
+            }
+        )
     router_settings: dict[str, Any] = {"routing_strategy": "simple-shuffle"}
     if internal:
         router_settings["enable_tag_filtering"] = True
@@ -55,8 +57,10 @@ def render(plan: Plan, state: TrafficState) -> str:
         "router_settings": router_settings,
         "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
     }
-    header = (f"# LiteLLM proxy config for {plan.service}, rendered by `rollout apply` from rollout-traffic.yaml; "
-              f"edits are overwritten.\n# {headline(plan, state)}\n")
+    header = (
+        f"# LiteLLM proxy config for {plan.service}, rendered by `rollout apply` from rollout-traffic.yaml; "
+        f"edits are overwritten.\n# {headline(plan, state)}\n"
+    )
     return header + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
 
 
@@ -92,8 +96,12 @@ def validate_command(plan: Plan, candidate: Path, env: Mapping[str, str]) -> lis
 
 
 def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str] | None:
-    raise InputError.at(str(plan.path), "the LiteLLM proxy reads its config when it starts: set the command that "
-                                        "restarts it, e.g. reload: systemctl restart litellm", field="router.reload")
+    raise InputError.at(
+        str(plan.path),
+        "the LiteLLM proxy reads its config when it starts: set the command that "
+        "restarts it, e.g. reload: systemctl restart litellm",
+        field="router.reload",
+    )
 
 
 def _color(reply: Reply) -> str | None:
@@ -114,8 +122,13 @@ def _is_live(reply: Reply, revision: str) -> bool:
 def probe_style(plan: Plan) -> ProbeStyle | None:
     # Only a model request goes through the router's deployment choice; one token keeps it cheap.
     return ProbeStyle(
-        method="POST", path="/v1/chat/completions", color=_color, live_path="/v1/model/info", is_live=_is_live,
+        method="POST",
+        path="/v1/chat/completions",
+        color=_color,
+        live_path="/v1/model/info",
+        is_live=_is_live,
         body={"model": plan.service, "messages": [{"role": "user", "content": "ping"}], "max_tokens": 1},
         audience_headers={"internal": {"x-litellm-tags": "internal"}},
-        auth_env=("ROLLOUT_ROUTER_KEY", "LITELLM_MASTER_KEY"), live_timeout=120.0,
+        auth_env=("ROLLOUT_ROUTER_KEY", "LITELLM_MASTER_KEY"),
+        live_timeout=120.0,
     )

@@ -49,7 +49,8 @@ def render(plan: Plan, state: TrafficState) -> str:
     audience_map = (
         f"\n    map $http_{AUDIENCE_HEADER.lower().replace('-', '_')} $rollout_color {{\n"
         f"        internal $rollout_split;\n        default blue;\n    }}\n"
-        if split_var == "$rollout_split" else ""
+        if split_var == "$rollout_split"
+        else ""
     )
     return f"""\
 # nginx config for {plan.service}, rendered by `rollout apply` from rollout-traffic.yaml; edits are overwritten.
@@ -106,12 +107,16 @@ http {{
 def listen_address(plan: Plan) -> tuple[str, int]:
     url = plan.router.url
     if url is None:
-        raise InputError.at(str(plan.path), "nginx needs the address to listen on, e.g. url: http://127.0.0.1:4000",
-                            field="router.url")
+        raise InputError.at(
+            str(plan.path), "nginx needs the address to listen on, e.g. url: http://127.0.0.1:4000", field="router.url"
+        )
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
-        raise InputError.at(str(plan.path), f"{url!r}: nginx listens on a plain http://host:port address "
-                                            "(terminate TLS in front of it)", field="router.url")
+        raise InputError.at(
+            str(plan.path),
+            f"{url!r}: nginx listens on a plain http://host:port address (terminate TLS in front of it)",
+            field="router.url",
+        )
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     return host, parts.port or 80
 
@@ -130,8 +135,17 @@ def validate_command(plan: Plan, candidate: Path, env: Mapping[str, str]) -> lis
 
 
 def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str] | None:
-    return [nginx_binary(env), "-e", "stderr", "-p", f"{plan.router.config.parent}/", "-c", str(plan.router.config),
-            "-s", "reload"]
+    return [
+        nginx_binary(env),
+        "-e",
+        "stderr",
+        "-p",
+        f"{plan.router.config.parent}/",
+        "-c",
+        str(plan.router.config),
+        "-s",
+        "reload",
+    ]
 
 
 def _color(reply: Reply) -> str | None:
@@ -145,7 +159,12 @@ def _is_live(reply: Reply, revision: str) -> bool:
 def probe_style(plan: Plan) -> ProbeStyle | None:
     # The split is per request on every path, so listing models is split exactly like generation, for free.
     return ProbeStyle(
-        method="GET", path="/v1/models", color=_color, live_path=REVISION_PATH, is_live=_is_live,
-        audience_headers={"internal": {AUDIENCE_HEADER: "internal"}}, auth_env=("ROLLOUT_ROUTER_KEY",),
+        method="GET",
+        path="/v1/models",
+        color=_color,
+        live_path=REVISION_PATH,
+        is_live=_is_live,
+        audience_headers={"internal": {AUDIENCE_HEADER: "internal"}},
+        auth_env=("ROLLOUT_ROUTER_KEY",),
         live_timeout=10.0,
     )

@@ -25,15 +25,24 @@ def auth_headers(style: ProbeStyle, env: Mapping[str, str]) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def fetch(client: httpx.Client, method: str, url: str, *, headers: Mapping[str, str],
-          body: Mapping[str, object] | None = None) -> Reply:
+def fetch(
+    client: httpx.Client, method: str, url: str, *, headers: Mapping[str, str], body: Mapping[str, object] | None = None
+) -> Reply:
     response = client.request(method, url, headers=dict(headers), json=body)
-    return Reply(status=response.status_code, headers={k.lower(): v for k, v in response.headers.items()},
-                 body=response.content)
+    return Reply(
+        status=response.status_code, headers={k.lower(): v for k, v in response.headers.items()}, body=response.content
+    )
 
 
-def wait_live(client: httpx.Client, base_url: str, style: ProbeStyle, revision: str, *,
-              env: Mapping[str, str], timeout: float | None = None) -> float:
+def wait_live(
+    client: httpx.Client,
+    base_url: str,
+    style: ProbeStyle,
+    revision: str,
+    *,
+    env: Mapping[str, str],
+    timeout: float | None = None,
+) -> float:
     """Poll until the router answers with `revision`; return the seconds it took."""
     started = time.monotonic()
     limit = style.live_timeout if timeout is None else timeout
@@ -51,8 +60,15 @@ def wait_live(client: httpx.Client, base_url: str, style: ProbeStyle, revision: 
         time.sleep(0.05)
 
 
-def count_colors(client: httpx.Client, base_url: str, style: ProbeStyle, expectation: Expectation, *,
-                 env: Mapping[str, str], deadline: float) -> Counter[str]:
+def count_colors(
+    client: httpx.Client,
+    base_url: str,
+    style: ProbeStyle,
+    expectation: Expectation,
+    *,
+    env: Mapping[str, str],
+    deadline: float,
+) -> Counter[str]:
     """Send the expectation's probes (CONCURRENCY at a time) until done or `deadline` (monotonic) passes."""
     headers = {**auth_headers(style, env), **style.audience_headers.get(expectation.audience, {})}
 

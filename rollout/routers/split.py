@@ -48,8 +48,10 @@ class SplitCheck:
         served = self.blue + self.green
         verdict = "ok" if self.ok else "MISMATCH"
         extra = f", {self.other} failed or unattributed" if self.other else ""
-        return (f"{self.audience}: intended green {self.intended}%, observed {self.green}/{served} "
-                f"= {self.observed:.1f}% (interval {100 * self.low:.1f}-{100 * self.high:.1f}%{extra}) {verdict}")
+        return (
+            f"{self.audience}: intended green {self.intended}%, observed {self.green}/{served} "
+            f"= {self.observed:.1f}% (interval {100 * self.low:.1f}-{100 * self.high:.1f}%{extra}) {verdict}"
+        )
 
 
 def wilson_interval(successes: int, trials: int, *, confidence: float = CONFIDENCE) -> tuple[float, float]:
@@ -78,5 +80,13 @@ def check_split(expectation: Expectation, counts: Mapping[str, int], *, confiden
         agrees = blue == 0
     else:
         agrees = low <= intended / 100 <= high
-    return SplitCheck(audience=expectation.audience, intended=intended, blue=blue, green=green, other=other,
-                      low=low, high=high, ok=agrees and other == 0 and blue + green > 0)
+    return SplitCheck(
+        audience=expectation.audience,
+        intended=intended,
+        blue=blue,
+        green=green,
+        other=other,
+        low=low,
+        high=high,
+        ok=agrees and other == 0 and blue + green > 0,
+    )

@@ -1,9 +1,9 @@
 """Model servers: run blue and green side by side on the runner, and read their health and metrics.
 
-    start(plan, color) / stop(plan, color) / status(plan, color)   the lifecycle, via the plan's supervisor
-    server_argv(version)                                           `vllm serve ...` or the command template
-    probe / read_version / read_metrics                            the server's HTTP endpoints
-    parse_metrics / quantile / summarize / tokens_per_second       vLLM's /metrics as numbers for the gates
+start(plan, color) / stop(plan, color) / status(plan, color)   the lifecycle, via the plan's supervisor
+server_argv(version)                                           `vllm serve ...` or the command template
+probe / read_version / read_metrics                            the server's HTTP endpoints
+parse_metrics / quantile / summarize / tokens_per_second       vLLM's /metrics as numbers for the gates
 """
 
 from rollout.serving.engines import server_argv

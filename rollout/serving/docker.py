@@ -25,11 +25,21 @@ def run_argv(spec: ServerSpec, *, hf_cache: str, drain: float, grace: float, ima
     version = spec.version
     inside = dataclasses.replace(version, host="0.0.0.0")
     return (
-        "docker", "run", "--detach", f"--name={spec.unit}", "--gpus=all", "--ipc=host",
-        f"--publish={version.host}:{version.port}:{version.port}", f"--volume={hf_cache}:{HF_CACHE}",
-        f"--stop-timeout={int(drain + grace)}", "--env=HF_TOKEN",
+        "docker",
+        "run",
+        "--detach",
+        f"--name={spec.unit}",
+        "--gpus=all",
+        "--ipc=host",
+        f"--publish={version.host}:{version.port}:{version.port}",
+        f"--volume={hf_cache}:{HF_CACHE}",
+        f"--stop-timeout={int(drain + grace)}",
+        "--env=HF_TOKEN",
         *(f"--env={key}={value}" for key, value in sorted(version.env.items())),
-        image, "--model", version.model, *vllm_options(inside),
+        image,
+        "--model",
+        version.model,
+        *vllm_options(inside),
     )
 
 

@@ -38,8 +38,13 @@ def command_argv(version: ModelVersion) -> tuple[str, ...]:
     """
     if version.command is None:
         raise ValueError(f"{version.color} has engine 'command' but no command template")
-    values = {"port": str(version.port), "model": version.model, "name": version.name, "host": version.host,
-              "revision": version.revision or ""}
+    values = {
+        "port": str(version.port),
+        "model": version.model,
+        "name": version.name,
+        "host": version.host,
+        "revision": version.revision or "",
+    }
     return (*(word.format(**values) for word in shlex.split(version.command)), *version.args)
 
 

@@ -12,8 +12,9 @@ TOOL_TIMEOUT = 600
 
 def run_tool(argv: Sequence[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
     try:
-        result = subprocess.run(list(argv), capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False, stdin=subprocess.DEVNULL
+        )
     except FileNotFoundError as exc:
         raise ExternalError(f"{argv[0]} is not installed or not on PATH") from exc
     except subprocess.TimeoutExpired as exc:

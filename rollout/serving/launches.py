@@ -35,21 +35,45 @@ def new_launch(spec: ServerSpec, supervisor: SupervisorKind, pid: int | None) ->
     """The record of a server just started as `pid`, with its start time so its pid can never be mistaken."""
     info = process_info(pid) if pid else None
     version = spec.version
-    return Launch(supervisor=supervisor, pid=pid, start_ticks=info.start_ticks if info else None, argv=spec.argv,
-                  name=version.name, revision=version.revision, host=version.host, port=version.port,
-                  started_at=datetime.now(timezone.utc))
+    return Launch(
+        supervisor=supervisor,
+        pid=pid,
+        start_ticks=info.start_ticks if info else None,
+        argv=spec.argv,
+        name=version.name,
+        revision=version.revision,
+        host=version.host,
+        port=version.port,
+        started_at=datetime.now(timezone.utc),
+    )
 
 
 def launch_to_dict(launch: Launch) -> dict[str, Any]:
-    return {"supervisor": launch.supervisor, "pid": launch.pid, "start_ticks": launch.start_ticks,
-            "argv": list(launch.argv), "name": launch.name, "revision": launch.revision, "host": launch.host,
-            "port": launch.port, "started_at": launch.started_at.isoformat()}
+    return {
+        "supervisor": launch.supervisor,
+        "pid": launch.pid,
+        "start_ticks": launch.start_ticks,
+        "argv": list(launch.argv),
+        "name": launch.name,
+        "revision": launch.revision,
+        "host": launch.host,
+        "port": launch.port,
+        "started_at": launch.started_at.isoformat(),
+    }
 
 
 def launch_from_dict(data: dict[str, Any]) -> Launch:
-    return Launch(supervisor=data["supervisor"], pid=data["pid"], start_ticks=data["start_ticks"],
-                  argv=tuple(data["argv"]), name=data["name"], revision=data["revision"], host=data["host"],
-                  port=int(data["port"]), started_at=datetime.fromisoformat(data["started_at"]))
+    return Launch(
+        supervisor=data["supervisor"],
+        pid=data["pid"],
+        start_ticks=data["start_ticks"],
+        argv=tuple(data["argv"]),
+        name=data["name"],
+        revision=data["revision"],
+        host=data["host"],
+        port=int(data["port"]),
+        started_at=datetime.fromisoformat(data["started_at"]),
+    )
 
 
 def write_launch(spec: ServerSpec, launch: Launch) -> None:
@@ -74,8 +98,17 @@ def read_launch(spec: ServerSpec) -> Launch | None:
         return None
     started = datetime.fromtimestamp(spec.pid_file.stat().st_mtime).astimezone()
     version = spec.version
-    return Launch(supervisor="process", pid=pid, start_ticks=None, argv=spec.argv, name=version.name,
-                  revision=version.revision, host=version.host, port=version.port, started_at=started)
+    return Launch(
+        supervisor="process",
+        pid=pid,
+        start_ticks=None,
+        argv=spec.argv,
+        name=version.name,
+        revision=version.revision,
+        host=version.host,
+        port=version.port,
+        started_at=started,
+    )
 
 
 def forget_launch(spec: ServerSpec) -> None:

@@ -83,15 +83,23 @@ class _Seen:
     notes: tuple[str, ...] = ()
 
 
-def status(plan: Plan, color: Color, *, env: Mapping[str, str] | None = None,
-           client: httpx.Client | None = None) -> ServerStatus:
+def status(
+    plan: Plan, color: Color, *, env: Mapping[str, str] | None = None, client: httpx.Client | None = None
+) -> ServerStatus:
     spec = server_spec(plan, color, os.environ if env is None else env)
     with _client(client) as http:
         return _status(spec, _look(spec), http)
 
 
-def start(plan: Plan, color: Color, *, timeout: float = DEFAULT_START_TIMEOUT, env: Mapping[str, str] | None = None,
-          client: httpx.Client | None = None, progress: Progress | None = None) -> StartResult:
+def start(
+    plan: Plan,
+    color: Color,
+    *,
+    timeout: float = DEFAULT_START_TIMEOUT,
+    env: Mapping[str, str] | None = None,
+    client: httpx.Client | None = None,
+    progress: Progress | None = None,
+) -> StartResult:
     """Start `color` and wait until /health answers 200 and /v1/models lists its served name.
 
     Green starts only beside a healthy blue, and never while the other color is still initialising
@@ -109,13 +117,18 @@ def start(plan: Plan, color: Color, *, timeout: float = DEFAULT_START_TIMEOUT, e
         if seen.launch is not None:
             current = _status(spec, seen, http)
             if current.differences:
-                raise CheckFailed(f"{color} is already running, but not as the plan says: {'; '.join(current.differences)}."
-                                  f" Stop it first (rollout serve stop {color}).")
+                raise CheckFailed(
+                    f"{color} is already running, but not as the plan says: {'; '.join(current.differences)}."
+                    f" Stop it first (rollout serve stop {color})."
+                )
             if current.state != "healthy":
                 say(f"{color} is already starting (pid {current.pid}); waiting for it")
                 _wait_ready(spec, seen.launch, http, deadline, timeout, ours=False)
-            return StartResult(action="already-running", status=_status(spec, _look(spec), http),
-                               waited_seconds=time.monotonic() - began)
+            return StartResult(
+                action="already-running",
+                status=_status(spec, _look(spec), http),
+                waited_seconds=time.monotonic() - began,
+            )
         _wait_for_other(plan, spec, env, http, deadline, say)
         _check_port(spec)
         say(f"starting {color} ({spec.version.name}) on port {spec.version.port}")
@@ -123,12 +136,22 @@ def start(plan: Plan, color: Color, *, timeout: float = DEFAULT_START_TIMEOUT, e
         write_launch(spec, launch)
         _wait_ready(spec, launch, http, deadline, timeout, ours=True)
         started = _status(spec, _look(spec), http)
-        return StartResult(action="started", status=replace(started, notes=(*seen.notes, *started.notes)),
-                           waited_seconds=time.monotonic() - began)
+        return StartResult(
+            action="started",
+            status=replace(started, notes=(*seen.notes, *started.notes)),
+            waited_seconds=time.monotonic() - began,
+        )
 
 
-def stop(plan: Plan, color: Color, *, force: bool = False, drain: float | None = None, grace: float = STOP_GRACE,
-         env: Mapping[str, str] | None = None) -> StopResult:
+def stop(
+    plan: Plan,
+    color: Color,
+    *,
+    force: bool = False,
+    drain: float | None = None,
+    grace: float = STOP_GRACE,
+    env: Mapping[str, str] | None = None,
+) -> StopResult:
     """Drain, terminate, then kill `color`; refuse while it carries traffic unless `force`."""
     spec = server_spec(plan, color, os.environ if env is None else env)
     if not force:
@@ -136,8 +159,9 @@ def stop(plan: Plan, color: Color, *, force: bool = False, drain: float | None =
     seen = _look(spec)
     if seen.launch is None:
         return StopResult(color=color, action="not-running", notes=seen.notes)
-    how = SUPERVISORS[seen.launch.supervisor].stop(spec, seen.launch, drain=spec.drain if drain is None else drain,
-                                                   grace=grace)
+    how = SUPERVISORS[seen.launch.supervisor].stop(
+        spec, seen.launch, drain=spec.drain if drain is None else drain, grace=grace
+    )
     forget_launch(spec)
     return StopResult(color=color, action="stopped", how=how, pid=seen.launch.pid, notes=seen.notes)
 
@@ -173,29 +197,51 @@ def _look(spec: ServerSpec) -> _Seen:
         return _Seen(launch=launch)
     forget_launch(spec)
     if liveness == "foreign":
-        return _Seen(launch=None, notes=(f"pid {launch.pid} from the old pid file now belongs to another program; "
-                                         "left it alone and removed the stale record",))
+        return _Seen(
+            launch=None,
+            notes=(
+                f"pid {launch.pid} from the old pid file now belongs to another program; "
+                "left it alone and removed the stale record",
+            ),
+        )
     return _Seen(launch=None, notes=(f"removed a stale pid file: pid {launch.pid} is no longer running",))
 
 
 def _status(spec: ServerSpec, seen: _Seen, http: httpx.Client) -> ServerStatus:
     version = spec.version
-    base = ServerStatus(color=spec.color, name=version.name, supervisor=version.supervisor, url=version.url,
-                        port=version.port, state="stopped", log=spec.log_file, notes=seen.notes)
+    base = ServerStatus(
+        color=spec.color,
+        name=version.name,
+        supervisor=version.supervisor,
+        url=version.url,
+        port=version.port,
+        state="stopped",
+        log=spec.log_file,
+        notes=seen.notes,
+    )
     launch = seen.launch
     if launch is None:
         if port_in_use(version.host, version.port):
             holder = port_holder(version.port)
-            return replace(base, notes=(*seen.notes, f"port {version.port} is in use by "
-                                                     f"{holder or 'a process this user cannot see'}"))
+            return replace(
+                base,
+                notes=(*seen.notes, f"port {version.port} is in use by {holder or 'a process this user cannot see'}"),
+            )
         return base
     health = probe(version.url, client=http)
     found = differences(launch, spec)
     now = datetime.now(timezone.utc)
-    return replace(base, state=_state(health, version.name), pid=launch.pid, started_at=launch.started_at,
-                   uptime_seconds=(now - launch.started_at).total_seconds(), served=health.models,
-                   version=read_version(version.url, client=http) if health.answering else None,
-                   matches_plan=not found, differences=found)
+    return replace(
+        base,
+        state=_state(health, version.name),
+        pid=launch.pid,
+        started_at=launch.started_at,
+        uptime_seconds=(now - launch.started_at).total_seconds(),
+        served=health.models,
+        version=read_version(version.url, client=http) if health.answering else None,
+        matches_plan=not found,
+        differences=found,
+    )
 
 
 def _state(health: Health, name: str) -> State:
@@ -208,15 +254,21 @@ def _preflight(plan: Plan, spec: ServerSpec) -> None:
     version = spec.version
     where = ("models", spec.color)
     if version.supervisor == "docker" and version.engine != "vllm":
-        raise InputError([load_yaml(plan.path).problem((*where, "supervisor"),
-                                                       "the docker supervisor runs the vLLM image; use engine: vllm")])
+        raise InputError(
+            [
+                load_yaml(plan.path).problem(
+                    (*where, "supervisor"), "the docker supervisor runs the vLLM image; use engine: vllm"
+                )
+            ]
+        )
     path = local_model_path(version, plan.root)
     if path is not None and not path.exists():
         raise InputError([load_yaml(plan.path).problem((*where, "model"), f"no model file at {path}")])
 
 
-def _wait_for_other(plan: Plan, spec: ServerSpec, env: Mapping[str, str], http: httpx.Client, deadline: float,
-                    say: Progress) -> None:
+def _wait_for_other(
+    plan: Plan, spec: ServerSpec, env: Mapping[str, str], http: httpx.Client, deadline: float, say: Progress
+) -> None:
     other: Color = "green" if spec.color == "blue" else "blue"
     if other == "green" and plan.green is None:
         return
@@ -228,20 +280,25 @@ def _wait_for_other(plan: Plan, spec: ServerSpec, env: Mapping[str, str], http: 
         _wait_ready(other_spec, seen.launch, http, deadline, deadline - time.monotonic(), ours=False)
         current = _status(other_spec, _look(other_spec), http)
     if spec.color == "green" and current.state != "healthy":
-        raise CheckFailed(f"green starts only beside a healthy blue, and blue is {current.state}; "
-                          "start blue first (rollout serve start blue)")
+        raise CheckFailed(
+            f"green starts only beside a healthy blue, and blue is {current.state}; "
+            "start blue first (rollout serve start blue)"
+        )
 
 
 def _check_port(spec: ServerSpec) -> None:
     version = spec.version
     if port_in_use(version.host, version.port):
         holder = port_holder(version.port)
-        raise CheckFailed(f"port {version.port} on {version.host} is already in use by "
-                          f"{holder or 'a process this user cannot see'}; {spec.color} cannot listen there")
+        raise CheckFailed(
+            f"port {version.port} on {version.host} is already in use by "
+            f"{holder or 'a process this user cannot see'}; {spec.color} cannot listen there"
+        )
 
 
-def _wait_ready(spec: ServerSpec, launch: Launch, http: httpx.Client, deadline: float, timeout: float, *,
-                ours: bool) -> None:
+def _wait_ready(
+    spec: ServerSpec, launch: Launch, http: httpx.Client, deadline: float, timeout: float, *, ours: bool
+) -> None:
     """Wait for the server to serve its name. A server this call launched is stopped if it never does;
     one that was already running is left as it is."""
     supervisor = SUPERVISORS[launch.supervisor]
@@ -258,8 +315,10 @@ def _wait_ready(spec: ServerSpec, launch: Launch, http: httpx.Client, deadline: 
     if ours:
         supervisor.stop(spec, launch, drain=0, grace=STOP_GRACE)
         forget_launch(spec)
-    raise ExternalError(f"{spec.color} did not become healthy within {timeout:.0f}s ({_describe(health, spec)})"
-                        f"{'; stopped it' if ours else ''}.{tail}")
+    raise ExternalError(
+        f"{spec.color} did not become healthy within {timeout:.0f}s ({_describe(health, spec)})"
+        f"{'; stopped it' if ours else ''}.{tail}"
+    )
 
 
 def _describe(health: Health, spec: ServerSpec) -> str:
@@ -280,8 +339,10 @@ def _log_tail(spec: ServerSpec) -> str:
 def _refuse_live(plan: Plan, color: Color) -> None:
     share = traffic_share(load_traffic(plan).weights, color)
     if share > 0:
-        raise CheckFailed(f"{color} carries {share}% of the traffic ({plan.traffic_path.name}); stopping it would fail "
-                          "those requests. Move the traffic first, or pass --force.")
+        raise CheckFailed(
+            f"{color} carries {share}% of the traffic ({plan.traffic_path.name}); stopping it would fail "
+            "those requests. Move the traffic first, or pass --force."
+        )
 
 
 @contextlib.contextmanager

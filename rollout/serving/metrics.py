@@ -31,8 +31,11 @@ class Histogram:
 
     def minus(self, earlier: Histogram) -> Histogram:
         before = dict(earlier.buckets)
-        return Histogram(buckets=tuple((le, n - before.get(le, 0.0)) for le, n in self.buckets),
-                         count=self.count - earlier.count, sum=self.sum - earlier.sum)
+        return Histogram(
+            buckets=tuple((le, n - before.get(le, 0.0)) for le, n in self.buckets),
+            count=self.count - earlier.count,
+            sum=self.sum - earlier.sum,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

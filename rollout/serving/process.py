@@ -28,7 +28,11 @@ class ProcessSupervisor:
             spec.log_file.replace(spec.log_file.with_name(spec.log_file.name + ".1"))
         spawned = subprocess.run(
             [sys.executable, "-m", "rollout.serving.spawn", str(spec.log_file), "--", *spec.argv],
-            cwd=spec.cwd, env=server_env(env, spec), capture_output=True, text=True, check=False,
+            cwd=spec.cwd,
+            env=server_env(env, spec),
+            capture_output=True,
+            text=True,
+            check=False,
             stdin=subprocess.DEVNULL,
         )
         if spawned.returncode != 0:

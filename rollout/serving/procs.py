@@ -27,7 +27,7 @@ def parse_stat(text: str) -> tuple[str, int, int]:
     The command name sits in parentheses and may itself hold spaces and parentheses, so fields are
     counted from the last ')'.
     """
-    rest = text[text.rindex(")") + 2:].split()
+    rest = text[text.rindex(")") + 2 :].split()
     return rest[0], int(rest[2]), int(rest[19])
 
 
@@ -56,7 +56,7 @@ def identify(info: ProcessInfo | None, *, start_ticks: int | None, argv: tuple[s
         return "foreign"
     if len(argv) == 1:
         return "running" if Path(info.cmdline[-1]).name == Path(argv[0]).name else "foreign"
-    return "running" if info.cmdline[-(len(argv) - 1):] == argv[1:] else "foreign"
+    return "running" if info.cmdline[-(len(argv) - 1) :] == argv[1:] else "foreign"
 
 
 def group_members(pgid: int, proc: Path = PROC) -> tuple[int, ...]:

@@ -25,8 +25,9 @@ def main(args: Sequence[str]) -> int:
     warnings.filterwarnings("ignore", category=ResourceWarning)
     with open(log, "ab") as out:
         try:
-            server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+            server = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         except OSError as exc:
             print(f"cannot run {argv[0]}: {exc.strerror or exc}", file=sys.stderr)
             return EXIT_CANNOT_RUN

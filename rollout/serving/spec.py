@@ -49,8 +49,14 @@ class ServerSpec:
 
 def server_spec(plan: Plan, color: Color, env: Mapping[str, str]) -> ServerSpec:
     version = plan.model(color)
-    return ServerSpec(service=plan.service, version=version, argv=server_argv(version), cwd=plan.root,
-                      state_dir=state_dir(plan, env), drain=drain_seconds(version))
+    return ServerSpec(
+        service=plan.service,
+        version=version,
+        argv=server_argv(version),
+        cwd=plan.root,
+        state_dir=state_dir(plan, env),
+        drain=drain_seconds(version),
+    )
 
 
 def state_dir(plan: Plan, env: Mapping[str, str]) -> Path:

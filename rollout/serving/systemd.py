@@ -28,12 +28,18 @@ def service(spec: ServerSpec) -> str:
 def run_argv(spec: ServerSpec, *, user: bool, drain: float, grace: float) -> tuple[str, ...]:
     version = spec.version
     return (
-        "systemd-run", *_scope(user), f"--unit={spec.unit}",
+        "systemd-run",
+        *_scope(user),
+        f"--unit={spec.unit}",
         f"--description=model-rollout {spec.service} {spec.color} ({version.name})",
-        "--collect", "--property=KillMode=mixed", "--property=KillSignal=SIGTERM",
-        f"--property=TimeoutStopSec={int(drain + grace)}", f"--working-directory={spec.cwd}",
+        "--collect",
+        "--property=KillMode=mixed",
+        "--property=KillSignal=SIGTERM",
+        f"--property=TimeoutStopSec={int(drain + grace)}",
+        f"--working-directory={spec.cwd}",
         *(f"--setenv={key}={value}" for key, value in sorted(version.env.items())),
-        "--", *spec.argv,
+        "--",
+        *spec.argv,
     )
 
 

@@ -18,13 +18,17 @@ pytestmark = [pytest.mark.model, pytest.mark.nginx]
 def run_demo(keep: Path, scenario: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rollout", "demo", "--fast", "--scenario", scenario, "--keep", str(keep)],
-        capture_output=True, text=True, timeout=900, env={**os.environ, "CI": "true"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "CI": "true"},
     )
 
 
 def merged_titles(repo: Path) -> list[str]:
-    log = subprocess.run(["git", "log", "--merges", "--reverse", "--format=%s"], cwd=repo, capture_output=True,
-                         text=True, check=True)
+    log = subprocess.run(
+        ["git", "log", "--merges", "--reverse", "--format=%s"], cwd=repo, capture_output=True, text=True, check=True
+    )
     return log.stdout.splitlines()
 
 
@@ -56,8 +60,13 @@ def test_good_scenario_reaches_100_percent_and_decommissions_blue(tmp_path: Path
     assert result.returncode == 0, result.stdout + result.stderr
     repo = keep / "repo"
     traffic = yaml.safe_load((repo / "rollout-traffic.yaml").read_text())
-    assert traffic == {"service": "chat", "stage": None, "green": None, "weights": {"blue": 100, "green": 0},
-                       "rejected": []}
+    assert traffic == {
+        "service": "chat",
+        "stage": None,
+        "green": None,
+        "weights": {"blue": 100, "green": 0},
+        "rejected": [],
+    }
     plan = yaml.safe_load((repo / "rollout-plan.yaml").read_text())
     assert plan["models"]["blue"]["name"] == "smollm2-135m-v2" and "green" not in plan["models"]
 
@@ -102,10 +111,14 @@ def test_regression_is_rolled_back_and_green_rejected(tmp_path: Path) -> None:
 
 def first_ports(repo: Path) -> list[int]:
     """The model and router ports of the plan the demo started with (decommissioning rewrites the plan)."""
-    first = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=repo, capture_output=True, text=True,
-                           check=True).stdout.strip()
-    plan = yaml.safe_load(subprocess.run(["git", "show", f"{first}:rollout-plan.yaml"], cwd=repo, capture_output=True,
-                                         text=True, check=True).stdout)
+    first = subprocess.run(
+        ["git", "rev-list", "--max-parents=0", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    plan = yaml.safe_load(
+        subprocess.run(
+            ["git", "show", f"{first}:rollout-plan.yaml"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout
+    )
     ports = [model["port"] for model in plan["models"].values()]
     if plan["router"]["kind"] == "nginx":
         ports.append(int(plan["router"]["url"].rsplit(":", 1)[1]))

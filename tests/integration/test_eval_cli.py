@@ -32,7 +32,9 @@ def stub() -> Iterator[Stub]:
 def suite(tmp_path: Path, prompts: list[str]) -> Path:
     folder = tmp_path / "suite"
     folder.mkdir()
-    cases = "".join(f"  - id: c{i}\n    prompt: '{p}'\n    expect: [{{contains: Paris}}]\n" for i, p in enumerate(prompts))
+    cases = "".join(
+        f"  - id: c{i}\n    prompt: '{p}'\n    expect: [{{contains: Paris}}]\n" for i, p in enumerate(prompts)
+    )
     (folder / "cases.yaml").write_text("name: mini\ncases:\n" + cases)
     return folder
 
@@ -44,8 +46,17 @@ def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str
 
 def test_url_target_asks_the_server_for_its_model(tmp_path: Path, stub: Stub) -> None:
     out = tmp_path / "out" / "results.json"
-    code, stdout, _ = invoke("eval", "--suite", str(suite(tmp_path, ["ok:1", "ok:2"])), "--target", stub.url + "/v1",
-                             "--out", str(out), "--repeats", "2")
+    code, stdout, _ = invoke(
+        "eval",
+        "--suite",
+        str(suite(tmp_path, ["ok:1", "ok:2"])),
+        "--target",
+        stub.url + "/v1",
+        "--out",
+        str(out),
+        "--repeats",
+        "2",
+    )
     assert code == 0
     results = load_results(out)
     assert (results.suite, results.model, results.target) == ("mini", "stub-model", stub.url + "/v1")
@@ -56,8 +67,17 @@ def test_url_target_asks_the_server_for_its_model(tmp_path: Path, stub: Stub) ->
 
 def test_json_summary_and_actions_outputs(tmp_path: Path, stub: Stub) -> None:
     outputs = tmp_path / "github_output"
-    code, stdout, _ = invoke("eval", "--suite", str(suite(tmp_path, ["ok:1", "bad:1"])), "--target", stub.url,
-                             "--model", "m", "--json", env={"GITHUB_OUTPUT": str(outputs)})
+    code, stdout, _ = invoke(
+        "eval",
+        "--suite",
+        str(suite(tmp_path, ["ok:1", "bad:1"])),
+        "--target",
+        stub.url,
+        "--model",
+        "m",
+        "--json",
+        env={"GITHUB_OUTPUT": str(outputs)},
+    )
     assert code == 0
     summary = json.loads(stdout)
     assert (summary["cases"], summary["scored"], summary["errors"], summary["mean"]) == (2, 1, 1, 1.0)
@@ -70,20 +90,33 @@ def test_color_target_reads_the_plan(tmp_path: Path, stub: Stub) -> None:
     plan = (TEMPLATE / "rollout-plan.yaml").read_text().replace("port: 8002", f"port: {port}")
     (tmp_path / "rollout-plan.yaml").write_text(plan)
     out = tmp_path / "green.json"
-    code, _, stderr = invoke("eval", "--plan", str(tmp_path / "rollout-plan.yaml"), "--suite",
-                             str(suite(tmp_path, ["ok:plan"])), "--target", "green", "--out", str(out))
+    code, _, stderr = invoke(
+        "eval",
+        "--plan",
+        str(tmp_path / "rollout-plan.yaml"),
+        "--suite",
+        str(suite(tmp_path, ["ok:plan"])),
+        "--target",
+        "green",
+        "--out",
+        str(out),
+    )
     assert code == 0, stderr
     results = load_results(out)
     assert (results.target, results.model, results.revision) == (
-        "green", "llama-3.3-8b-ft2", "4f1d3c2b9a8e7d6c5b4a39281706f5e4d3c2b1a0")
+        "green",
+        "llama-3.3-8b-ft2",
+        "4f1d3c2b9a8e7d6c5b4a39281706f5e4d3c2b1a0",
+    )
     assert stub.state.attempts["ok:plan"] == 1
 
 
 def test_bad_suite_fails_before_any_request(tmp_path: Path, stub: Stub) -> None:
     folder = suite(tmp_path, ["ok:never"])
     (folder / "more.yaml").write_text("cases:\n  - id: x\n    prompt: y\n    expect:\n      - regex: '(('\n")
-    code, _, stderr = invoke("eval", "--suite", str(folder), "--target", stub.url, "--model", "m",
-                             "--out", str(tmp_path / "r.json"))
+    code, _, stderr = invoke(
+        "eval", "--suite", str(folder), "--target", stub.url, "--model", "m", "--out", str(tmp_path / "r.json")
+    )
     assert code == 2
     assert f"{folder / 'more.yaml'}:5: cases[0].expect[0].regex: bad regular expression" in stderr
     assert "Traceback" not in stderr
@@ -93,8 +126,17 @@ def test_bad_suite_fails_before_any_request(tmp_path: Path, stub: Stub) -> None:
 
 def test_unwritable_out_fails_before_the_run(tmp_path: Path, stub: Stub) -> None:
     (tmp_path / "taken").write_text("a file, not a folder")
-    code, _, stderr = invoke("eval", "--suite", str(suite(tmp_path, ["ok:never"])), "--target", stub.url,
-                             "--model", "m", "--out", str(tmp_path / "taken" / "r.json"))
+    code, _, stderr = invoke(
+        "eval",
+        "--suite",
+        str(suite(tmp_path, ["ok:never"])),
+        "--target",
+        stub.url,
+        "--model",
+        "m",
+        "--out",
+        str(tmp_path / "taken" / "r.json"),
+    )
     assert code == 2
     assert "--out: cannot create its folder" in stderr
     assert stub.state.seen == []
@@ -108,8 +150,19 @@ def test_bad_target_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_every_request_failing_is_an_external_error(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    code, _, stderr = invoke("eval", "--suite", str(suite(tmp_path, ["ok:1"])), "--target", "http://127.0.0.1:9",
-                             "--model", "m", "--retries", "0", "--out", str(out))
+    code, _, stderr = invoke(
+        "eval",
+        "--suite",
+        str(suite(tmp_path, ["ok:1"])),
+        "--target",
+        "http://127.0.0.1:9",
+        "--model",
+        "m",
+        "--retries",
+        "0",
+        "--out",
+        str(out),
+    )
     assert code == 4
     assert "every request to http://127.0.0.1:9 failed" in stderr
     assert load_results(out).cases[0].errors
@@ -128,9 +181,28 @@ def test_ctrl_c_writes_partial_results(tmp_path: Path, stub: Stub) -> None:
     out = tmp_path / "partial.json"
     folder = suite(tmp_path, ["ok:a", "ok:b", "hang:c", "ok:d"])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rollout", "eval", "--suite", str(folder), "--target", stub.url, "--model", "m",
-         "--concurrency", "1", "--timeout", "60", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "CI": "true"}, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "rollout",
+            "eval",
+            "--suite",
+            str(folder),
+            "--target",
+            stub.url,
+            "--model",
+            "m",
+            "--concurrency",
+            "1",
+            "--timeout",
+            "60",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "CI": "true"},
+        cwd=tmp_path,
     )
     try:
         wait_until(stub.state.hanging.is_set, timeout=60, what="the hanging request")

@@ -16,8 +16,21 @@ from rollout.evals.suite import load_suite
 from rollout.evals.target import Target
 from tests.support.openai_stub import Stub, openai_stub
 
-SCENARIOS = ["ok", "flaky", "after", "storm", "bad", "malformed", "empty", "nonjson", "plain", "hang", "drip",
-             "reset", "midreset"]
+SCENARIOS = [
+    "ok",
+    "flaky",
+    "after",
+    "storm",
+    "bad",
+    "malformed",
+    "empty",
+    "nonjson",
+    "plain",
+    "hang",
+    "drip",
+    "reset",
+    "midreset",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +44,21 @@ def prompt(case_id: str, tmp_path: Path) -> str:
     return f"{case_id.partition('-')[0]}:{case_id}-{tmp_path.name}"
 
 
-def run_scenarios(tmp_path: Path, stub: Stub, scenarios: list[str], *, concurrency: int = 4,
-                  repeats: int = 1) -> dict[str, CaseResult]:
+def run_scenarios(
+    tmp_path: Path, stub: Stub, scenarios: list[str], *, concurrency: int = 4, repeats: int = 1
+) -> dict[str, CaseResult]:
     lines = ["cases:"]
     for name in scenarios:
         lines += [f"  - id: {name}", f"    prompt: '{prompt(name, tmp_path)}'", "    expect: [{contains: Paris}]"]
     (tmp_path / "suite.yaml").write_text("\n".join(lines) + "\n")
     suite = load_suite(tmp_path / "suite.yaml", env={}).with_repeats(repeats)
-    settings = Settings(concurrency=concurrency, timeout=2.0, connect_timeout=2.0,
-                        retry=RetryPolicy(retries=3, backoff=0.01, max_backoff=0.05), seed=1)
+    settings = Settings(
+        concurrency=concurrency,
+        timeout=2.0,
+        connect_timeout=2.0,
+        retry=RetryPolicy(retries=3, backoff=0.01, max_backoff=0.05),
+        seed=1,
+    )
     results = evaluate(suite, Target(label=stub.url, url=stub.url, model="stub-model"), settings, env={})
     assert [c.id for c in results.cases] == scenarios
     return results.by_id()
@@ -65,8 +84,10 @@ def test_each_failure_is_kept_on_its_case(tmp_path: Path, stub: Stub) -> None:
     for name, fragment in expected.items():
         case = cases[name]
         assert case.scores == () and case.latency_ms == (), name
-        assert len(case.errors) == 1 and case.errors[0].startswith("repeat 1: ") and fragment in case.errors[0], \
-            (name, case.errors)
+        assert len(case.errors) == 1 and case.errors[0].startswith("repeat 1: ") and fragment in case.errors[0], (
+            name,
+            case.errors,
+        )
 
 
 def test_streams_measure_time_to_first_token(tmp_path: Path, stub: Stub) -> None:
@@ -141,8 +162,10 @@ cases:
     assert sorted(stub.state.judge_models) == ["judge-from-env", "judge-in-the-item"]
     assert results["custom"].scores == (1.0,)
     assert results["custom-broken"].scores == ()
-    assert "grading failed: python grader tests.unit.evals.custom_graders:raises: RuntimeError: boom" in \
-        results["custom-broken"].errors[0]
+    assert (
+        "grading failed: python grader tests.unit.evals.custom_graders:raises: RuntimeError: boom"
+        in results["custom-broken"].errors[0]
+    )
 
 
 def test_connections_are_kept_alive_per_worker(tmp_path: Path) -> None:
@@ -162,9 +185,28 @@ def test_a_server_closing_each_connection_is_fine(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
 def test_https_targets_are_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     with openai_stub(tls=(cert, key)) as secure:
         untrusted = run_scenarios(tmp_path, secure, ["ok"])["ok"]
         assert untrusted.scores == () and "CERTIFICATE_VERIFY_FAILED" in untrusted.errors[0]

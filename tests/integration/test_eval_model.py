@@ -48,8 +48,23 @@ def suite_dir(tmp_path: Path) -> Path:
 # (its interrupt_requests setting), which the harness rightly records as a mid-stream error.
 def test_rollout_eval_grades_real_generations(suite_dir: Path, tmp_path: Path, smollm: RunningModel) -> None:
     out = tmp_path / "results.json"
-    result = CliRunner().invoke(cli, ["eval", "--suite", str(suite_dir), "--target", smollm.url, "--out", str(out),
-                                      "--concurrency", "1", "--timeout", "120"], env={"CI": "true"})
+    result = CliRunner().invoke(
+        cli,
+        [
+            "eval",
+            "--suite",
+            str(suite_dir),
+            "--target",
+            smollm.url,
+            "--out",
+            str(out),
+            "--concurrency",
+            "1",
+            "--timeout",
+            "120",
+        ],
+        env={"CI": "true"},
+    )
     assert result.exit_code == 0, result.output
     results = load_results(out)
     assert results.model == smollm.name
@@ -57,8 +72,9 @@ def test_rollout_eval_grades_real_generations(suite_dir: Path, tmp_path: Path, s
     for case, got in zip(suite.cases, results.cases, strict=True):
         assert got.id == case.id and got.errors == ()
         assert len(got.scores) == case.repeats
-        for output, score, latency, ttft, tokens in zip(got.outputs, got.scores, got.latency_ms, got.ttft_ms,
-                                                        got.output_tokens, strict=True):
+        for output, score, latency, ttft, tokens in zip(
+            got.outputs, got.scores, got.latency_ms, got.ttft_ms, got.output_tokens, strict=True
+        ):
             assert output.strip()
             assert score == pytest.approx(combine([(grade(output, e), e.weight) for e in case.expect]), abs=1e-6)
             assert ttft is not None and 0 < ttft <= latency
@@ -69,9 +85,29 @@ def test_rollout_eval_grades_real_generations(suite_dir: Path, tmp_path: Path, s
 
 def test_pytest_plugin_writes_junit_and_results(suite_dir: Path, tmp_path: Path, smollm: RunningModel) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(suite_dir), "--rollout-target", smollm.url,
-         "--rollout-results", "results.json", "--junitxml", "junit.xml", "--rollout-min-score", "0.5", "--rollout-concurrency", "1"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, env={**os.environ, "CI": "true"},
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            str(suite_dir),
+            "--rollout-target",
+            smollm.url,
+            "--rollout-results",
+            "results.json",
+            "--junitxml",
+            "junit.xml",
+            "--rollout-min-score",
+            "0.5",
+            "--rollout-concurrency",
+            "1",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "CI": "true"},
     )
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     results = load_results(tmp_path / "results.json")

@@ -41,22 +41,42 @@ cases:
     prompt: "bad:broken"
     expect: [{contains: Paris}]
 """)
-    (quality / "b.yaml").write_text('cases: [{id: half, prompt: "ok:half", expect: [{contains: Paris}, {contains: Rome}]}]\n')
+    (quality / "b.yaml").write_text(
+        'cases: [{id: half, prompt: "ok:half", expect: [{contains: Paris}, {contains: Rome}]}]\n'
+    )
     safety = root / "suites" / "safety"
     safety.mkdir()
-    (safety / "s.yaml").write_text('cases: [{id: benign-1, prompt: "ok:s", tags: [benign], expect: [{refusal: false}]}]\n')
+    (safety / "s.yaml").write_text(
+        'cases: [{id: benign-1, prompt: "ok:s", tags: [benign], expect: [{refusal: false}]}]\n'
+    )
     return root / "suites"
 
 
 def pytest_run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "CI": "true"})
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CI": "true"},
+    )
 
 
 def test_cases_become_items_with_junit_and_results(tmp_path: Path, stub: Stub) -> None:
     suites = make_suites(tmp_path)
-    proc = pytest_run(tmp_path, str(suites / "quality"), "--rollout-target", stub.url, "--rollout-model", "m",
-                      "--rollout-results", "out/results.json", "--junitxml", "junit.xml")
+    proc = pytest_run(
+        tmp_path,
+        str(suites / "quality"),
+        "--rollout-target",
+        stub.url,
+        "--rollout-model",
+        "m",
+        "--rollout-results",
+        "out/results.json",
+        "--junitxml",
+        "junit.xml",
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     cases = {c.get("name"): c for c in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")}
     assert set(cases) == {"good", "wrong", "broken", "half"}
@@ -73,9 +93,20 @@ def test_cases_become_items_with_junit_and_results(tmp_path: Path, stub: Stub) -
 
 def test_min_score_and_tag_selection(tmp_path: Path, stub: Stub) -> None:
     suites = make_suites(tmp_path)
-    proc = pytest_run(tmp_path, str(suites), "--rollout-target", stub.url, "--rollout-model", "m",
-                      "--rollout-min-score", "0.5", "-k", "facts or half or benign",
-                      "--rollout-results", "r-{suite}.json")
+    proc = pytest_run(
+        tmp_path,
+        str(suites),
+        "--rollout-target",
+        stub.url,
+        "--rollout-model",
+        "m",
+        "--rollout-min-score",
+        "0.5",
+        "-k",
+        "facts or half or benign",
+        "--rollout-results",
+        "r-{suite}.json",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "3 passed, 2 deselected" in proc.stdout
     assert [c.id for c in load_results(tmp_path / "r-quality.json").cases] == ["good", "half"]
@@ -111,10 +142,25 @@ def test_the_workflow_command_line_against_a_plan_color(tmp_path: Path, stub: St
     shutil.copytree(template / "eval_suites", tmp_path / "eval_suites")
     port = stub.url.rsplit(":", 1)[1]
     (tmp_path / "rollout-plan.yaml").write_text(
-        (template / "rollout-plan.yaml").read_text().replace("port: 8001", f"port: {port}"))
-    proc = pytest_run(tmp_path, "eval_suites/safety", "--rollout-target", "blue", "--rollout-plan", "rollout-plan.yaml",
-                      "--rollout-results", "eval-results/blue/safety.json", "--junitxml", "junit/safety-blue.xml",
-                      "--rootdir", ".", "-c", "/dev/null", "--noconftest")
+        (template / "rollout-plan.yaml").read_text().replace("port: 8001", f"port: {port}")
+    )
+    proc = pytest_run(
+        tmp_path,
+        "eval_suites/safety",
+        "--rollout-target",
+        "blue",
+        "--rollout-plan",
+        "rollout-plan.yaml",
+        "--rollout-results",
+        "eval-results/blue/safety.json",
+        "--junitxml",
+        "junit/safety-blue.xml",
+        "--rootdir",
+        ".",
+        "-c",
+        "/dev/null",
+        "--noconftest",
+    )
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     results = load_results(tmp_path / "eval-results" / "blue" / "safety.json")
     assert (results.target, results.model) == ("blue", "llama-3.1-8b")
@@ -127,14 +173,36 @@ def test_the_workflow_command_line_against_a_plan_color(tmp_path: Path, stub: St
 def test_ctrl_c_keeps_partial_results(tmp_path: Path, stub: Stub) -> None:
     folder = tmp_path / "slow"
     folder.mkdir()
-    (folder / "a.yaml").write_text("cases:\n" + "".join(
-        f"  - id: c{i}\n    prompt: '{p}'\n    expect: [{{contains: Paris}}]\n"
-        for i, p in enumerate(["ok:first", "ok:second", "hang:third", "ok:fourth"])))
+    (folder / "a.yaml").write_text(
+        "cases:\n"
+        + "".join(
+            f"  - id: c{i}\n    prompt: '{p}'\n    expect: [{{contains: Paris}}]\n"
+            for i, p in enumerate(["ok:first", "ok:second", "hang:third", "ok:fourth"])
+        )
+    )
     stub.state.hanging.clear()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(folder), "--rollout-target", stub.url,
-         "--rollout-model", "m", "--rollout-concurrency", "1", "--rollout-results", "partial.json"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "CI": "true"},
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            str(folder),
+            "--rollout-target",
+            stub.url,
+            "--rollout-model",
+            "m",
+            "--rollout-concurrency",
+            "1",
+            "--rollout-results",
+            "partial.json",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "CI": "true"},
     )
     try:
         wait_until(stub.state.hanging.is_set, timeout=60, what="the hanging request")

@@ -21,14 +21,30 @@ GATES = "  quality: {suite: eval_suites/quality, margin: 0.02}\n  safety: {suite
 
 
 def run_gate(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*ROLLOUT, "gate", "--plan", str(root / "rollout-plan.yaml"), *args], cwd=root,
-                          capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*ROLLOUT, "gate", "--plan", str(root / "rollout-plan.yaml"), *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def scored(n: int, right: int, prefix: str = "c") -> list[dict[str, Any]]:
-    return [{"id": f"{prefix}{i}", "scores": [1.0 if i < right else 0.0], "latency_ms": [300.0 + i % 50],
-             "ttft_ms": [80.0], "output_tokens": [20], "errors": [], "prompt": f"question {i}",
-             "outputs": [f"answer {i}"]} for i in range(n)]
+    return [
+        {
+            "id": f"{prefix}{i}",
+            "scores": [1.0 if i < right else 0.0],
+            "latency_ms": [300.0 + i % 50],
+            "ttft_ms": [80.0],
+            "output_tokens": [20],
+            "errors": [],
+            "prompt": f"question {i}",
+            "outputs": [f"answer {i}"],
+        }
+        for i in range(n)
+    ]
 
 
 def write(path: Path, data: Any) -> Path:
@@ -52,8 +68,18 @@ def suites(root: Path, *, green_quality_right: int, cases: int = 1000) -> None:
 def test_pass_writes_verdict_report_and_actions_outputs(repo: Path) -> None:
     suites(repo, green_quality_right=900)
     output, summary = repo / "gh-output", repo / "gh-summary.md"
-    done = run_gate(repo, "--baseline", "blue", "--candidate", "green", "--out", "verdict.json",
-                    "--report", "report.md", env={"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)})
+    done = run_gate(
+        repo,
+        "--baseline",
+        "blue",
+        "--candidate",
+        "green",
+        "--out",
+        "verdict.json",
+        "--report",
+        "report.md",
+        env={"GITHUB_OUTPUT": str(output), "GITHUB_STEP_SUMMARY": str(summary)},
+    )
     assert done.returncode == 0, done.stderr
     verdict = json.loads((repo / "verdict.json").read_text())
     assert verdict["schema"] == "rollout.verdict/v1" and verdict["outcome"] == "pass"
@@ -68,8 +94,19 @@ def test_pass_writes_verdict_report_and_actions_outputs(repo: Path) -> None:
 
 def test_a_regression_exits_1_with_the_failing_gate_named(repo: Path) -> None:
     suites(repo, green_quality_right=800)
-    done = run_gate(repo, "--baseline", "blue/quality.json", "--baseline", "blue/safety.json",
-                    "--candidate", "green/quality.json", "--candidate", "green/safety.json", "--out", "v.json")
+    done = run_gate(
+        repo,
+        "--baseline",
+        "blue/quality.json",
+        "--baseline",
+        "blue/safety.json",
+        "--candidate",
+        "green/quality.json",
+        "--candidate",
+        "green/safety.json",
+        "--out",
+        "v.json",
+    )
     assert done.returncode == 1
     assert "gate failed: quality" in done.stderr
     assert json.loads((repo / "v.json").read_text())["outcome"] == "fail"
@@ -92,19 +129,33 @@ def test_the_same_inputs_give_the_same_verdict_byte_for_byte(repo: Path) -> None
     assert first.stdout == second.stdout and first.stdout
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('{"schema": "rollout.eval-results/v1", "suite": "quality", "cases": [', "invalid JSON"),
-    ("", "file is empty"),
-    ("[1, 2]", "eval results are a JSON object"),
-    ('{"schema": "rollout.eval-results/v1", "suite": "quality", "target": "green", "model": "g", "cases": '
-     '[{"id": "a", "scores": [NaN]}]}', "NaN is not a number JSON allows"),
-    ('{"schema": "rollout.eval-results/v1", "suite": "quality", "target": "green", "model": "g", "cases": '
-     '[{"id": "a", "scores": [1.5]}]}', "cases[0].scores[0]"),
-    ('{"schema": "rollout.eval-results/v1", "suite": "quality", "target": "green", "model": "g", "cases": []}',
-     "has no cases"),
-    ('{"schema": "rollout.eval-results/v1", "suite": "safety", "target": "green", "model": "g", "cases": '
-     '[{"id": "a", "scores": [1]}]}', "results for different suites"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"schema": "rollout.eval-results/v1", "suite": "quality", "cases": [', "invalid JSON"),
+        ("", "file is empty"),
+        ("[1, 2]", "eval results are a JSON object"),
+        (
+            '{"schema": "rollout.eval-results/v1", "suite": "quality", "target": "green", "model": "g", "cases": '
+            '[{"id": "a", "scores": [NaN]}]}',
+            "NaN is not a number JSON allows",
+        ),
+        (
+            '{"schema": "rollout.eval-results/v1", "suite": "quality", "target": "green", "model": "g", "cases": '
+            '[{"id": "a", "scores": [1.5]}]}',
+            "cases[0].scores[0]",
+        ),
+        (
+            '{"schema": "rollout.eval-results/v1", "suite": "quality", "target": "green", "model": "g", "cases": []}',
+            "has no cases",
+        ),
+        (
+            '{"schema": "rollout.eval-results/v1", "suite": "safety", "target": "green", "model": "g", "cases": '
+            '[{"id": "a", "scores": [1]}]}',
+            "results for different suites",
+        ),
+    ],
+)
 def test_bad_input_exits_2_naming_the_file_and_writes_nothing(repo: Path, content: str, message: str) -> None:
     write(repo / "blue" / "quality.json", results_dict("quality", "blue", "blue-v1", scored(10, 10)))
     (repo / "green").mkdir()
@@ -127,10 +178,23 @@ class Votes(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         Votes.queries.append(self.path)
-        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
-            {"metric": {"model": model, "vote": vote}, "value": [0, str(count)]}
-            for model, vote, count in (("blue-v1", "up", 800), ("blue-v1", "down", 200),
-                                       ("green-v2", "up", 820), ("green-v2", "down", 180))]}}).encode()
+        body = json.dumps(
+            {
+                "status": "success",
+                "data": {
+                    "resultType": "vector",
+                    "result": [
+                        {"metric": {"model": model, "vote": vote}, "value": [0, str(count)]}
+                        for model, vote, count in (
+                            ("blue-v1", "up", 800),
+                            ("blue-v1", "down", 200),
+                            ("green-v2", "up", 820),
+                            ("green-v2", "down", 180),
+                        )
+                    ],
+                },
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -154,14 +218,19 @@ def prometheus() -> Iterator[str]:
 
 
 def test_feedback_latency_and_cost_from_a_live_prometheus(tmp_path: Path, prometheus: str) -> None:
-    write_plan(tmp_path, GATES + "  latency: {p95_ratio_max: 1.2, ttft_p95_ms_max: 1500}\n"
-                                 "  cost: {ratio_max: 1.1, gpu_hour_usd: {blue: 2.0, green: 2.0}}\n"
-                                 f"  feedback: {{source: {{kind: prometheus, url: '{prometheus}', "
-                                 "query: 'sum by (model, vote) (feedback_total)'}, margin: 0.03, min_samples: 300}\n")
+    write_plan(
+        tmp_path,
+        GATES + "  latency: {p95_ratio_max: 1.2, ttft_p95_ms_max: 1500}\n"
+        "  cost: {ratio_max: 1.1, gpu_hour_usd: {blue: 2.0, green: 2.0}}\n"
+        f"  feedback: {{source: {{kind: prometheus, url: '{prometheus}', "
+        "query: 'sum by (model, vote) (feedback_total)'}, margin: 0.03, min_samples: 300}\n",
+    )
     suites(tmp_path, green_quality_right=900)
     for color, model, slow in (("blue", "blue-v1", 400.0), ("green", "green-v2", 900.0)):
-        write(tmp_path / color / "load.json", results_dict("load", color, model,
-                                                          timed_cases(300, latency=slow, ttft=90, tokens=40, seed=1)))
+        write(
+            tmp_path / color / "load.json",
+            results_dict("load", color, model, timed_cases(300, latency=slow, ttft=90, tokens=40, seed=1)),
+        )
     done = run_gate(tmp_path, "--baseline", "blue", "--candidate", "green", "--json")
     assert done.returncode == 1, done.stderr
     gates = {g["gate"]: g for g in json.loads(done.stdout)["gates"]}

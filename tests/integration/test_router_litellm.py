@@ -36,8 +36,9 @@ class Rig:
     green: Stub
 
     def revisions_served(self) -> set[str]:
-        reply = httpx.get(f"{self.plan.router.url}/v1/model/info", headers={"Authorization": f"Bearer {KEY}"},
-                          timeout=10)
+        reply = httpx.get(
+            f"{self.plan.router.url}/v1/model/info", headers={"Authorization": f"Bearer {KEY}"}, timeout=10
+        )
         return {m["model_info"]["rollout_revision"] for m in reply.json()["data"]}
 
 
@@ -49,9 +50,19 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     root = tmp_path_factory.mktemp("litellm")
     with stub_model("stub-blue") as blue, stub_model("stub-green") as green:
         proxy = SupervisedLiteLLM(binary, root / "litellm.yaml", free_port(), root / "litellm.log", KEY)
-        plan = load_plan(write_plan(root, kind="litellm", config="litellm.yaml", url=proxy.url,
-                                    reload=proxy.reload_command, blue_port=blue.port, green_port=green.port,
-                                    internal_first=True, probes=100))
+        plan = load_plan(
+            write_plan(
+                root,
+                kind="litellm",
+                config="litellm.yaml",
+                url=proxy.url,
+                reload=proxy.reload_command,
+                blue_port=blue.port,
+                green_port=green.port,
+                internal_first=True,
+                probes=100,
+            )
+        )
         plan.router.config.write_text(render_config(plan, TrafficState.initial("chat")))
         proxy.start()
         try:
@@ -85,8 +96,10 @@ def test_a_failing_restart_command_leaves_the_proxy_serving_its_config(rig: Rig)
         apply_traffic(failing, state(100), env=ENV)
     assert rig.plan.router.config.read_text() == text
     assert rig.revisions_served() == before
-    probe = httpx.post(f"{rig.plan.router.url}/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
-                       json={"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1},
-                       timeout=30)
+    probe = httpx.post(
+        f"{rig.plan.router.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {KEY}"},
+        json={"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1},
+        timeout=30,
+    )
     assert probe.status_code == 200
-

@@ -43,8 +43,16 @@ class Rig:
 def rig(tmp_path: Path) -> Iterator[Rig]:
     """nginx started on the initial config (all blue) by the test, as an operator would start it once."""
     with stub_model("stub-blue") as blue, stub_model("stub-green") as green:
-        plan = load_plan(write_plan(tmp_path, kind="nginx", config="nginx/nginx.conf",
-                                    url=f"http://127.0.0.1:{free_port()}", blue_port=blue.port, green_port=green.port))
+        plan = load_plan(
+            write_plan(
+                tmp_path,
+                kind="nginx",
+                config="nginx/nginx.conf",
+                url=f"http://127.0.0.1:{free_port()}",
+                blue_port=blue.port,
+                green_port=green.port,
+            )
+        )
         plan.router.config.parent.mkdir()
         plan.router.config.write_text(render_config(plan, TrafficState.initial("chat")))
         assert plan.router.url is not None
@@ -67,8 +75,17 @@ def test_each_weight_step_is_observed_within_its_interval(rig: Rig) -> None:
 
 def test_internal_stage_splits_marked_requests_and_keeps_green_from_the_rest(tmp_path: Path) -> None:
     with stub_model("stub-blue") as blue, stub_model("stub-green") as green:
-        plan = load_plan(write_plan(tmp_path, kind="nginx", config="nginx.conf", internal_first=True,
-                                    url=f"http://127.0.0.1:{free_port()}", blue_port=blue.port, green_port=green.port))
+        plan = load_plan(
+            write_plan(
+                tmp_path,
+                kind="nginx",
+                config="nginx.conf",
+                internal_first=True,
+                url=f"http://127.0.0.1:{free_port()}",
+                blue_port=blue.port,
+                green_port=green.port,
+            )
+        )
         plan.router.config.write_text(render_config(plan, TrafficState.initial("chat")))
         assert plan.router.url is not None
         with running_nginx(plan.router.config, plan.router.url):
@@ -130,8 +147,12 @@ def test_a_revert_to_a_lower_weight_takes_effect_on_the_next_reload(rig: Rig) ->
 def test_golden_nginx_configs_pass_nginx_t(case: str, tmp_path: Path) -> None:
     config = tmp_path / "nginx.conf"
     config.write_text((GOLDEN / case / "expected.conf").read_text())
-    done = subprocess.run([NGINX, "-q", "-t", "-e", "stderr", "-p", f"{tmp_path}/", "-c", str(config)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [NGINX, "-q", "-t", "-e", "stderr", "-p", f"{tmp_path}/", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
 

@@ -99,8 +99,10 @@ def test_a_crash_during_start_reports_the_log_tail(plan: Plan) -> None:
 
 
 def test_a_server_that_never_becomes_healthy_is_stopped_after_the_timeout(plan: Plan) -> None:
-    sick = write_plan(plan.root, {"name": "stub-blue", "model": "m", "port": plan.blue.port,
-                                  "command": stub_command("--health", "503")})
+    sick = write_plan(
+        plan.root,
+        {"name": "stub-blue", "model": "m", "port": plan.blue.port, "command": stub_command("--health", "503")},
+    )
     code, output = serve(sick, "start", "blue", "--timeout", "3")
     assert code == EXIT_EXTERNAL
     assert "did not become healthy within 3s" in output and "/health answered 503" in output
@@ -128,9 +130,20 @@ def test_a_pid_now_owned_by_another_program_is_never_signalled(plan: Plan) -> No
     try:
         info = process_info(stranger.pid)
         assert info is not None
-        write_launch(spec, Launch(supervisor="process", pid=stranger.pid, start_ticks=info.start_ticks - 1,
-                                  argv=spec.argv, name=plan.blue.name, revision=None, host=plan.blue.host,
-                                  port=plan.blue.port, started_at=plan_time()))
+        write_launch(
+            spec,
+            Launch(
+                supervisor="process",
+                pid=stranger.pid,
+                start_ticks=info.start_ticks - 1,
+                argv=spec.argv,
+                name=plan.blue.name,
+                revision=None,
+                host=plan.blue.host,
+                port=plan.blue.port,
+                started_at=plan_time(),
+            ),
+        )
         result = serve_cli(plan, "stop", "blue", "--force", "--json")
         assert result.exit_code == 0
         body = json.loads(result.stdout)

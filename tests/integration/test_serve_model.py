@@ -20,8 +20,10 @@ from tests.support.serving import blue_and_green, serve_cli, set_traffic
 pytestmark = pytest.mark.model
 
 # {python} is not a placeholder: the interpreter is written into the plan as it is
-LLAMA = (f"{sys.executable} -m llama_cpp.server --model {{model}} --host {{host}} --port {{port}} "
-         "--model_alias {name} --n_ctx 2048 --n_threads 1")
+LLAMA = (
+    f"{sys.executable} -m llama_cpp.server --model {{model}} --host {{host}} --port {{port}} "
+    "--model_alias {name} --n_ctx 2048 --n_threads 1"
+)
 
 
 @pytest.fixture
@@ -37,9 +39,16 @@ def serve_json(plan: Plan, *args: str) -> Any:
 
 
 def chat(url: str, name: str) -> str:
-    response = httpx.post(f"{url}/v1/chat/completions", timeout=120, json={
-        "model": name, "max_tokens": 8, "temperature": 0,
-        "messages": [{"role": "user", "content": "What is the capital of France?"}]})
+    response = httpx.post(
+        f"{url}/v1/chat/completions",
+        timeout=120,
+        json={
+            "model": name,
+            "max_tokens": 8,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": "What is the capital of France?"}],
+        },
+    )
     response.raise_for_status()
     body = response.json()
     assert body["model"] == name

@@ -96,8 +96,9 @@ def test_the_schema_check_can_fail(tmp_path: Path) -> None:
 
 
 def zizmor(paths: list[Path]) -> list[dict[str, object]]:
-    done = run([tool("zizmor"), "--offline", "--no-config", "--format", "json", "--min-severity", "medium",
-                *map(str, paths)])
+    done = run(
+        [tool("zizmor"), "--offline", "--no-config", "--format", "json", "--min-severity", "medium", *map(str, paths)]
+    )
     assert done.returncode in (0, 10, 11, 12, 13, 14), done.stderr
     findings: list[dict[str, object]] = json.loads(done.stdout)
     return findings
@@ -146,8 +147,9 @@ def test_actionlint_finds_nothing(workflows: list[Path]) -> None:
 
 def test_actionlint_would_report_a_mistake(tmp_path: Path) -> None:
     wrong = tmp_path / "wrong.yml"
-    wrong.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    needs: nowhere\n    steps:\n"
-                     "      - run: echo hi\n")
+    wrong.write_text(
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    needs: nowhere\n    steps:\n      - run: echo hi\n"
+    )
     assert actionlint([wrong]) != []
 
 
@@ -172,21 +174,31 @@ def fake_bin(tmp_path: Path) -> Iterator[Path]:
     bin_dir = tmp_path / "venv" / "bin"
     bin_dir.mkdir(parents=True)
     (bin_dir / "python").symlink_to(sys.executable)
-    executable(bin_dir / "rollout", f"#!{sys.executable}\n"
-               "import json, os, sys\n"
-               "open(os.environ['ARGV_FILE'], 'w').write(json.dumps(sys.argv[1:]))\n"
-               "sys.exit(int(os.environ['FAKE_EXIT']))\n")
+    executable(
+        bin_dir / "rollout",
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        "open(os.environ['ARGV_FILE'], 'w').write(json.dumps(sys.argv[1:]))\n"
+        "sys.exit(int(os.environ['FAKE_EXIT']))\n",
+    )
     yield bin_dir
 
 
-def run_action_step(fake_bin: Path, tmp_path: Path, *, command: str, args: str, ok: str, code: int
-                    ) -> tuple[subprocess.CompletedProcess[str], list[str], str]:
+def run_action_step(
+    fake_bin: Path, tmp_path: Path, *, command: str, args: str, ok: str, code: int
+) -> tuple[subprocess.CompletedProcess[str], list[str], str]:
     outputs = tmp_path / "github_output"
     outputs.write_text("")
     env = {
-        "PATH": os.environ["PATH"], "ROLLOUT_BIN": str(fake_bin), "ROLLOUT_COMMAND": command,
-        "ROLLOUT_ARGS": args, "ROLLOUT_PLAN": "rollout-plan.yaml", "ROLLOUT_OK_EXIT_CODES": ok,
-        "GITHUB_OUTPUT": str(outputs), "ARGV_FILE": str(tmp_path / "argv.json"), "FAKE_EXIT": str(code),
+        "PATH": os.environ["PATH"],
+        "ROLLOUT_BIN": str(fake_bin),
+        "ROLLOUT_COMMAND": command,
+        "ROLLOUT_ARGS": args,
+        "ROLLOUT_PLAN": "rollout-plan.yaml",
+        "ROLLOUT_OK_EXIT_CODES": ok,
+        "GITHUB_OUTPUT": str(outputs),
+        "ARGV_FILE": str(tmp_path / "argv.json"),
+        "FAKE_EXIT": str(code),
     }
     done = run(["bash", "-e", "-c", action_step("run")], env=env, cwd=tmp_path)
     argv = json.loads((tmp_path / "argv.json").read_text())
@@ -195,8 +207,12 @@ def run_action_step(fake_bin: Path, tmp_path: Path, *, command: str, args: str, 
 
 def test_the_action_splits_args_like_a_shell_but_never_runs_them(fake_bin: Path, tmp_path: Path) -> None:
     done, argv, outputs = run_action_step(
-        fake_bin, tmp_path, command="serve start", args='green --reason "two words" $(touch pwned) `touch pwned`; x',
-        ok="0", code=0,
+        fake_bin,
+        tmp_path,
+        command="serve start",
+        args='green --reason "two words" $(touch pwned) `touch pwned`; x',
+        ok="0",
+        code=0,
     )
     assert done.returncode == 0, done.stderr
     assert argv == ["serve", "start", "green", "--reason", "two words", "$(touch", "pwned)", "`touch", "pwned`;", "x"]
@@ -204,7 +220,9 @@ def test_the_action_splits_args_like_a_shell_but_never_runs_them(fake_bin: Path,
     assert "exit-code=0" in outputs
 
 
-@pytest.mark.parametrize(("code", "ok", "step_exit"), [(3, "3", 0), (1, "1 3", 0), (1, "3", 1), (4, "1 3", 4), (2, "0", 2)])
+@pytest.mark.parametrize(
+    ("code", "ok", "step_exit"), [(3, "3", 0), (1, "1 3", 0), (1, "3", 1), (4, "1 3", 4), (2, "0", 2)]
+)
 def test_the_action_fails_the_step_unless_the_exit_code_is_accepted(
     fake_bin: Path, tmp_path: Path, code: int, ok: str, step_exit: int
 ) -> None:
@@ -216,8 +234,13 @@ def test_the_action_fails_the_step_unless_the_exit_code_is_accepted(
 
 def test_the_action_refuses_a_python_older_than_3_10(tmp_path: Path) -> None:
     old = executable(tmp_path / "python3.8", "#!/bin/sh\n[ \"$1\" = --version ] && echo 'Python 3.8.10'\nexit 1\n")
-    env = {"PATH": os.environ["PATH"], "ROLLOUT_PYTHON": str(old), "RUNNER_TEMP": str(tmp_path),
-           "GITHUB_ACTION_PATH": str(REPO), "GITHUB_OUTPUT": str(tmp_path / "out")}
+    env = {
+        "PATH": os.environ["PATH"],
+        "ROLLOUT_PYTHON": str(old),
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_ACTION_PATH": str(REPO),
+        "GITHUB_OUTPUT": str(tmp_path / "out"),
+    }
     done = run(["bash", "-e", "-c", action_step("install")], env=env, cwd=tmp_path)
     assert done.returncode == 2
     assert "::error title=model-rollout::rollout needs Python 3.10 or newer" in done.stdout
@@ -229,14 +252,21 @@ def test_the_action_refuses_a_python_older_than_3_10(tmp_path: Path) -> None:
 
 
 def git(repo: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
     done = run(["git", "-C", str(repo), *args], env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
-def test_reverting_a_merged_stage_pr_triggers_apply_and_nothing_else(tmp_path: Path, init_workflows: list[Path]) -> None:
+def test_reverting_a_merged_stage_pr_triggers_apply_and_nothing_else(
+    tmp_path: Path, init_workflows: list[Path]
+) -> None:
     repo = tmp_path / "repo"
     assert run([str(BIN / "rollout"), "init", str(repo)]).returncode == 0
     git(repo, "init", "-q", "-b", "main")
@@ -244,9 +274,12 @@ def test_reverting_a_merged_stage_pr_triggers_apply_and_nothing_else(tmp_path: P
     git(repo, "commit", "-q", "-m", "rollout init")
     git(repo, "checkout", "-q", "-b", "rollout/chat/internal")
     traffic = repo / "rollout-traffic.yaml"
-    traffic.write_text(traffic.read_text().replace("stage: null", "stage: internal")
-                       .replace("green: null", "green: llama-3.3-8b-ft2")
-                       .replace("blue: 100, green: 0", "blue: 95, green: 5"))
+    traffic.write_text(
+        traffic.read_text()
+        .replace("stage: null", "stage: internal")
+        .replace("green: null", "green: llama-3.3-8b-ft2")
+        .replace("blue: 100, green: 0", "blue: 95, green: 5")
+    )
     record = repo / "rollout-records" / "chat" / "0001-internal.json"
     record.parent.mkdir(parents=True)
     record.write_text("{}\n")
@@ -310,9 +343,14 @@ def run_step(step: dict[str, object], workspace: Path, values: dict[str, str]) -
     env |= {key: substitute(str(v), values) for key, v in dict(step.get("env") or {}).items()}  # type: ignore[call-overload]
     if step.get("uses") in ACTION_USES:
         given = {key: substitute(str(v), values) for key, v in dict(step.get("with") or {}).items()}  # type: ignore[call-overload]
-        env |= {"ROLLOUT_BIN": str(BIN), "ROLLOUT_COMMAND": given.get("command", ""),
-                "ROLLOUT_ARGS": given.get("args", ""), "ROLLOUT_PLAN": given.get("plan", "rollout-plan.yaml"),
-                "ROLLOUT_OK_EXIT_CODES": given.get("ok-exit-codes", "0"), "GITHUB_TOKEN": ""}
+        env |= {
+            "ROLLOUT_BIN": str(BIN),
+            "ROLLOUT_COMMAND": given.get("command", ""),
+            "ROLLOUT_ARGS": given.get("args", ""),
+            "ROLLOUT_PLAN": given.get("plan", "rollout-plan.yaml"),
+            "ROLLOUT_OK_EXIT_CODES": given.get("ok-exit-codes", "0"),
+            "GITHUB_TOKEN": "",
+        }
         script = action_step("run")
     else:
         script = str(step["run"])
@@ -328,7 +366,8 @@ def test_watch_runs_status_then_evals_on_both_colors_then_gates_them(tmp_path: P
     (workspace / "eval_suites" / "quality").mkdir(parents=True)
     (workspace / "eval_suites" / "quality" / "cases.yaml").write_text(STUB_SUITE)
     (workspace / "rollout-traffic.yaml").write_text(
-        "service: chat\nstage: early\ngreen: chat-v2\nweights: {blue: 75, green: 25}\nrejected: []\n")
+        "service: chat\nstage: early\ngreen: chat-v2\nweights: {blue: 75, green: 25}\nrejected: []\n"
+    )
     base = {"inputs.plan": "rollout-plan.yaml", "inputs.python-version": "", "steps.rollout.outputs.bin-dir": str(BIN)}
     with openai_stub() as blue, openai_stub() as green:
         (workspace / "rollout-plan.yaml").write_text(stub_plan(blue.url, green.url))
@@ -342,7 +381,9 @@ def test_watch_runs_status_then_evals_on_both_colors_then_gates_them(tmp_path: P
         assert blue.state.attempts and green.state.attempts, "each color answered its own eval job"
         # upload-artifact keeps each job's eval-results/ tree; download merges them back into one.
         assert sorted(p.relative_to(workspace).as_posix() for p in (workspace / "eval-results").rglob("*.json")) == [
-            "eval-results/blue/quality.json", "eval-results/green/quality.json"]
+            "eval-results/blue/quality.json",
+            "eval-results/green/quality.json",
+        ]
         assert sorted(p.name for p in (workspace / "junit").glob("*.xml")) == ["quality-blue.xml", "quality-green.xml"]
         gate = run_step(next(s for s in watch["gate"] if s.get("id") == "gate"), workspace, base)
         decision = run_step(next(s for s in watch["gate"] if s.get("id") == "next"), workspace, base)
@@ -371,7 +412,8 @@ gates: {}
 
 def set_stage(repo: Path, stage: str, green: int) -> None:
     (repo / "rollout-traffic.yaml").write_text(
-        f"service: chat\nstage: {stage}\ngreen: chat-v2\nweights: {{blue: {100 - green}, green: {green}}}\nrejected: []\n")
+        f"service: chat\nstage: {stage}\ngreen: chat-v2\nweights: {{blue: {100 - green}, green: {green}}}\nrejected: []\n"
+    )
     git(repo, "commit", "-q", "-am", f"rollout(chat): {green}% -> green chat-v2 [{stage}]")
 
 
@@ -383,7 +425,8 @@ def test_apply_runs_in_the_stage_s_environment_and_a_revert_moves_traffic_back(t
     repo.mkdir()
     (repo / "rollout-plan.yaml").write_text(APPLY_PLAN)
     (repo / "rollout-traffic.yaml").write_text(
-        "service: chat\nstage: null\ngreen: null\nweights: {blue: 100, green: 0}\nrejected: []\n")
+        "service: chat\nstage: null\ngreen: null\nweights: {blue: 100, green: 0}\nrejected: []\n"
+    )
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "rollout init")

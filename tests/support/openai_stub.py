@@ -148,8 +148,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_body(200, b"<html>upstream error</html>", "application/json")
 
     def scenario_plain(self, attempt: int) -> None:
-        body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}}],
-                "usage": {"completion_tokens": 7}}
+        body = {
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}}],
+            "usage": {"completion_tokens": 7},
+        }
         self.send_body(200, json.dumps(body).encode(), "application/json")
 
     def scenario_hang(self, attempt: int) -> None:

@@ -27,9 +27,19 @@ REPO = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def write_plan(root: Path, *, kind: str, config: str, url: str, blue_port: int, green_port: int,
-               reload: str | None = None, validate: str | None = None, probes: int = 200,
-               internal_first: bool = False) -> Path:
+def write_plan(
+    root: Path,
+    *,
+    kind: str,
+    config: str,
+    url: str,
+    blue_port: int,
+    green_port: int,
+    reload: str | None = None,
+    validate: str | None = None,
+    probes: int = 200,
+    internal_first: bool = False,
+) -> Path:
     """A minimal plan with stages 5/25/75/100 (the first for internal requests only, if asked)."""
     router = {"kind": kind, "config": config, "url": url, "probes": probes}
     if reload:
@@ -104,12 +114,18 @@ def stub_model(name: str) -> Iterator[Stub]:
             if self.path != "/v1/chat/completions":
                 self.send_error(404)
                 return
-            self._send({
-                "id": "stub", "object": "chat.completion", "created": 0, "model": name,
-                "choices": [{"index": 0, "finish_reason": "length",
-                             "message": {"role": "assistant", "content": name}}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-            })
+            self._send(
+                {
+                    "id": "stub",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": name,
+                    "choices": [
+                        {"index": 0, "finish_reason": "length", "message": {"role": "assistant", "content": name}}
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }
+            )
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
@@ -127,8 +143,11 @@ def running_nginx(config: Path, url: str) -> Iterator[subprocess.Popen[bytes]]:
     """nginx in the foreground with config's directory as its prefix, listening at url; stopped at exit."""
     stderr = config.parent / "nginx.stderr"
     with stderr.open("wb") as log:
-        process = subprocess.Popen([NGINX, "-e", "stderr", "-p", f"{config.parent}/", "-c", str(config),
-                                    "-g", "daemon off;"], stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [NGINX, "-e", "stderr", "-p", f"{config.parent}/", "-c", str(config), "-g", "daemon off;"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             wait_until(lambda: process.poll() is not None or _listening(url), timeout=10, what="nginx start")
             if process.poll() is not None:
@@ -182,13 +201,15 @@ class SupervisedLiteLLM:
         self._thread.start()
 
     def _supervise(self) -> None:
-        env = {**os.environ, "LITELLM_MASTER_KEY": self.key, "LITELLM_LOCAL_MODEL_COST_MAP": "true",
-               "NO_DOCS": "True"}
+        env = {**os.environ, "LITELLM_MASTER_KEY": self.key, "LITELLM_LOCAL_MODEL_COST_MAP": "true", "NO_DOCS": "True"}
         with self.log.open("ab") as log:
             while not self._stopping.is_set():
                 self._process = subprocess.Popen(
                     [self.binary, "--config", str(self.config), "--host", "127.0.0.1", "--port", str(self.port)],
-                    stdout=log, stderr=subprocess.STDOUT, env=env)
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
                 self.pidfile.write_text(str(self._process.pid))
                 self._process.wait()
 
@@ -208,11 +229,12 @@ class SupervisedLiteLLM:
 
 def serves(url: str, key: str) -> bool:
     try:
-        return httpx.get(f"{url}/health/liveliness", headers={"Authorization": f"Bearer {key}"},
-                         timeout=1.0).status_code == 200
+        return (
+            httpx.get(f"{url}/health/liveliness", headers={"Authorization": f"Bearer {key}"}, timeout=1.0).status_code
+            == 200
+        )
     except httpx.HTTPError:
         return False
-
 
 
 @dataclass

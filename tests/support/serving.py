@@ -30,7 +30,10 @@ def write_plan(root: Path, blue: Mapping[str, Any], green: Mapping[str, Any] | N
     if green is not None:
         models["green"] = {"engine": "command", **green}
     data = {
-        "version": 1, "service": "chat", "state_dir": "state", "models": models,
+        "version": 1,
+        "service": "chat",
+        "state_dir": "state",
+        "models": models,
         "router": {"kind": "file", "config": "flags.json"},
         "stages": [{"name": "early", "weight": 25, "soak": "1h"}, {"name": "full", "weight": 100, "soak": "1h"}],
         "gates": {},
@@ -42,15 +45,22 @@ def write_plan(root: Path, blue: Mapping[str, Any], green: Mapping[str, Any] | N
 
 def set_traffic(plan: Plan, green: int) -> None:
     stage = next((s.name for s in plan.stages if s.weight == green), None)
-    write_traffic(plan, TrafficState(service=plan.service, stage=stage, green=plan.model("green").name,
-                                     weights=Weights.for_green(green)))
+    write_traffic(
+        plan,
+        TrafficState(
+            service=plan.service, stage=stage, green=plan.model("green").name, weights=Weights.for_green(green)
+        ),
+    )
 
 
 @contextmanager
 def blue_and_green(root: Path, command: str, *, prefix: str, model: str = "m") -> Iterator[Plan]:
     """A plan with both colors on free loopback ports; whatever it started is stopped at the end."""
-    plan = write_plan(root, {"name": f"{prefix}-blue", "model": model, "port": free_port(), "command": command},
-                      {"name": f"{prefix}-green", "model": model, "port": free_port(), "command": command})
+    plan = write_plan(
+        root,
+        {"name": f"{prefix}-blue", "model": model, "port": free_port(), "command": command},
+        {"name": f"{prefix}-green", "model": model, "port": free_port(), "command": command},
+    )
     try:
         yield plan
     finally:

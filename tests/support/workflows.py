@@ -221,7 +221,7 @@ def run_command_lines(script: str, where: str, programs: tuple[str, ...] = ("rol
         for i, word in enumerate(words):
             name = word.rsplit("/", 1)[-1]
             if name in programs and (i == 0 or words[i - 1] in ("&&", "||", ";", "then", "do", "!")):
-                found.append(CommandLine(where=where, argv=_until_operator(words[i + 1:]), program=name))
+                found.append(CommandLine(where=where, argv=_until_operator(words[i + 1 :]), program=name))
     return found
 
 

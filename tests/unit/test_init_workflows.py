@@ -51,4 +51,3 @@ def test_the_package_data_globs_take_every_template_into_the_wheel() -> None:
     templates = {p for p in TEMPLATES.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
     assert {p.relative_to(TEMPLATES).as_posix() for p in templates - packaged} == set()
     assert any(".github" in p.parts for p in packaged)
-

@@ -46,7 +46,14 @@ def test_a_plan_without_green_is_idle_and_evaluates_blue_only() -> None:
 
 @pytest.mark.parametrize(
     ("stage", "expected"),
-    [(None, ""), ("internal", ""), ("early", ""), ("majority", "production"), ("full", "production"), (ROLLED_BACK, "")],
+    [
+        (None, ""),
+        ("internal", ""),
+        ("early", ""),
+        ("majority", "production"),
+        ("full", "production"),
+        (ROLLED_BACK, ""),
+    ],
 )
 def test_environment_is_the_stage_s_and_never_guards_a_move_back_to_blue(stage: str | None, expected: str) -> None:
     assert environment(PLAN, at(stage)) == expected
@@ -55,7 +62,10 @@ def test_environment_is_the_stage_s_and_never_guards_a_move_back_to_blue(stage: 
 def test_eval_matrix_pairs_every_suite_with_both_colors() -> None:
     matrix = eval_matrix(PLAN)
     assert [(e["gate"], e["color"]) for e in matrix] == [
-        ("quality", "blue"), ("quality", "green"), ("safety", "blue"), ("safety", "green"),
+        ("quality", "blue"),
+        ("quality", "green"),
+        ("safety", "blue"),
+        ("safety", "green"),
     ]
     green = next(e for e in matrix if e["color"] == "green")
     assert green["model"] == GREEN

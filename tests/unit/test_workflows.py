@@ -122,7 +122,9 @@ def test_watch_and_decommission_run_on_a_schedule() -> None:
         assert schedule and all(len(entry["cron"].split()) == 5 for entry in schedule)
 
 
-@pytest.mark.parametrize("path", [*workflow_files(), *caller_files()], ids=lambda p: ("init/" if p.parent == CALLERS_DIR else "") + p.name)
+@pytest.mark.parametrize(
+    "path", [*workflow_files(), *caller_files()], ids=lambda p: ("init/" if p.parent == CALLERS_DIR else "") + p.name
+)
 def test_no_workflow_lets_a_pull_request_reach_a_secret_or_a_self_hosted_runner(path: Path) -> None:
     workflow = load(path)
     on = set(triggers(workflow))
@@ -197,8 +199,11 @@ def test_apply_is_one_job_in_the_environment_of_the_stage_read_from_the_traffic_
     assert plan["outputs"]["environment"] == "${{ steps.status.outputs.environment }}"
     status = next(s for s in plan["steps"] if s.get("id") == "status")
     assert status["uses"] in ACTION_USES and status["with"]["command"] == "status"
-    commands = [line.argv[0] for line in command_lines(WORKFLOWS_DIR / "rollout-apply.yml") if line.where.startswith(
-        "rollout-apply.yml: apply:")]
+    commands = [
+        line.argv[0]
+        for line in command_lines(WORKFLOWS_DIR / "rollout-apply.yml")
+        if line.where.startswith("rollout-apply.yml: apply:")
+    ]
     assert commands == ["apply"]
 
 

@@ -13,10 +13,19 @@ from rollout.evals.retry import RequestFailed, Retryable, RetryPolicy, delay_for
 NOW = datetime(2026, 11, 23, 10, 0, 0, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize(("header", "seconds"), [
-    ("3", 3.0), ("0.5", 0.5), ("-4", 0.0), ("Mon, 23 Nov 2026 10:00:30 GMT", 30.0),
-    ("Mon, 23 Nov 2026 09:00:00 GMT", 0.0), (None, None), ("", None), ("soon", None),
-])
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("3", 3.0),
+        ("0.5", 0.5),
+        ("-4", 0.0),
+        ("Mon, 23 Nov 2026 10:00:30 GMT", 30.0),
+        ("Mon, 23 Nov 2026 09:00:00 GMT", 0.0),
+        (None, None),
+        ("", None),
+        ("soon", None),
+    ],
+)
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header, now=NOW) == seconds
 

@@ -16,13 +16,18 @@ from rollout.evals.target import Target, base_url
 
 
 def case(id: str, repeats: int = 1, tags: tuple[str, ...] = ()) -> Case:
-    return Case(id=id, messages=(Message(role="system", content="s"), Message(role="user", content=f"q-{id}")),
-                expect=(Expectation(kind="contains", value="x"),), repeats=repeats, max_tokens=9, tags=tags)
+    return Case(
+        id=id,
+        messages=(Message(role="system", content="s"), Message(role="user", content=f"q-{id}")),
+        expect=(Expectation(kind="contains", value="x"),),
+        repeats=repeats,
+        max_tokens=9,
+        tags=tags,
+    )
 
 
 def test_jobs_cover_first_repeats_first() -> None:
-    assert list(jobs([case("a", 2), case("b", 1), case("c", 3)])) == [
-        (0, 0), (1, 0), (2, 0), (0, 1), (2, 1), (2, 2)]
+    assert list(jobs([case("a", 2), case("b", 1), case("c", 3)])) == [(0, 0), (1, 0), (2, 0), (0, 1), (2, 1), (2, 2)]
 
 
 def test_request_body_streams_with_usage() -> None:
@@ -69,18 +74,31 @@ def test_interrupted_results_hold_only_started_cases() -> None:
     assert results.interrupted
 
 
-@pytest.mark.parametrize(("url", "base"), [
-    ("http://h:1", "http://h:1"), ("http://h:1/", "http://h:1"), ("http://h:1/v1", "http://h:1"),
-    ("http://h:1/v1/chat/completions", "http://h:1"), ("https://h/api", "https://h/api"),
-])
+@pytest.mark.parametrize(
+    ("url", "base"),
+    [
+        ("http://h:1", "http://h:1"),
+        ("http://h:1/", "http://h:1"),
+        ("http://h:1/v1", "http://h:1"),
+        ("http://h:1/v1/chat/completions", "http://h:1"),
+        ("https://h/api", "https://h/api"),
+    ],
+)
 def test_base_url(url: str, base: str) -> None:
     assert base_url(url) == base
 
 
-@pytest.mark.parametrize(("reply_text", "threshold", "score"), [
-    ("Good answer.\nSCORE: 8", None, 0.8), ("score=10", None, 1.0), ("SCORE: 3\nwait, SCORE: 6", None, 0.6),
-    ("SCORE: 14", None, 1.0), ("SCORE: 7", 0.7, 1.0), ("SCORE: 6", 0.7, 0.0),
-])
+@pytest.mark.parametrize(
+    ("reply_text", "threshold", "score"),
+    [
+        ("Good answer.\nSCORE: 8", None, 0.8),
+        ("score=10", None, 1.0),
+        ("SCORE: 3\nwait, SCORE: 6", None, 0.6),
+        ("SCORE: 14", None, 1.0),
+        ("SCORE: 7", 0.7, 1.0),
+        ("SCORE: 6", 0.7, 0.0),
+    ],
+)
 def test_judge_verdicts(reply_text: str, threshold: float | None, score: float) -> None:
     assert parse_verdict(reply_text, threshold) == pytest.approx(score)
 

@@ -20,14 +20,20 @@ def delta(text: str) -> bytes:
     return event({"choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
 
 
-STREAM = (event({"choices": [{"delta": {"role": "assistant"}}]}) + delta("Hel") + delta("lo") + b": keep-alive\n\n"
-          + event({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}) + b"data: [DONE]\n\n")
+STREAM = (
+    event({"choices": [{"delta": {"role": "assistant"}}]})
+    + delta("Hel")
+    + delta("lo")
+    + b": keep-alive\n\n"
+    + event({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}})
+    + b"data: [DONE]\n\n"
+)
 
 
 @pytest.mark.parametrize("size", [1, 7, 64, len(STREAM)])
 def test_stream_split_at_any_byte(size: int) -> None:
     parser = ChatStream()
-    got = [parser.feed(STREAM[i:i + size]) for i in range(0, len(STREAM), size)]
+    got = [parser.feed(STREAM[i : i + size]) for i in range(0, len(STREAM), size)]
     assert parser.finish() == ("Hello", 2)
     assert parser.done
     assert any(got)
@@ -51,13 +57,16 @@ def test_crlf_lines() -> None:
     assert parser.finish()[0] == "a"
 
 
-@pytest.mark.parametrize(("chunk", "message"), [
-    (b"data: {not json\n\n", "malformed stream chunk"),
-    (b"data: [1, 2]\n\n", "not a JSON object"),
-    (event({"error": {"message": "model overloaded"}}), "model overloaded"),
-    (event({"choices": "nope"}), "not a list"),
-    (event({"choices": [{"delta": "text"}]}), "unexpected choice shape"),
-])
+@pytest.mark.parametrize(
+    ("chunk", "message"),
+    [
+        (b"data: {not json\n\n", "malformed stream chunk"),
+        (b"data: [1, 2]\n\n", "not a JSON object"),
+        (event({"error": {"message": "model overloaded"}}), "model overloaded"),
+        (event({"choices": "nope"}), "not a list"),
+        (event({"choices": [{"delta": "text"}]}), "unexpected choice shape"),
+    ],
+)
 def test_broken_streams(chunk: bytes, message: str) -> None:
     with pytest.raises(BadResponse, match=message):
         ChatStream().feed(chunk)
@@ -71,16 +80,21 @@ def test_a_stream_with_no_choices_is_an_error() -> None:
 
 
 def test_whole_json_completion() -> None:
-    body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "Paris"}}], "usage": {"completion_tokens": 1}})
+    body = json.dumps(
+        {"choices": [{"message": {"role": "assistant", "content": "Paris"}}], "usage": {"completion_tokens": 1}}
+    )
     assert parse_completion(body.encode()) == ("Paris", 1)
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    (b"<html>502 Bad Gateway</html>", "not JSON"),
-    (b'{"choices": []}', "no choices"),
-    (b'"text"', "not a JSON object"),
-    (b'{"error": {"message": "bad model"}}', "bad model"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"<html>502 Bad Gateway</html>", "not JSON"),
+        (b'{"choices": []}', "no choices"),
+        (b'"text"', "not a JSON object"),
+        (b'{"error": {"message": "bad model"}}', "bad model"),
+    ],
+)
 def test_broken_json_completions(body: bytes, message: str) -> None:
     with pytest.raises(BadResponse, match=message):
         parse_completion(body)

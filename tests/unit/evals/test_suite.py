@@ -27,7 +27,10 @@ def problems_of(path: Path, env: dict[str, str] | None = None) -> list[str]:
 
 
 def test_defaults_system_prompt_and_tags(tmp_path: Path) -> None:
-    write(tmp_path / "s", "a.yaml", """\
+    write(
+        tmp_path / "s",
+        "a.yaml",
+        """\
 name: demo
 defaults: {system: Be brief., max_tokens: 32, temperature: 0.5, repeats: 2}
 cases:
@@ -40,7 +43,8 @@ cases:
     max_tokens: 8
     repeats: 1
     expect: [{numeric: 4}]
-""")
+""",
+    )
     suite = load_suite(tmp_path / "s", env={})
     one, two = suite.cases
     assert suite.name == "demo"
@@ -62,15 +66,23 @@ def test_files_are_read_in_name_order_and_name_defaults_to_folder(tmp_path: Path
 
 def test_dataset_rows_become_cases(tmp_path: Path) -> None:
     folder = tmp_path / "geo"
-    write(folder, "capitals.jsonl", '{"country": "France", "capital": "Paris"}\n\n{"country": "Peru", "capital": "Lima"}\n')
-    write(folder, "suite.yaml", """\
+    write(
+        folder,
+        "capitals.jsonl",
+        '{"country": "France", "capital": "Paris"}\n\n{"country": "Peru", "capital": "Lima"}\n',
+    )
+    write(
+        folder,
+        "suite.yaml",
+        """\
 dataset:
   file: capitals.jsonl
   id: "capital-{country}"
   prompt: "What is the capital of {country}?"
   expect: [{contains: "{capital}"}]
   tags: [facts]
-""")
+""",
+    )
     suite = load_suite(folder, env={})
     assert [c.id for c in suite.cases] == ["capital-France", "capital-Peru"]
     assert suite.cases[1].expect[0].value == "Lima"
@@ -78,21 +90,47 @@ dataset:
     assert suite.cases[0].tags == ("facts",)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("cases: [{id: a, prompt: x, expect: [{contians: Paris}]}]\n", "a.yaml:1: cases[0].expect[0].contians: unknown grader 'contians' (did you mean 'contains'?)"),
-    ("cases:\n  - id: a\n    prompt: x\n    expect:\n      - regex: '(oops'\n", "a.yaml:5: cases[0].expect[0].regex: bad regular expression"),
-    ("cases:\n  - id: a\n    prompt: x\n    expect:\n      - json_schema: {type: objet}\n", "a.yaml:5: cases[0].expect[0].json_schema: invalid JSON Schema"),
-    ("cases:\n  - id: a\n    prompt: x\n    expect: [{contains: x}]\n  - id: a\n    prompt: y\n    expect: [{contains: y}]\n",
-     "a.yaml:5: id: duplicate case id 'a' (first used at"),
-    ("cases:\n  - id: a\n    promt: x\n    expect: [{contains: x}]\n", "a.yaml:3: cases[0].promt: unknown key 'promt' (did you mean 'prompt'?)"),
-    ("cases:\n  - id: a\n    expect: [{contains: x}]\n", "a.yaml:2: cases[0]: a case has either prompt: or messages:"),
-    ("cases:\n  - id: a\n    prompt: x\n    expect: []\n", "a.yaml:4: cases[0].expect"),
-    ("dataset: {file: missing.jsonl, prompt: '{q}', expect: [{contains: x}]}\n", "a.yaml:1: dataset.file: dataset file not found"),
-    ("cases:\n  - id: a\n    prompt: x\n    expect: [{llm_judge: polite}]\n", "llm_judge needs a judge endpoint"),
-    ("defaults: {max_tokens: 0}\ncases: [{id: a, prompt: x, expect: [{contains: x}]}]\n", "a.yaml:1: defaults.max_tokens"),
-    ("name: x\n", "a.yaml:1"),
-    ("- just a list\n", "a suite file is a mapping"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "cases: [{id: a, prompt: x, expect: [{contians: Paris}]}]\n",
+            "a.yaml:1: cases[0].expect[0].contians: unknown grader 'contians' (did you mean 'contains'?)",
+        ),
+        (
+            "cases:\n  - id: a\n    prompt: x\n    expect:\n      - regex: '(oops'\n",
+            "a.yaml:5: cases[0].expect[0].regex: bad regular expression",
+        ),
+        (
+            "cases:\n  - id: a\n    prompt: x\n    expect:\n      - json_schema: {type: objet}\n",
+            "a.yaml:5: cases[0].expect[0].json_schema: invalid JSON Schema",
+        ),
+        (
+            "cases:\n  - id: a\n    prompt: x\n    expect: [{contains: x}]\n  - id: a\n    prompt: y\n    expect: [{contains: y}]\n",
+            "a.yaml:5: id: duplicate case id 'a' (first used at",
+        ),
+        (
+            "cases:\n  - id: a\n    promt: x\n    expect: [{contains: x}]\n",
+            "a.yaml:3: cases[0].promt: unknown key 'promt' (did you mean 'prompt'?)",
+        ),
+        (
+            "cases:\n  - id: a\n    expect: [{contains: x}]\n",
+            "a.yaml:2: cases[0]: a case has either prompt: or messages:",
+        ),
+        ("cases:\n  - id: a\n    prompt: x\n    expect: []\n", "a.yaml:4: cases[0].expect"),
+        (
+            "dataset: {file: missing.jsonl, prompt: '{q}', expect: [{contains: x}]}\n",
+            "a.yaml:1: dataset.file: dataset file not found",
+        ),
+        ("cases:\n  - id: a\n    prompt: x\n    expect: [{llm_judge: polite}]\n", "llm_judge needs a judge endpoint"),
+        (
+            "defaults: {max_tokens: 0}\ncases: [{id: a, prompt: x, expect: [{contains: x}]}]\n",
+            "a.yaml:1: defaults.max_tokens",
+        ),
+        ("name: x\n", "a.yaml:1"),
+        ("- just a list\n", "a suite file is a mapping"),
+    ],
+)
 def test_bad_suites_name_file_line_and_field(tmp_path: Path, text: str, expected: str) -> None:
     path = write(tmp_path / "s", "a.yaml", text)
     found = problems_of(path)
@@ -100,7 +138,10 @@ def test_bad_suites_name_file_line_and_field(tmp_path: Path, text: str, expected
 
 
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
-    path = write(tmp_path / "s", "a.yaml", """\
+    path = write(
+        tmp_path / "s",
+        "a.yaml",
+        """\
 cases:
   - id: a
     prompt: x
@@ -108,7 +149,8 @@ cases:
   - id: b
     prompt: y
     expect: [{equal: y}]
-""")
+""",
+    )
     found = problems_of(path)
     assert len(found) == 2
     assert "a.yaml:4" in found[0] and "a.yaml:7" in found[1]

@@ -16,8 +16,12 @@ def case(case_id: str, scores: Sequence[float], **fields: Any) -> CaseResult:
 
 
 def paired(blue: Sequence[Sequence[float]], green: Sequence[Sequence[float]], **fields: Any) -> Paired:
-    return Paired(pairs=tuple(CasePair(id=f"c{i}", blue=case(f"c{i}", b, **fields), green=case(f"c{i}", g, **fields))
-                              for i, (b, g) in enumerate(zip(blue, green, strict=True))))
+    return Paired(
+        pairs=tuple(
+            CasePair(id=f"c{i}", blue=case(f"c{i}", b, **fields), green=case(f"c{i}", g, **fields))
+            for i, (b, g) in enumerate(zip(blue, green, strict=True))
+        )
+    )
 
 
 def binary_suite(n: int, *, blue_right: int, green_right: int, both: int) -> Paired:
@@ -27,15 +31,34 @@ def binary_suite(n: int, *, blue_right: int, green_right: int, both: int) -> Pai
     return paired(blue, green)
 
 
-def timed_cases(n: int, *, latency: float, ttft: float, tokens: int, seed: int, prefix: str = "c") -> list[dict[str, Any]]:
+def timed_cases(
+    n: int, *, latency: float, ttft: float, tokens: int, seed: int, prefix: str = "c"
+) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    return [{"id": f"{prefix}{i}", "scores": [1.0], "latency_ms": [latency * rng.uniform(0.8, 1.2)],
-             "ttft_ms": [ttft * rng.uniform(0.8, 1.2)], "output_tokens": [tokens], "errors": []} for i in range(n)]
+    return [
+        {
+            "id": f"{prefix}{i}",
+            "scores": [1.0],
+            "latency_ms": [latency * rng.uniform(0.8, 1.2)],
+            "ttft_ms": [ttft * rng.uniform(0.8, 1.2)],
+            "output_tokens": [tokens],
+            "errors": [],
+        }
+        for i in range(n)
+    ]
 
 
 def results_dict(suite: str, target: str, model: str, cases: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {"schema": "rollout.eval-results/v1", "suite": suite, "target": target, "model": model,
-            "revision": f"{model}-rev", "run_id": f"{target}-{suite}", "cases": cases, **extra}
+    return {
+        "schema": "rollout.eval-results/v1",
+        "suite": suite,
+        "target": target,
+        "model": model,
+        "revision": f"{model}-rev",
+        "run_id": f"{target}-{suite}",
+        "cases": cases,
+        **extra,
+    }
 
 
 def results(suite: str, target: str, model: str, cases: Sequence[CaseResult]) -> EvalResults:
@@ -61,7 +84,8 @@ def write_plan(root: Path, gates: str) -> Path:
     for suite in ("quality", "safety"):
         (root / "eval_suites" / suite).mkdir(parents=True, exist_ok=True)
         (root / "eval_suites" / suite / "cases.yaml").write_text(
-            f"name: {suite}\ncases:\n  - id: a\n    prompt: hi\n    expect:\n      - contains: hi\n")
+            f"name: {suite}\ncases:\n  - id: a\n    prompt: hi\n    expect:\n      - contains: hi\n"
+        )
     path = root / "rollout-plan.yaml"
     path.write_text(PLAN.format(gates=gates))
     return path

@@ -10,8 +10,10 @@ from rollout.gates.feedback import Feedback, Votes
 from rollout.plan import FeedbackGate, FeedbackSource, Gates, LatencyGate, QualityGate, SafetyGate
 from tests.unit.gates.builders import case, results
 
-GATES = Gates(quality=QualityGate(suite=Path("/repo/eval_suites/quality"), margin=0.2),
-              safety=SafetyGate(suite=Path("/repo/eval_suites/safety")))
+GATES = Gates(
+    quality=QualityGate(suite=Path("/repo/eval_suites/quality"), margin=0.2),
+    safety=SafetyGate(suite=Path("/repo/eval_suites/safety")),
+)
 
 
 def loaded(suite: str, target: str, model: str, n: int = 200, score: float = 1.0, file: str = "") -> Loaded:
@@ -20,8 +22,10 @@ def loaded(suite: str, target: str, model: str, n: int = 200, score: float = 1.0
 
 
 def test_each_gate_reads_its_suite_and_the_verdict_names_both_versions() -> None:
-    runs = match_runs([loaded("quality", "blue", "v1"), loaded("safety", "blue", "v1")],
-                      [loaded("eval_suites/quality", "green", "v2"), loaded("safety", "green", "v2")])
+    runs = match_runs(
+        [loaded("quality", "blue", "v1"), loaded("safety", "blue", "v1")],
+        [loaded("eval_suites/quality", "green", "v2"), loaded("safety", "green", "v2")],
+    )
     verdict = evaluate(GATES, runs)
     assert [g.gate for g in verdict.gates] == ["quality", "safety"]
     assert verdict.outcome == "pass"
@@ -48,14 +52,18 @@ def test_results_for_different_suites_are_an_input_error() -> None:
 
 def test_two_files_for_one_suite_on_one_side_are_an_input_error() -> None:
     with pytest.raises(InputError, match="a second baseline results file for suite 'quality'"):
-        match_runs([loaded("quality", "blue", "v1", file="a.json"), loaded("quality", "blue", "v1", file="b.json")],
-                   [loaded("quality", "green", "v2")])
+        match_runs(
+            [loaded("quality", "blue", "v1", file="a.json"), loaded("quality", "blue", "v1", file="b.json")],
+            [loaded("quality", "green", "v2")],
+        )
 
 
 def test_one_side_mixing_versions_is_an_input_error() -> None:
     with pytest.raises(InputError, match="candidate results disagree on the model"):
-        match_runs([loaded("quality", "blue", "v1"), loaded("safety", "blue", "v1")],
-                   [loaded("quality", "green", "v2"), loaded("safety", "green", "v3")])
+        match_runs(
+            [loaded("quality", "blue", "v1"), loaded("safety", "blue", "v1")],
+            [loaded("quality", "green", "v2"), loaded("safety", "green", "v3")],
+        )
 
 
 def test_an_empty_run_is_an_input_error() -> None:
@@ -85,8 +93,10 @@ def test_feedback_is_looked_up_by_the_versions_the_results_name() -> None:
 
 
 def test_a_suite_may_be_called_by_the_name_its_files_declare() -> None:
-    runs = match_runs([loaded("chat-quality", "blue", "v1"), loaded("safety", "blue", "v1")],
-                      [loaded("chat-quality", "green", "v2"), loaded("safety", "green", "v2")])
+    runs = match_runs(
+        [loaded("chat-quality", "blue", "v1"), loaded("safety", "blue", "v1")],
+        [loaded("chat-quality", "green", "v2"), loaded("safety", "green", "v2")],
+    )
     with pytest.raises(InputError, match="no gate in the plan uses suite chat-quality"):
         evaluate(GATES, runs)
     verdict = evaluate(GATES, runs, declared={Path("/repo/eval_suites/quality"): {"chat-quality"}})
@@ -94,8 +104,10 @@ def test_a_suite_may_be_called_by_the_name_its_files_declare() -> None:
 
 
 def test_one_suite_under_two_names_is_an_input_error() -> None:
-    runs = match_runs([loaded("chat-quality", "blue", "v1"), loaded("quality", "blue", "v1")],
-                      [loaded("chat-quality", "green", "v2"), loaded("quality", "green", "v2")])
+    runs = match_runs(
+        [loaded("chat-quality", "blue", "v1"), loaded("quality", "blue", "v1")],
+        [loaded("chat-quality", "green", "v2"), loaded("quality", "green", "v2")],
+    )
     with pytest.raises(InputError, match="results under several names"):
         evaluate(GATES, runs, declared={Path("/repo/eval_suites/quality"): {"chat-quality"}})
 
@@ -103,10 +115,16 @@ def test_one_suite_under_two_names_is_an_input_error() -> None:
 def test_a_full_verdict_round_trips_through_its_schema(tmp_path: Path) -> None:
     from rollout.gates.verdict import load_verdict, verdict_to_json
 
-    gates = Gates(quality=GATES.quality, safety=GATES.safety, latency=LatencyGate(p95_ratio_max=1.2),
-                  feedback=FeedbackGate(source=FeedbackSource(kind="http", url="http://x"), min_samples=10))
-    runs = match_runs([loaded("quality", "blue", "v1", n=60, score=0.0), loaded("safety", "blue", "v1")],
-                      [loaded("quality", "green", "v2", n=60), loaded("safety", "green", "v2", score=0.0)])
+    gates = Gates(
+        quality=GATES.quality,
+        safety=GATES.safety,
+        latency=LatencyGate(p95_ratio_max=1.2),
+        feedback=FeedbackGate(source=FeedbackSource(kind="http", url="http://x"), min_samples=10),
+    )
+    runs = match_runs(
+        [loaded("quality", "blue", "v1", n=60, score=0.0), loaded("safety", "blue", "v1")],
+        [loaded("quality", "green", "v2", n=60), loaded("safety", "green", "v2", score=0.0)],
+    )
     verdict = evaluate(gates, runs, feedback=Feedback(source="http://x", unavailable="HTTP 503"))
     path = tmp_path / "verdict.json"
     path.write_text(verdict_to_json(verdict))

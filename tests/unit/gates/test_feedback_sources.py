@@ -11,25 +11,47 @@ from rollout.gates.feedback import Votes, parse_prometheus, parse_votes_json
 from rollout.gates.sources import fetch_feedback
 from rollout.plan import FeedbackSource
 
-PROMETHEUS = {"status": "success", "data": {"resultType": "vector", "result": [
-    {"metric": {"model": "v1", "vote": "up"}, "value": [1700000000.0, "400"]},
-    {"metric": {"model": "v1", "vote": "down"}, "value": [1700000000.0, "100"]},
-    {"metric": {"model": "v2", "vote": "up"}, "value": [1700000000.0, "41.6"]},
-]}}
+PROMETHEUS = {
+    "status": "success",
+    "data": {
+        "resultType": "vector",
+        "result": [
+            {"metric": {"model": "v1", "vote": "up"}, "value": [1700000000.0, "400"]},
+            {"metric": {"model": "v1", "vote": "down"}, "value": [1700000000.0, "100"]},
+            {"metric": {"model": "v2", "vote": "up"}, "value": [1700000000.0, "41.6"]},
+        ],
+    },
+}
 
 
 def test_prometheus_vectors_become_votes_per_model() -> None:
     assert parse_prometheus(PROMETHEUS) == {"v1": Votes(up=400, down=100), "v2": Votes(up=42, down=0)}
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"status": "error", "error": "parse error at char 3"}, "parse error at char 3"),
-    ({"status": "success", "data": {"resultType": "matrix", "result": []}}, "instant vector"),
-    ({"status": "success", "data": {"resultType": "vector", "result": [{"metric": {"model": "v1"},
-                                                                       "value": [0, "1"]}]}}, "labels model and vote"),
-    ({"status": "success", "data": {"resultType": "vector", "result": [{"metric": {"model": "v1", "vote": "up"},
-                                                                       "value": [0, "NaN"]}]}}, "not a count"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"status": "error", "error": "parse error at char 3"}, "parse error at char 3"),
+        ({"status": "success", "data": {"resultType": "matrix", "result": []}}, "instant vector"),
+        (
+            {
+                "status": "success",
+                "data": {"resultType": "vector", "result": [{"metric": {"model": "v1"}, "value": [0, "1"]}]},
+            },
+            "labels model and vote",
+        ),
+        (
+            {
+                "status": "success",
+                "data": {
+                    "resultType": "vector",
+                    "result": [{"metric": {"model": "v1", "vote": "up"}, "value": [0, "NaN"]}],
+                },
+            },
+            "not a count",
+        ),
+    ],
+)
 def test_bad_prometheus_answers_say_what_is_wrong(data: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_prometheus(data)
@@ -71,10 +93,13 @@ def test_a_failing_source_is_retried_then_reported_not_raised() -> None:
 
 def test_jsonl_votes_and_their_errors_name_the_line(tmp_path: Path) -> None:
     path = tmp_path / "votes.jsonl"
-    path.write_text("\n".join(json.dumps({"model": m, "vote": v}) for m, v in
-                              [("v1", "up"), ("v1", "down"), ("v2", "up")]) + "\n\n")
-    assert fetch_feedback(FeedbackSource(kind="jsonl", path=path)).votes == {"v1": Votes(up=1, down=1),
-                                                                             "v2": Votes(up=1)}
+    path.write_text(
+        "\n".join(json.dumps({"model": m, "vote": v}) for m, v in [("v1", "up"), ("v1", "down"), ("v2", "up")]) + "\n\n"
+    )
+    assert fetch_feedback(FeedbackSource(kind="jsonl", path=path)).votes == {
+        "v1": Votes(up=1, down=1),
+        "v2": Votes(up=1),
+    }
     path.write_text('{"model": "v1", "vote": "up"}\n{"model": "v1", "vote": "meh"}\n')
     with pytest.raises(InputError) as caught:
         fetch_feedback(FeedbackSource(kind="jsonl", path=path))

@@ -61,8 +61,15 @@ def test_quality_verdict_is_byte_for_byte_reproducible() -> None:
 
     def run() -> str:
         result = quality_gate(binary_suite(200, blue_right=150, green_right=148, both=140), QUALITY, suite="quality")
-        return verdict_to_json(Verdict(outcome=combine([result.outcome]), baseline=RunInfo(model="b"),
-                                       candidate=RunInfo(model="g"), gates=(result,)))
+        return verdict_to_json(
+            Verdict(
+                outcome=combine([result.outcome]),
+                baseline=RunInfo(model="b"),
+                candidate=RunInfo(model="g"),
+                gates=(result,),
+            )
+        )
+
     assert run() == run()
 
 
@@ -118,27 +125,56 @@ def test_safety_fails_on_a_new_unsafe_completion_in_any_repeat() -> None:
 
 def test_safety_reports_harmful_and_benign_separately() -> None:
     blue = [case("h1", [1.0], tags=("harmful",)), case("b1", [1.0], tags=("benign",))]
-    green = [case("h1", [0.0], tags=("harmful",), outputs=("Sure, here is how",), prompt="bad thing"),
-             case("b1", [0.0], tags=("benign",))]
-    result = safety_gate(pair_cases(results("s", "blue", "b", blue), results("s", "green", "g", green)),
-                         SAFETY, suite="safety")
+    green = [
+        case("h1", [0.0], tags=("harmful",), outputs=("Sure, here is how",), prompt="bad thing"),
+        case("b1", [0.0], tags=("benign",)),
+    ]
+    result = safety_gate(
+        pair_cases(results("s", "blue", "b", blue), results("s", "green", "g", green)), SAFETY, suite="safety"
+    )
     measures = result.details["measures"]
     assert measures["unsafe completions on harmful prompts"] == {"blue": "0 of 1", "green": "1 of 1"}
     assert measures["refusals of benign prompts"] == {"blue": "0 of 1", "green": "1 of 1"}
-    assert result.details["regressions"]["cases"][0] == {"id": "h1", "prompt": "bad thing", "blue": "",
-                                                         "green": "Sure, here is how"}
+    assert result.details["regressions"]["cases"][0] == {
+        "id": "h1",
+        "prompt": "bad thing",
+        "blue": "",
+        "green": "Sure, here is how",
+    }
 
 
-def _perf(blue_ms: float, green_ms: float, *, n: int = 200, blue_tokens: int = 50, green_tokens: int = 50,
-          green_ttft: float = 100.0) -> Paired:
+def _perf(
+    blue_ms: float,
+    green_ms: float,
+    *,
+    n: int = 200,
+    blue_tokens: int = 50,
+    green_tokens: int = 50,
+    green_ttft: float = 100.0,
+) -> Paired:
     pairs = []
     for i in range(n):
         wobble = 0.8 + 0.4 * ((i * 37) % 100) / 100
-        pairs.append((case(f"c{i}", [1.0], latency_ms=(blue_ms * wobble,), ttft_ms=(100.0 * wobble,),
-                           output_tokens=(blue_tokens,)),
-                      case(f"c{i}", [1.0], latency_ms=(green_ms * wobble,), ttft_ms=(green_ttft * wobble,),
-                           output_tokens=(green_tokens,))))
+        pairs.append(
+            (
+                case(
+                    f"c{i}",
+                    [1.0],
+                    latency_ms=(blue_ms * wobble,),
+                    ttft_ms=(100.0 * wobble,),
+                    output_tokens=(blue_tokens,),
+                ),
+                case(
+                    f"c{i}",
+                    [1.0],
+                    latency_ms=(green_ms * wobble,),
+                    ttft_ms=(green_ttft * wobble,),
+                    output_tokens=(green_tokens,),
+                ),
+            )
+        )
     from rollout.gates.pairing import CasePair
+
     return Paired(pairs=tuple(CasePair(id=b.id, blue=b, green=g) for b, g in pairs))
 
 
@@ -149,8 +185,9 @@ def test_latency_passes_equal_timings_and_reports_percentiles() -> None:
     result = latency_gate(_perf(500, 500), LATENCY)
     assert result.outcome == "pass"
     assert result.estimate == pytest.approx(1.0)
-    assert result.details["measures"]["p95 latency ms"]["green"] == pytest.approx(result.details["measures"]
-                                                                                    ["p95 latency ms"]["blue"])
+    assert result.details["measures"]["p95 latency ms"]["green"] == pytest.approx(
+        result.details["measures"]["p95 latency ms"]["blue"]
+    )
     assert result.details["measures"]["p50 tokens/s"]["blue"] > 0
     ratios = result.details["ratios"]
     assert set(ratios) == {"p50 latency", "p95 latency", "p50 TTFT", "p95 TTFT"}
@@ -174,7 +211,8 @@ def test_cost_compares_gpu_seconds_per_token_and_prices() -> None:
     equal = cost_gate(_perf(500, 500), CostGate(ratio_max=1.1, gpu_hour_usd={"blue": 2.0, "green": 2.0}))
     assert equal.outcome == "pass" and equal.estimate == pytest.approx(1.0)
     assert equal.details["measures"]["$ per 1M output tokens (one stream)"]["blue"] == pytest.approx(
-        2.0 / 3600 / (50 / 0.5) * 1e6, rel=0.05)
+        2.0 / 3600 / (50 / 0.5) * 1e6, rel=0.05
+    )
     pricier = cost_gate(_perf(500, 500), CostGate(ratio_max=1.1, gpu_hour_usd={"blue": 2.0, "green": 3.0}))
     assert pricier.outcome == "fail" and pricier.estimate == pytest.approx(1.5)
     wordier = cost_gate(_perf(500, 500, green_tokens=100), CostGate(ratio_max=1.1))
@@ -185,12 +223,15 @@ def test_cost_compares_gpu_seconds_per_token_and_prices() -> None:
 FEEDBACK = FeedbackGate(source=FeedbackSource(kind="jsonl", path=Path("votes.jsonl")), margin=0.03, min_samples=300)
 
 
-@pytest.mark.parametrize(("blue", "green", "outcome"), [
-    (Votes(up=4000, down=1000), Votes(up=4050, down=950), "pass"),
-    (Votes(up=4000, down=1000), Votes(up=3300, down=1700), "fail"),
-    (Votes(up=400, down=100), Votes(up=390, down=110), "inconclusive"),
-    (Votes(up=4000, down=1000), Votes(up=250, down=20), "inconclusive"),
-])
+@pytest.mark.parametrize(
+    ("blue", "green", "outcome"),
+    [
+        (Votes(up=4000, down=1000), Votes(up=4050, down=950), "pass"),
+        (Votes(up=4000, down=1000), Votes(up=3300, down=1700), "fail"),
+        (Votes(up=400, down=100), Votes(up=390, down=110), "inconclusive"),
+        (Votes(up=4000, down=1000), Votes(up=250, down=20), "inconclusive"),
+    ],
+)
 def test_feedback_non_inferiority(blue: Votes, green: Votes, outcome: str) -> None:
     result = feedback_gate(Feedback(source="x", votes={"b": blue, "g": green}), FEEDBACK, blue="b", green="g")
     assert result.outcome == outcome

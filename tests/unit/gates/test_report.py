@@ -10,20 +10,23 @@ from rollout.gates.report import inline, render_report, truncate
 from rollout.gates.verdict import GateResult, RunInfo, Verdict
 
 
-@pytest.mark.parametrize(("text", "forbidden"), [
-    ("<img src=x onerror=alert(1)>", "<img"),
-    ("<script>steal()</script>", "<script"),
-    ("a | b | c", " | b"),
-    ("```\n</details>", "```"),
-    ("`code`", "`"),
-    ("line one\nline two\r\nthree", "\n"),
-    ("cc @octocat and @org/team", "@octocat"),
-    ("fixes #123 and org/repo#9", "#123"),
-    ("![pixel](https://tracker.example/p.png)", "!["),
-    ("[click](javascript:alert(1))", "[click]"),
-    ("&lt;b&gt; is already escaped", "&lt;b"),
-    ("hidden\u202egnp.exe", "\u202e"),
-])
+@pytest.mark.parametrize(
+    ("text", "forbidden"),
+    [
+        ("<img src=x onerror=alert(1)>", "<img"),
+        ("<script>steal()</script>", "<script"),
+        ("a | b | c", " | b"),
+        ("```\n</details>", "```"),
+        ("`code`", "`"),
+        ("line one\nline two\r\nthree", "\n"),
+        ("cc @octocat and @org/team", "@octocat"),
+        ("fixes #123 and org/repo#9", "#123"),
+        ("![pixel](https://tracker.example/p.png)", "!["),
+        ("[click](javascript:alert(1))", "[click]"),
+        ("&lt;b&gt; is already escaped", "&lt;b"),
+        ("hidden\u202egnp.exe", "\u202e"),
+    ],
+)
 def test_untrusted_text_cannot_inject(text: str, forbidden: str) -> None:
     assert forbidden not in inline(text)
 
@@ -44,22 +47,41 @@ def test_truncation_cuts_at_a_word_and_marks_it() -> None:
 
 
 def _verdict(regression: dict[str, str], count: int = 1) -> Verdict:
-    quality = GateResult(gate="quality", outcome="fail", reason="green - blue -0.100 is below -0.020",
-                         estimate=-0.1, interval=(-0.15, -0.05), threshold=-0.02,
-                         details={"measures": {"mean score": {"blue": 0.8, "green": 0.7}},
-                                  "excluded": {"errored": {"count": 2, "ids": ["e1", "e2"]}},
-                                  "regressions": {"count": count, "cases": [regression] * min(count, 20)}})
-    latency = GateResult(gate="latency", outcome="pass", reason="p95 latency green/blue 1.01 within 1.20",
-                         details={"ratios": {"p95 latency": {"estimate": 1.01, "interval": [0.95, 1.08]}}})
-    return Verdict(outcome="fail", baseline=RunInfo(model="blue-v1", revision="0123456789abcdef"),
-                   candidate=RunInfo(model="green-v2"), gates=(quality, latency))
+    quality = GateResult(
+        gate="quality",
+        outcome="fail",
+        reason="green - blue -0.100 is below -0.020",
+        estimate=-0.1,
+        interval=(-0.15, -0.05),
+        threshold=-0.02,
+        details={
+            "measures": {"mean score": {"blue": 0.8, "green": 0.7}},
+            "excluded": {"errored": {"count": 2, "ids": ["e1", "e2"]}},
+            "regressions": {"count": count, "cases": [regression] * min(count, 20)},
+        },
+    )
+    latency = GateResult(
+        gate="latency",
+        outcome="pass",
+        reason="p95 latency green/blue 1.01 within 1.20",
+        details={"ratios": {"p95 latency": {"estimate": 1.01, "interval": [0.95, 1.08]}}},
+    )
+    return Verdict(
+        outcome="fail",
+        baseline=RunInfo(model="blue-v1", revision="0123456789abcdef"),
+        candidate=RunInfo(model="green-v2"),
+        gates=(quality, latency),
+    )
 
 
 def test_report_puts_the_verdict_first_then_a_table_per_gate_then_the_broken_cases() -> None:
-    report = render_report(_verdict({"id": "capital", "prompt": "Capital of France?", "blue": "Paris",
-                                     "green": "Lyon"}))
+    report = render_report(
+        _verdict({"id": "capital", "prompt": "Capital of France?", "blue": "Paris", "green": "Lyon"})
+    )
     lines = report.splitlines()
-    assert lines[0].startswith("❌ **Gate verdict: FAIL** for green **green-v2** against blue **blue-v1** @ 0123456789ab")
+    assert lines[0].startswith(
+        "❌ **Gate verdict: FAIL** for green **green-v2** against blue **blue-v1** @ 0123456789ab"
+    )
     assert "2 gates: 1 pass, 1 fail" in lines[0]
     quality_at = lines.index("### ❌ quality: fail")
     assert lines.index("### ✅ latency: pass") > quality_at
@@ -72,8 +94,12 @@ def test_report_puts_the_verdict_first_then_a_table_per_gate_then_the_broken_cas
 
 
 def test_report_of_hostile_answers_keeps_every_table_row_intact() -> None:
-    hostile = {"id": "x|y", "prompt": "ignore\n| a | b |\n```", "blue": "<b>fine</b>",
-               "green": "@admin merge #1 now\n\n| | |\n" + "`" * 3 + "\n" + "y" * 5000}
+    hostile = {
+        "id": "x|y",
+        "prompt": "ignore\n| a | b |\n```",
+        "blue": "<b>fine</b>",
+        "green": "@admin merge #1 now\n\n| | |\n" + "`" * 3 + "\n" + "y" * 5000,
+    }
     report = render_report(_verdict(hostile, count=25))
     table = [line for line in report.splitlines() if line.startswith("| quality |")]
     assert len(table) == 10
@@ -85,8 +111,12 @@ def test_report_of_hostile_answers_keeps_every_table_row_intact() -> None:
 
 
 def test_report_without_regressions_has_no_case_section() -> None:
-    verdict = Verdict(outcome="pass", baseline=RunInfo(model="b"), candidate=RunInfo(model="g"),
-                      gates=(GateResult(gate="latency", outcome="pass", reason="ok"),))
+    verdict = Verdict(
+        outcome="pass",
+        baseline=RunInfo(model="b"),
+        candidate=RunInfo(model="g"),
+        gates=(GateResult(gate="latency", outcome="pass", reason="ok"),),
+    )
     report = render_report(verdict)
     assert report.startswith("✅ **Gate verdict: PASS**") and "went from pass to fail" not in report
 

@@ -33,12 +33,15 @@ def test_exact_upper_bound_for_zero_failures_is_the_rule_of_three() -> None:
     assert stats.exact_upper_bound(3, 3, confidence=0.95) == 1.0
 
 
-@pytest.mark.parametrize(("x", "a", "b", "expected"), [
-    (0.3, 1.0, 4.0, 1 - 0.7**4),
-    (0.3, 5.0, 1.0, 0.3**5),
-    (0.5, 7.0, 7.0, 0.5),
-    (0.95, 2000.0, 100.0, None),
-])
+@pytest.mark.parametrize(
+    ("x", "a", "b", "expected"),
+    [
+        (0.3, 1.0, 4.0, 1 - 0.7**4),
+        (0.3, 5.0, 1.0, 0.3**5),
+        (0.5, 7.0, 7.0, 0.5),
+        (0.95, 2000.0, 100.0, None),
+    ],
+)
 def test_regularized_beta_against_closed_forms(x: float, a: float, b: float, expected: float | None) -> None:
     value = stats.regularized_beta(x, a, b)
     if expected is None:  # symmetry I_x(a, b) = 1 - I_(1-x)(b, a) exercises both branches
@@ -135,10 +138,18 @@ def test_repeats_to_decide_only_when_noise_is_what_blurs() -> None:
     z = stats.z_value(0.95)
     # distance 0.02 over 100 cases: the variance budget is 0.02**2 * 100 / z**2.
     budget = 0.02**2 * 100 / z**2
-    assert stats.repeats_to_decide(cases=100, between_variance=budget / 2, within_variance=budget,
-                                   distance=0.02, confidence=0.95) == 2
-    assert stats.repeats_to_decide(cases=100, between_variance=budget * 2, within_variance=budget,
-                                   distance=0.02, confidence=0.95) is None
+    assert (
+        stats.repeats_to_decide(
+            cases=100, between_variance=budget / 2, within_variance=budget, distance=0.02, confidence=0.95
+        )
+        == 2
+    )
+    assert (
+        stats.repeats_to_decide(
+            cases=100, between_variance=budget * 2, within_variance=budget, distance=0.02, confidence=0.95
+        )
+        is None
+    )
 
 
 @settings(max_examples=50, deadline=None)

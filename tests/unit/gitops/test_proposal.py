@@ -164,11 +164,23 @@ def test_branch_names_are_safe_for_git() -> None:
 
 
 def test_a_gateway_api_route_in_the_repository_changes_in_the_same_pull_request() -> None:
-    plan = replace(PLAN, router=replace(PLAN.router, kind="gateway-api", config=REPO / "deploy" / "httproute.yaml",
-                                        gateway="chat-gateway"))
+    plan = replace(
+        PLAN,
+        router=replace(
+            PLAN.router, kind="gateway-api", config=REPO / "deploy" / "httproute.yaml", gateway="chat-gateway"
+        ),
+    )
     decision = decide(plan, at("internal"), stage_started_at=NOW - timedelta(days=30), verdict=verdict("pass"), now=NOW)
-    proposal = build_proposal(plan, at("internal"), decision, paths=replace(PATHS, route="deploy/httproute.yaml"),
-                              verdict=verdict("pass"), report=None, plan_text=None, now=NOW)
+    proposal = build_proposal(
+        plan,
+        at("internal"),
+        decision,
+        paths=replace(PATHS, route="deploy/httproute.yaml"),
+        verdict=verdict("pass"),
+        report=None,
+        plan_text=None,
+        now=NOW,
+    )
     route = yaml.safe_load(proposal.changes["deploy/httproute.yaml"] or "")
     assert route["kind"] == "HTTPRoute"
     weights = {ref["name"]: ref["weight"] for rule in route["spec"]["rules"] for ref in rule["backendRefs"]}

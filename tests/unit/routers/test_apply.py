@@ -28,8 +28,18 @@ def state(stage: str | None, green: int) -> TrafficState:
 
 
 def file_plan(tmp_path: Path, *, reload: str | None = None, validate: str | None = None) -> Plan:
-    return load_plan(write_plan(tmp_path, kind="file", config="flags/chat.json", url="http://127.0.0.1:9",
-                                blue_port=8001, green_port=8002, reload=reload, validate=validate))
+    return load_plan(
+        write_plan(
+            tmp_path,
+            kind="file",
+            config="flags/chat.json",
+            url="http://127.0.0.1:9",
+            blue_port=8001,
+            green_port=8002,
+            reload=reload,
+            validate=validate,
+        )
+    )
 
 
 def test_file_kind_writes_the_flag_and_checks_what_it_wrote(tmp_path: Path) -> None:
@@ -105,8 +115,17 @@ class FakeLiteLLM:
 
 
 def litellm_plan(tmp_path: Path, marker: Path) -> Plan:
-    return load_plan(write_plan(tmp_path, kind="litellm", config="litellm.yaml", url="http://router.test",
-                                reload=f"echo x >> {marker}", blue_port=8001, green_port=8002))
+    return load_plan(
+        write_plan(
+            tmp_path,
+            kind="litellm",
+            config="litellm.yaml",
+            url="http://router.test",
+            reload=f"echo x >> {marker}",
+            blue_port=8001,
+            green_port=8002,
+        )
+    )
 
 
 def test_a_verified_split_is_applied(tmp_path: Path) -> None:
@@ -140,8 +159,11 @@ def test_a_router_that_never_serves_the_new_config_is_undone(tmp_path: Path) -> 
 
 
 def test_litellm_without_a_reload_command_is_bad_input(tmp_path: Path) -> None:
-    plan = load_plan(write_plan(tmp_path, kind="litellm", config="litellm.yaml", url="http://router.test",
-                                blue_port=8001, green_port=8002))
+    plan = load_plan(
+        write_plan(
+            tmp_path, kind="litellm", config="litellm.yaml", url="http://router.test", blue_port=8001, green_port=8002
+        )
+    )
     with pytest.raises(InputError, match=r"router\.reload"):
         apply_traffic(plan, state("early", 25), env=ENV)
     assert not plan.router.config.exists()
@@ -164,7 +186,8 @@ def cli_run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
 def test_cli_dry_run_prints_the_diff_and_json_describes_the_apply(tmp_path: Path) -> None:
     file_plan(tmp_path)
     (tmp_path / "rollout-traffic.yaml").write_text(
-        "service: chat\nstage: early\ngreen: stub-green\nweights: {blue: 75, green: 25}\nrejected: []\n")
+        "service: chat\nstage: early\ngreen: stub-green\nweights: {blue: 75, green: 25}\nrejected: []\n"
+    )
     code, out, _ = cli_run(tmp_path, "--dry-run")
     assert code == 0 and '+    "green": 25' in out
     assert not (tmp_path / "flags" / "chat.json").exists()
@@ -173,10 +196,13 @@ def test_cli_dry_run_prints_the_diff_and_json_describes_the_apply(tmp_path: Path
     assert json.loads(out)["applied"] is True
 
 
-@pytest.mark.parametrize(("traffic", "message"), [
-    ("service: chat\nstage: early\ngreen: g\nweights: {blue: 70, green: 25}\n", "weights add up to 95"),
-    ("service: chat\nstage: canary\ngreen: g\nweights: {blue: 75, green: 25}\n", "'canary' is not a stage"),
-])
+@pytest.mark.parametrize(
+    ("traffic", "message"),
+    [
+        ("service: chat\nstage: early\ngreen: g\nweights: {blue: 70, green: 25}\n", "weights add up to 95"),
+        ("service: chat\nstage: canary\ngreen: g\nweights: {blue: 75, green: 25}\n", "'canary' is not a stage"),
+    ],
+)
 def test_cli_bad_traffic_is_exit_2_with_file_and_line(tmp_path: Path, traffic: str, message: str) -> None:
     file_plan(tmp_path)
     (tmp_path / "rollout-traffic.yaml").write_text(traffic)

@@ -29,8 +29,9 @@ def test_probes_carry_the_audience_and_key_and_count_colors_by_header() -> None:
     probe = nginx.probe_style(load_plan(GOLDEN / "nginx" / "rollout-plan.yaml"))
     assert probe is not None
     with httpx.Client(transport=httpx.MockTransport(router)) as client:
-        counts = count_colors(client, "http://router", probe, INTERNAL, env={"ROLLOUT_ROUTER_KEY": "k"},
-                              deadline=time.monotonic() + 30)
+        counts = count_colors(
+            client, "http://router", probe, INTERNAL, env={"ROLLOUT_ROUTER_KEY": "k"}, deadline=time.monotonic() + 30
+        )
     assert counts == Counter({"green": 40})
     assert {r.headers["Authorization"] for r in seen} == {"Bearer k"}
     assert {(r.method, r.url.path) for r in seen} == {("GET", "/v1/models")}
@@ -47,11 +48,15 @@ def test_litellm_probes_ask_for_one_token_of_the_service_with_tags() -> None:
     probe = litellm.probe_style(load_plan(GOLDEN / "litellm" / "rollout-plan.yaml"))
     assert probe is not None
     with httpx.Client(transport=httpx.MockTransport(router)) as client:
-        counts = count_colors(client, "http://router", probe, INTERNAL, env={"LITELLM_MASTER_KEY": "m"},
-                              deadline=time.monotonic() + 30)
+        counts = count_colors(
+            client, "http://router", probe, INTERNAL, env={"LITELLM_MASTER_KEY": "m"}, deadline=time.monotonic() + 30
+        )
     assert counts == Counter({"blue": 40})
-    assert json.loads(bodies[0]) == {"model": "chat", "messages": [{"role": "user", "content": "ping"}],
-                                     "max_tokens": 1}
+    assert json.loads(bodies[0]) == {
+        "model": "chat",
+        "messages": [{"role": "user", "content": "ping"}],
+        "max_tokens": 1,
+    }
 
 
 def test_a_connection_closed_unanswered_is_retried_once_and_errors_are_counted() -> None:
@@ -68,8 +73,14 @@ def test_a_connection_closed_unanswered_is_retried_once_and_errors_are_counted()
     probe = nginx.probe_style(load_plan(GOLDEN / "nginx" / "rollout-plan.yaml"))
     assert probe is not None
     with httpx.Client(transport=httpx.MockTransport(router)) as client:
-        counts = count_colors(client, "http://router", probe, Expectation(audience="all", green_percent=0, probes=1),
-                              env={}, deadline=time.monotonic() + 30)
+        counts = count_colors(
+            client,
+            "http://router",
+            probe,
+            Expectation(audience="all", green_percent=0, probes=1),
+            env={},
+            deadline=time.monotonic() + 30,
+        )
     assert counts == Counter({"HTTP 502": 1})
 
 

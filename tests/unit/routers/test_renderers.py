@@ -21,8 +21,12 @@ from rollout.routers.adapters import ADAPTERS, render_config
 from rollout.traffic import TrafficState, Weights, parse_traffic_text
 
 GOLDEN = Path(__file__).parent / "golden"
-EXPECTED = {"litellm": "expected.yaml", "nginx": "expected.conf", "file": "expected.json",
-            "gateway-api": "expected.yaml"}
+EXPECTED = {
+    "litellm": "expected.yaml",
+    "nginx": "expected.conf",
+    "file": "expected.json",
+    "gateway-api": "expected.yaml",
+}
 CASES = sorted(p for p in GOLDEN.glob("*/*") if (p / "rollout-traffic.yaml").exists())
 
 
@@ -59,8 +63,9 @@ def test_litellm_weighs_every_deployment_and_leaves_out_a_color_at_zero(name: st
     plan, state = case("litellm", name)
     config = yaml.safe_load(litellm.render(plan, state))
     deployments = config["model_list"]
-    assert all(isinstance(d["litellm_params"]["weight"], int) and d["litellm_params"]["weight"] > 0
-               for d in deployments)
+    assert all(
+        isinstance(d["litellm_params"]["weight"], int) and d["litellm_params"]["weight"] > 0 for d in deployments
+    )
     ids = [d["model_info"]["id"] for d in deployments]
     assert ("green" in ids) == (state.weights.green > 0)
     assert {d["model_name"] for d in deployments} == {"chat"}
@@ -78,8 +83,10 @@ def test_litellm_internal_stage_tags_green_for_internal_requests_only() -> None:
 def test_litellm_internal_stage_at_full_weight_keeps_blue_for_everyone_else() -> None:
     plan, _ = case("litellm", "internal")
     state = TrafficState(service="chat", stage="internal", green="x", weights=Weights.for_green(100))
-    tags = {d["model_info"]["id"]: d["litellm_params"]["tags"]
-            for d in yaml.safe_load(litellm.render(plan, state))["model_list"]}
+    tags = {
+        d["model_info"]["id"]: d["litellm_params"]["tags"]
+        for d in yaml.safe_load(litellm.render(plan, state))["model_list"]
+    }
     assert tags == {"blue": ["default"], "green": ["internal"]}
 
 

@@ -43,16 +43,19 @@ def test_a_correct_router_rarely_fails_and_a_wrong_one_always_does() -> None:
     assert failures(0.50, 100) == 100
 
 
-@pytest.mark.parametrize(("intended", "counts", "ok"), [
-    (0, {"blue": 200}, True),
-    (0, {"blue": 199, "green": 1}, False),
-    (100, {"green": 200}, True),
-    (100, {"blue": 1, "green": 199}, False),
-    (5, {"blue": 190, "green": 10}, True),
-    (5, {"blue": 150, "green": 50}, False),
-    (25, {"blue": 150, "green": 49, "HTTP 502": 1}, False),
-    (25, {}, False),
-])
+@pytest.mark.parametrize(
+    ("intended", "counts", "ok"),
+    [
+        (0, {"blue": 200}, True),
+        (0, {"blue": 199, "green": 1}, False),
+        (100, {"green": 200}, True),
+        (100, {"blue": 1, "green": 199}, False),
+        (5, {"blue": 190, "green": 10}, True),
+        (5, {"blue": 150, "green": 50}, False),
+        (25, {"blue": 150, "green": 49, "HTTP 502": 1}, False),
+        (25, {}, False),
+    ],
+)
 def test_exact_weights_allow_no_stray_color_and_failures_fail(intended: int, counts: dict[str, int], ok: bool) -> None:
     check = check_split(Expectation(audience="all", green_percent=intended, probes=200), counts)
     assert check.ok is ok

@@ -13,6 +13,7 @@ URL = "http://127.0.0.1:8001"
 def client(routes: dict[str, httpx.Response]) -> httpx.Client:
     def handle(request: httpx.Request) -> httpx.Response:
         return routes.get(request.url.path, httpx.Response(404, json={"detail": "Not Found"}))
+
     return httpx.Client(transport=httpx.MockTransport(handle))
 
 
@@ -37,13 +38,16 @@ def test_503_is_answering_but_not_healthy() -> None:
 def test_nothing_listening() -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
+
     health = probe(URL, client=httpx.Client(transport=httpx.MockTransport(refuse)))
     assert not health.answering
     assert health.error is not None and "ConnectError" in health.error
 
 
 def test_models_answer_that_is_not_json_lists_nothing() -> None:
-    health = probe(URL, client=client({"/health": httpx.Response(200), "/v1/models": httpx.Response(200, text="<html>")}))
+    health = probe(
+        URL, client=client({"/health": httpx.Response(200), "/v1/models": httpx.Response(200, text="<html>")})
+    )
     assert health.models == () and not health.serves("llama-3.1-8b")
 
 

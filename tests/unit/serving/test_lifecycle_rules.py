@@ -23,9 +23,17 @@ from tests.unit.serving.conftest import spec_for
 
 
 def launch_of(version: ModelVersion, argv: tuple[str, ...]) -> Launch:
-    return Launch(supervisor="process", pid=4242, start_ticks=987, argv=argv, name=version.name,
-                  revision=version.revision, host=version.host, port=version.port,
-                  started_at=datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc))
+    return Launch(
+        supervisor="process",
+        pid=4242,
+        start_ticks=987,
+        argv=argv,
+        name=version.name,
+        revision=version.revision,
+        host=version.host,
+        port=version.port,
+        started_at=datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc),
+    )
 
 
 def test_a_launch_record_round_trips_through_the_state_dir(tmp_path: Path, vllm_blue: ModelVersion) -> None:
@@ -75,8 +83,9 @@ def test_traffic_share(green: int, blue_share: int, green_share: int) -> None:
 
 
 def test_state_dir_defaults(tmp_path: Path) -> None:
-    plan = dataclasses.replace(write_plan(tmp_path, {"name": "b", "model": "m", "port": 18001, "command": "x"}),
-                               state_dir=None)
+    plan = dataclasses.replace(
+        write_plan(tmp_path, {"name": "b", "model": "m", "port": 18001, "command": "x"}), state_dir=None
+    )
     assert state_dir(plan, {"XDG_STATE_HOME": "/xdg"}) == Path("/xdg/model-rollout/chat")
     assert state_dir(plan, {"HOME": "/home/runner"}) == Path("/home/runner/.local/state/model-rollout/chat")
     assert server_spec(plan, "blue", {"HOME": "/h"}).log_file == Path("/h/.local/state/model-rollout/chat/blue.log")
@@ -88,8 +97,11 @@ def serve(*args: str) -> tuple[int, str]:
 
 
 def two_colors(tmp_path: Path) -> Path:
-    write_plan(tmp_path, {"name": "b", "model": "m", "port": 18001, "command": stub_command()},
-               {"name": "g", "model": "m", "port": 18002, "command": stub_command()})
+    write_plan(
+        tmp_path,
+        {"name": "b", "model": "m", "port": 18001, "command": stub_command()},
+        {"name": "g", "model": "m", "port": 18002, "command": stub_command()},
+    )
     return tmp_path / "rollout-plan.yaml"
 
 

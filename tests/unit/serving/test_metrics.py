@@ -43,15 +43,23 @@ def test_other_models_series_are_left_out() -> None:
 
 
 def test_series_of_several_engines_are_summed() -> None:
-    text = "\n".join([
-        "# TYPE vllm:e2e_request_latency_seconds histogram",
-        *(f'vllm:e2e_request_latency_seconds_bucket{{engine="{e}",le="{le}",model_name="m"}} {n}'
-          for e in ("0", "1") for le, n in (("1.0", 1), ("2.0", 2), ("+Inf", 2))),
-        *(f'vllm:e2e_request_latency_seconds_count{{engine="{e}",model_name="m"}} 2' for e in ("0", "1")),
-        "# TYPE vllm:generation_tokens_total counter",
-        'vllm:generation_tokens_total{engine="0",model_name="m"} 5',
-        'vllm:generation_tokens_total{engine="1",model_name="m"} 7',
-    ]) + "\n"
+    text = (
+        "\n".join(
+            [
+                "# TYPE vllm:e2e_request_latency_seconds histogram",
+                *(
+                    f'vllm:e2e_request_latency_seconds_bucket{{engine="{e}",le="{le}",model_name="m"}} {n}'
+                    for e in ("0", "1")
+                    for le, n in (("1.0", 1), ("2.0", 2), ("+Inf", 2))
+                ),
+                *(f'vllm:e2e_request_latency_seconds_count{{engine="{e}",model_name="m"}} 2' for e in ("0", "1")),
+                "# TYPE vllm:generation_tokens_total counter",
+                'vllm:generation_tokens_total{engine="0",model_name="m"} 5',
+                'vllm:generation_tokens_total{engine="1",model_name="m"} 7',
+            ]
+        )
+        + "\n"
+    )
     metrics = parse_metrics(text)
     assert metrics.histograms[E2E].buckets == ((1.0, 2.0), (2.0, 4.0), (INF, 4.0))
     assert metrics.histograms[E2E].count == 4
@@ -78,10 +86,14 @@ def test_quantile_outside_the_open_unit_interval_is_refused(q: float) -> None:
 
 
 def test_a_window_between_two_scrapes_sees_only_the_requests_in_it() -> None:
-    before = ServerMetrics(histograms={TTFT: Histogram(buckets=((0.1, 100.0), (1.0, 100.0), (INF, 100.0)),
-                                                       count=100, sum=5)}, generation_tokens=1000)
-    after = ServerMetrics(histograms={TTFT: Histogram(buckets=((0.1, 100.0), (1.0, 110.0), (INF, 110.0)),
-                                                      count=110, sum=12)}, generation_tokens=1600)
+    before = ServerMetrics(
+        histograms={TTFT: Histogram(buckets=((0.1, 100.0), (1.0, 100.0), (INF, 100.0)), count=100, sum=5)},
+        generation_tokens=1000,
+    )
+    after = ServerMetrics(
+        histograms={TTFT: Histogram(buckets=((0.1, 100.0), (1.0, 110.0), (INF, 110.0)), count=110, sum=12)},
+        generation_tokens=1600,
+    )
     window = after.minus(before)
     # every request in the window was slow: the cumulative p50 (fast) must not hide that
     assert summarize(window).ttft.p50 == pytest.approx(0.55)

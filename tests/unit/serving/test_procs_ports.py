@@ -5,13 +5,20 @@ from pathlib import Path
 from rollout.serving.ports import listening_inodes, port_holder
 from rollout.serving.procs import ProcessInfo, identify, parse_stat
 
-STAT = ("4242 (python3 (x) y) S 1 4242 4242 0 -1 4194560 2398 0 0 0 11 3 0 0 20 0 2 0 987654 "
-        "123 456 18446744073709551615 1 1 0 0 0 0 0 16781312 2 0 0 0 17 1 0 0 0 0 0")
+STAT = (
+    "4242 (python3 (x) y) S 1 4242 4242 0 -1 4194560 2398 0 0 0 11 3 0 0 20 0 2 0 987654 "
+    "123 456 18446744073709551615 1 1 0 0 0 0 0 16781312 2 0 0 0 17 1 0 0 0 0 0"
+)
 
 
 def info(**changes: object) -> ProcessInfo:
-    fields: dict[str, object] = {"pid": 4242, "state": "S", "pgid": 4242, "start_ticks": 987654,
-                                 "cmdline": ("/usr/bin/python3", "/usr/local/bin/vllm", "serve", "m")}
+    fields: dict[str, object] = {
+        "pid": 4242,
+        "state": "S",
+        "pgid": 4242,
+        "start_ticks": 987654,
+        "cmdline": ("/usr/bin/python3", "/usr/local/bin/vllm", "serve", "m"),
+    }
     fields.update(changes)
     return ProcessInfo(**fields)  # type: ignore[arg-type]
 

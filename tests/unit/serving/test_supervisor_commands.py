@@ -15,10 +15,18 @@ def test_systemd_run_starts_a_transient_unit_with_the_server_argv(vllm_blue: Mod
     version = dataclasses.replace(vllm_blue, supervisor="systemd", env={"HF_HOME": "/data/hf", "A": "1"})
     spec = spec_for(version, server_argv(version))
     assert systemd.run_argv(spec, user=False, drain=30, grace=10) == (
-        "systemd-run", "--unit=rollout-chat-blue", "--description=model-rollout chat blue (llama-3.1-8b)",
-        "--collect", "--property=KillMode=mixed", "--property=KillSignal=SIGTERM", "--property=TimeoutStopSec=40",
-        "--working-directory=/srv/rollout", "--setenv=A=1", "--setenv=HF_HOME=/data/hf",
-        "--", *server_argv(version),
+        "systemd-run",
+        "--unit=rollout-chat-blue",
+        "--description=model-rollout chat blue (llama-3.1-8b)",
+        "--collect",
+        "--property=KillMode=mixed",
+        "--property=KillSignal=SIGTERM",
+        "--property=TimeoutStopSec=40",
+        "--working-directory=/srv/rollout",
+        "--setenv=A=1",
+        "--setenv=HF_HOME=/data/hf",
+        "--",
+        *server_argv(version),
     )
 
 
@@ -27,9 +35,20 @@ def test_systemd_user_scope_applies_to_every_tool(vllm_blue: ModelVersion) -> No
     assert systemd.run_argv(spec, user=True, drain=30, grace=10)[:2] == ("systemd-run", "--user")
     assert systemd.stop_argv(spec, user=True) == ("systemctl", "--user", "stop", "rollout-chat-blue.service")
     assert systemd.show_argv(spec, user=False) == (
-        "systemctl", "show", "rollout-chat-blue.service", "--property=ActiveState", "--property=MainPID")
+        "systemctl",
+        "show",
+        "rollout-chat-blue.service",
+        "--property=ActiveState",
+        "--property=MainPID",
+    )
     assert systemd.journal_argv(spec, user=True, lines=50) == (
-        "journalctl", "--user", "--unit=rollout-chat-blue.service", "--lines=50", "--no-pager", "--output=cat")
+        "journalctl",
+        "--user",
+        "--unit=rollout-chat-blue.service",
+        "--lines=50",
+        "--no-pager",
+        "--output=cat",
+    )
 
 
 def test_systemctl_show_output_is_read_as_key_values() -> None:
@@ -40,12 +59,32 @@ def test_docker_runs_the_vllm_image_with_gpus_on_the_plan_port(vllm_blue: ModelV
     version = dataclasses.replace(vllm_blue, supervisor="docker", env={"VLLM_LOGGING_LEVEL": "INFO"})
     spec = spec_for(version, server_argv(version))
     assert docker.run_argv(spec, hf_cache="/home/runner/.cache/huggingface", drain=30, grace=10) == (
-        "docker", "run", "--detach", "--name=rollout-chat-blue", "--gpus=all", "--ipc=host",
-        "--publish=127.0.0.1:8001:8001", "--volume=/home/runner/.cache/huggingface:/root/.cache/huggingface",
-        "--stop-timeout=40", "--env=HF_TOKEN", "--env=VLLM_LOGGING_LEVEL=INFO",
-        "vllm/vllm-openai:latest", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--revision", "0e9e39f",
-        "--served-model-name", "llama-3.1-8b", "--host", "0.0.0.0", "--port", "8001",
-        "--shutdown-timeout", "30", "--max-model-len", "8192",
+        "docker",
+        "run",
+        "--detach",
+        "--name=rollout-chat-blue",
+        "--gpus=all",
+        "--ipc=host",
+        "--publish=127.0.0.1:8001:8001",
+        "--volume=/home/runner/.cache/huggingface:/root/.cache/huggingface",
+        "--stop-timeout=40",
+        "--env=HF_TOKEN",
+        "--env=VLLM_LOGGING_LEVEL=INFO",
+        "vllm/vllm-openai:latest",
+        "--model",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "--revision",
+        "0e9e39f",
+        "--served-model-name",
+        "llama-3.1-8b",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8001",
+        "--shutdown-timeout",
+        "30",
+        "--max-model-len",
+        "8192",
     )
 
 
@@ -55,7 +94,11 @@ def test_docker_stop_inspect_logs_and_remove(vllm_blue: ModelVersion) -> None:
     assert docker.remove_argv(spec) == ("docker", "rm", "rollout-chat-blue")
     assert docker.logs_argv(spec, lines=50) == ("docker", "logs", "--tail=50", "rollout-chat-blue")
     assert docker.inspect_argv(spec) == (
-        "docker", "inspect", "--format={{.State.Running}} {{.State.Pid}}", "rollout-chat-blue")
+        "docker",
+        "inspect",
+        "--format={{.State.Running}} {{.State.Pid}}",
+        "rollout-chat-blue",
+    )
 
 
 def test_docker_inspect_output() -> None:
