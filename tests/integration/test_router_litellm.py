@@ -46,7 +46,11 @@ class Rig:
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     binary = litellm_binary()
     if binary is None:
-        pytest.skip("no LiteLLM proxy: run scripts/setup (installs .venv-litellm) or set ROLLOUT_LITELLM_BIN")
+        # CI installs it (scripts/setup), so there a missing proxy is a failure, not a skip.
+        missing = "no LiteLLM proxy: run scripts/setup (installs .venv-litellm) or set ROLLOUT_LITELLM_BIN"
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(missing)
+        pytest.skip(missing)
     root = tmp_path_factory.mktemp("litellm")
     with stub_model("stub-blue") as blue, stub_model("stub-green") as green:
         proxy = SupervisedLiteLLM(binary, root / "litellm.yaml", free_port(), root / "litellm.log", KEY)
