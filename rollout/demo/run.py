@@ -6,6 +6,7 @@ fresh repository and the local forge, compressing the soak times to seconds with
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 import shutil
@@ -14,10 +15,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,7 +28,7 @@ from rollout.atomic import write_atomic
 from rollout.demo.workspace import DemoLayout, RouterChoice, Scenario, render_demo_plan, smollm_file
 from rollout.errors import CheckFailed, ExternalError, Inconclusive, InputError
 from rollout.evals.results import load_results, results_to_json
-from rollout.evals.runner import Settings, evaluate
+from rollout.evals.runner import Collector, Settings, run
 from rollout.evals.suite import Suite, load_suite
 from rollout.evals.summary import summarize
 from rollout.evals.target import Target
@@ -329,21 +328,29 @@ def _evaluate(
 
 
 def _eval_both(plan: Plan, suite: Suite, evidence: Path, options: DemoOptions) -> dict[Color, Path]:
-    # llama_cpp.server answers one request at a time; the colors run side by side, one core each.
+    """Both colors side by side in one event loop, so Ctrl-C cancels them at once."""
+    # llama_cpp.server answers one request at a time (a second one cuts the first stream off).
     settings = Settings(concurrency=1, timeout=120.0)
+    collectors = {}
+    for color in COLORS:
+        version = plan.model(color)
+        target = Target(label=color, url=version.url, model=version.name, revision=version.revision)
+        collectors[color] = Collector(suite, target)
     total = sum(case.repeats for case in suite.cases) * len(COLORS)
     with _progress(options.show_progress, total, f"{suite.name:>8} blue+green") as advance:
 
-        def run(color: Color) -> Path:
-            version = plan.model(color)
-            target = Target(label=color, url=version.url, model=version.name, revision=version.revision)
-            results = evaluate(suite, target, settings, env=options.env, progress=advance)
-            path = evidence / f"{suite.name}-{color}.json"
-            write_atomic(path, results_to_json(results))
-            return path
+        async def both() -> None:
+            await asyncio.gather(
+                *(
+                    run(suite, c.target, settings, collector=c, env=options.env, progress=advance)
+                    for c in collectors.values()
+                )
+            )
 
-        with ThreadPoolExecutor(max_workers=len(COLORS)) as pool:
-            paths = dict(zip(COLORS, pool.map(run, COLORS), strict=True))
+        asyncio.run(both())
+    paths = {color: evidence / f"{suite.name}-{color}.json" for color in COLORS}
+    for color, collector in collectors.items():
+        write_atomic(paths[color], results_to_json(collector.results()))
     return paths
 
 
@@ -359,14 +366,8 @@ def _progress(show: bool, total: int, label: str) -> Iterator[Callable[[int], No
     if not show:
         yield lambda _n: None
         return
-    lock = threading.Lock()
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
-
-        def advance(n: int) -> None:
-            with lock:
-                bar.update(n)
-
-        yield advance
+        yield bar.update
 
 
 @contextlib.contextmanager

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -123,3 +125,23 @@ def first_ports(repo: Path) -> list[int]:
     if plan["router"]["kind"] == "nginx":
         ports.append(int(plan["router"]["url"].rsplit(":", 1)[1]))
     return ports
+
+
+def test_ctrl_c_stops_everything_the_demo_started(tmp_path: Path) -> None:
+    keep = tmp_path / "demo"
+    command = [sys.executable, "-m", "rollout", "demo", "--fast", "--keep", str(keep)]
+    demo = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "CI": "true"}
+    )
+    assert demo.stdout is not None
+    seen = []
+    for line in demo.stdout:
+        seen.append(line)
+        if "router " in line:  # both servers and nginx are up; the first eval round is starting
+            break
+    time.sleep(2)
+    demo.send_signal(signal.SIGINT)
+    rest, _ = demo.communicate(timeout=60)
+    assert demo.returncode != 0, "".join(seen) + rest
+    assert "Aborted" in rest
+    assert_nothing_left(keep, first_ports(keep / "repo"))
