@@ -82,6 +82,11 @@ class Stub:
         return f"http://127.0.0.1:{self.port}"
 
 
+class _Backlogged(ThreadingHTTPServer):
+    # The default backlog of 5 overflows when reloaded nginx workers open their upstream connections at once.
+    request_queue_size = 128
+
+
 @contextmanager
 def stub_model(name: str) -> Iterator[Stub]:
     """A tiny OpenAI-compatible server answering as `name`; it records the path of every request."""
@@ -127,7 +132,7 @@ def stub_model(name: str) -> Iterator[Stub]:
                 }
             )
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Backlogged(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
