@@ -25,6 +25,8 @@ _BACKSLASHED = set("\\*_[]!|~{}:")
 # GitHub links @name and #123 in the rendered text, after entities are decoded; a zero-width space breaks the link.
 _UNLINKED = {"@": "@\u200b", "#": "#\u200b"}
 
+_COMMIT = re.compile(r"[0-9a-f]{13,64}")
+
 
 def inline(text: str, limit: int | None = None) -> str:
     """Untrusted text as one line of inline Markdown, safe in a paragraph or a table cell."""
@@ -55,6 +57,11 @@ def truncate(text: str, limit: int) -> str:
     return cut.rstrip() + "…"
 
 
+def short_revision(revision: str) -> str:
+    """A commit hash shortened as git shortens it; any other revision (a tag, a version) in full."""
+    return revision[:12] if _COMMIT.fullmatch(revision) else revision
+
+
 def render_report(verdict: Verdict) -> str:
     counts = {o: sum(g.outcome == o for g in verdict.gates) for o in ICONS}
     tally = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
@@ -71,7 +78,7 @@ def render_report(verdict: Verdict) -> str:
 
 
 def _run(info: RunInfo) -> str:
-    revision = f" @ {inline(info.revision[:12])}" if info.revision else ""
+    revision = f" @ {inline(short_revision(info.revision))}" if info.revision else ""
     return f"**{inline(info.model)}**{revision}"
 
 

