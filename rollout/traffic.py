@@ -150,12 +150,6 @@ def next_record_path(plan: Plan, stage: str | None) -> Path:
     return plan.records_dir / f"{max(numbers, default=0) + 1:04d}-{stage or 'initial'}.json"
 
 
-def write_record(plan: Plan, record: Record) -> Path:
-    path = next_record_path(plan, record.stage)
-    write_atomic(path, record.to_json())
-    return path
-
-
 def _display(plan: Plan, path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))

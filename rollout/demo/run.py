@@ -102,7 +102,7 @@ def run_demo(options: DemoOptions, timeline: Timeline) -> DemoResult:
         forge = LocalForge(plan.root)
         _start_servers(plan, options.env, timeline, cleanup)
         _start_router(plan, options.env, timeline, cleanup)
-        ended = _drive(plan, forge, options, timeline, cleanup)
+        ended = _drive(plan, forge, options, timeline)
         final = load_traffic(load_plan(plan.path))
         pulls = tuple(f"#{p.number} [{p.state}] {p.title}" for p in forge.pulls())
         return DemoResult(
@@ -208,9 +208,7 @@ def _stop_nginx(command: list[str]) -> None:
     subprocess.run([*command, "-s", "stop"], capture_output=True, check=False)
 
 
-def _drive(
-    plan: Plan, forge: LocalForge, options: DemoOptions, timeline: Timeline, cleanup: contextlib.ExitStack
-) -> str:
+def _drive(plan: Plan, forge: LocalForge, options: DemoOptions, timeline: Timeline) -> str:
     """Gate, propose, merge and apply until the rollout is decommissioned or rolled back."""
     verdict, report, evidence = _evaluate(plan, options, timeline, "deploy")
     for _ in range(MAX_STEPS):

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -9,13 +8,12 @@ from rollout.errors import InputError
 from rollout.plan import load_plan
 from rollout.traffic import (
     ROLLED_BACK,
-    Record,
     TrafficState,
     Weights,
     load_traffic,
+    next_record_path,
     parse_traffic_text,
     render_traffic,
-    write_record,
     write_traffic,
 )
 
@@ -99,9 +97,9 @@ def test_rejecting_sends_everything_to_blue_and_remembers_the_version() -> None:
 
 
 def test_records_are_numbered_per_service(plan) -> None:  # type: ignore[no-untyped-def]
-    record = Record(service="chat", action="advance", stage="internal", weights=Weights.for_green(5), reason="r")
-    first = write_record(plan, record)
-    second = write_record(plan, record)
+    first = next_record_path(plan, "internal")
     assert first.relative_to(plan.root).as_posix() == "rollout-records/chat/0001-internal.json"
-    assert second.name == "0002-internal.json"
-    assert json.loads(first.read_text())["schema"] == "rollout.record/v1"
+    first.parent.mkdir(parents=True)
+    first.write_text("{}")
+    (first.parent / "notes.txt").write_text("not a record")
+    assert next_record_path(plan, None).name == "0002-initial.json"
