@@ -33,8 +33,8 @@ from rollout.evals.suite import Suite, load_suite
 from rollout.evals.summary import summarize
 from rollout.evals.target import Target
 from rollout.forge.local import LocalForge
+from rollout.gates.inputs import gate_files
 from rollout.gates.report import render_report
-from rollout.gates.run import gate_files
 from rollout.gates.verdict import Verdict, verdict_to_json
 from rollout.gitops.flows import propose
 from rollout.gitops.landing import land

@@ -8,7 +8,7 @@ import pytest
 
 from rollout.errors import InputError
 from rollout.gates.feedback import Votes, parse_prometheus, parse_votes_json
-from rollout.gates.sources import fetch_feedback
+from rollout.gates.feedback_sources import fetch_feedback
 from rollout.plan import FeedbackSource
 
 PROMETHEUS = {

@@ -1,4 +1,7 @@
-"""`rollout gate` end to end: read the results files and the feedback source, then evaluate (pure)."""
+"""The gates' inputs, read from disk and the network: results files, the names suites declare, feedback.
+
+`gate_files` is `rollout gate` end to end: it loads them, then evaluates (pure, in gates/evaluate.py).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from rollout.documents import load_yaml
 from rollout.errors import InputError
 from rollout.evals.results import load_results
 from rollout.gates.evaluate import Loaded, evaluate, match_runs
-from rollout.gates.sources import fetch_feedback
+from rollout.gates.feedback_sources import fetch_feedback
 from rollout.gates.verdict import Verdict
 from rollout.plan import Plan
 
