@@ -8,15 +8,16 @@ import pytest
 
 from rollout.errors import InputError
 from rollout.plan import load_plan
+from tests.support.plans import CHAT_PLAN
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = (REPO / "rollout-plan.yaml").read_text()
+FIXTURE = CHAT_PLAN.read_text()
 
 
 def write_plan(tmp_path: Path, text: str) -> Path:
     suites = tmp_path / "eval_suites"
     if not suites.exists():
-        suites.symlink_to(REPO / "eval_suites")
+        suites.symlink_to(CHAT_PLAN.parent / "eval_suites")
     path = tmp_path / "rollout-plan.yaml"
     path.write_text(text)
     return path
@@ -32,15 +33,20 @@ def problems(tmp_path: Path, text: str) -> list[str]:
     return [str(p) for p in info.value.problems]
 
 
-def test_example_plan_loads_into_frozen_dataclasses() -> None:
-    plan = load_plan(REPO / "rollout-plan.yaml")
+@pytest.mark.parametrize("path", ["rollout-plan.yaml", "rollout/templates/init/rollout-plan.yaml"])
+def test_the_example_plans_validate(path: str) -> None:
+    assert load_plan(REPO / path).service == "chat"
+
+
+def test_a_plan_loads_into_frozen_dataclasses() -> None:
+    plan = load_plan(CHAT_PLAN)
     assert plan.service == "chat"
     assert [s.weight for s in plan.stages] == [5, 25, 75, 100]
     assert plan.stages[1].soak == timedelta(days=2)
     assert plan.stages[0].audience == "internal"
     assert plan.blue.port == 8001 and plan.green is not None and plan.green.port == 8002
     assert plan.blue.args == ("--max-model-len", "8192", "--gpu-memory-utilization", "0.45")
-    assert plan.gates.quality is not None and plan.gates.quality.suite == REPO / "eval_suites" / "quality"
+    assert plan.gates.quality is not None and plan.gates.quality.suite == CHAT_PLAN.parent / "eval_suites" / "quality"
     assert plan.decommission_after == timedelta(days=14)
     assert len(plan.digest) == 64
     with pytest.raises(AttributeError):
@@ -88,31 +94,31 @@ EDITS = [
 
 @pytest.mark.parametrize(("old", "new", "message"), EDITS)
 def test_each_bad_input_is_reported_with_file_line_and_field(tmp_path: Path, old: str, new: str, message: str) -> None:
-    assert old in EXAMPLE
-    text = EXAMPLE.replace(old, new, 1)
+    assert old in FIXTURE
+    text = FIXTURE.replace(old, new, 1)
     found = problems(tmp_path, text)
-    expected_line = EXAMPLE[: EXAMPLE.index(old)].count("\n") + 1
+    expected_line = FIXTURE[: FIXTURE.index(old)].count("\n") + 1
     matching = [p for p in found if message in p]
     assert matching, found
     assert matching[0].startswith(f"rollout-plan.yaml:{expected_line}: "), matching[0]
 
 
 def test_the_issue_example_message_is_exact(tmp_path: Path) -> None:
-    text = EXAMPLE.replace("{name: majority, weight: 75", "{name: majority, weight: 20")
+    text = FIXTURE.replace("{name: majority, weight: 75", "{name: majority, weight: 20")
     assert problems(tmp_path, text) == [
         f"rollout-plan.yaml:{line_of(text, 'weight: 20')}: stages[2].weight: 20 is not greater than the previous stage's 25"
     ]
 
 
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
-    text = EXAMPLE.replace("soak: 2d}", "soak: soon}").replace("    port: 8002", "    port: 8001")
+    text = FIXTURE.replace("soak: 2d}", "soak: soon}").replace("    port: 8002", "    port: 8001")
     text = text.replace("{name: full,     weight: 100", "{name: full,     weight: 99")
     found = problems(tmp_path, text)
     assert len(found) == 3, found
 
 
 def test_schema_errors_are_all_reported_before_rules(tmp_path: Path) -> None:
-    text = EXAMPLE.replace("service: chat", "service: [chat]").replace("  url: http://", "  uri: http://")
+    text = FIXTURE.replace("service: chat", "service: [chat]").replace("  url: http://", "  uri: http://")
     found = problems(tmp_path, text)
     assert any("service: ['chat'] is not of type 'string'" in p for p in found), found
     assert any("unknown key 'uri' (did you mean 'url'?)" in p for p in found), found
@@ -147,7 +153,7 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(InputError) as info:
         load_plan(
-            write_plan(tmp_path, EXAMPLE.replace("  reload: systemctl", "  reload: [systemctl")),
+            write_plan(tmp_path, FIXTURE.replace("  reload: systemctl", "  reload: [systemctl")),
             display="rollout-plan.yaml",
         )
     assert str(info.value).startswith("rollout-plan.yaml:2"), str(info.value)
@@ -177,26 +183,26 @@ def test_alias_bombs_are_stopped(tmp_path: Path) -> None:
 
 
 def test_command_engine_needs_a_template_with_known_placeholders(tmp_path: Path) -> None:
-    text = EXAMPLE.replace(
+    text = FIXTURE.replace(
         "    port: 8002\n", "    port: 8002\n    engine: command\n    command: serve --port {port} --gpu {gpu}\n"
     )
     found = problems(tmp_path, text)
     assert any("unknown placeholder {gpu}" in p for p in found), found
-    text = EXAMPLE.replace("    port: 8002\n", "    port: 8002\n    engine: command\n")
+    text = FIXTURE.replace("    port: 8002\n", "    port: 8002\n    engine: command\n")
     assert any("engine 'command' needs a 'command' template" in p for p in problems(tmp_path, text))
 
 
 def test_feedback_source_needs_its_fields(tmp_path: Path) -> None:
-    text = EXAMPLE.replace(
+    text = FIXTURE.replace(
         "  cost:", "  feedback: {source: {kind: prometheus, url: 'http://127.0.0.1:9090'}, min_samples: 300}\n  cost:"
     )
     assert any("a prometheus source needs 'query'" in p for p in problems(tmp_path, text))
 
 
 def test_a_plan_without_green_is_valid(tmp_path: Path) -> None:
-    start = EXAMPLE.index("  green:\n")
-    end = EXAMPLE.index("\nrouter:")
-    plan = load_plan(write_plan(tmp_path, EXAMPLE[:start] + EXAMPLE[end:]))
+    start = FIXTURE.index("  green:\n")
+    end = FIXTURE.index("\nrouter:")
+    plan = load_plan(write_plan(tmp_path, FIXTURE[:start] + FIXTURE[end:]))
     assert plan.green is None
     with pytest.raises(InputError, match="names no green version"):
         plan.model("green")

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -12,9 +11,9 @@ from rollout.gates.verdict import GateResult, Outcome, RunInfo, Verdict
 from rollout.plan import Plan, load_plan
 from rollout.stages import decide
 from rollout.traffic import ROLLED_BACK, TrafficState, Weights
+from tests.support.plans import CHAT_PLAN
 
-REPO = Path(__file__).resolve().parents[2]
-PLAN = load_plan(REPO / "rollout-plan.yaml")
+PLAN = load_plan(CHAT_PLAN)
 GREEN = "llama-3.3-8b-ft2"
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 

@@ -16,14 +16,13 @@ from rollout.traffic import (
     render_traffic,
     write_traffic,
 )
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.plans import CHAT_PLAN
 
 
 @pytest.fixture
 def plan(tmp_path: Path):  # type: ignore[no-untyped-def]
-    (tmp_path / "eval_suites").symlink_to(REPO / "eval_suites")
-    (tmp_path / "rollout-plan.yaml").write_text((REPO / "rollout-plan.yaml").read_text())
+    (tmp_path / "eval_suites").symlink_to(CHAT_PLAN.parent / "eval_suites")
+    (tmp_path / "rollout-plan.yaml").write_text(CHAT_PLAN.read_text())
     return load_plan(tmp_path / "rollout-plan.yaml")
 
 

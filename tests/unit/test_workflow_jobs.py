@@ -12,9 +12,9 @@ from rollout.forge.jobs import environment, eval_matrix, phase, status_outputs
 from rollout.plan import load_plan
 from rollout.stages import Decision
 from rollout.traffic import ROLLED_BACK, TrafficState, Weights
+from tests.support.plans import CHAT_PLAN
 
-REPO = Path(__file__).resolve().parents[2]
-PLAN = load_plan(REPO / "rollout-plan.yaml")
+PLAN = load_plan(CHAT_PLAN)
 GREEN = "llama-3.3-8b-ft2"
 
 

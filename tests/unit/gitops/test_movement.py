@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from rollout.gitops.landing import Movement, describe, environment_for, movement
 from rollout.plan import load_plan
 from rollout.traffic import TrafficState, Weights
+from tests.support.plans import CHAT_PLAN
 
-REPO = Path(__file__).resolve().parents[3]
-PLAN = load_plan(REPO / "rollout-plan.yaml")
+PLAN = load_plan(CHAT_PLAN)
 GREEN = "llama-3.3-8b-ft2"
 INITIAL = TrafficState(service="chat")
 

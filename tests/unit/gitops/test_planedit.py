@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
 
 from rollout.errors import InputError
 from rollout.gitops.planedit import promote_green
+from tests.support.plans import CHAT_PLAN
 
-REPO = Path(__file__).resolve().parents[3]
 
-
-def test_the_example_plan_keeps_its_comments_and_layout() -> None:
-    text = (REPO / "rollout-plan.yaml").read_text()
+def test_a_plan_keeps_its_comments_and_layout() -> None:
+    text = CHAT_PLAN.read_text()
     before = yaml.safe_load(text)
     result = promote_green(text, file="rollout-plan.yaml")
     after = yaml.safe_load(result)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import yaml
@@ -22,9 +21,9 @@ from rollout.gitops.proposal import (
 from rollout.plan import load_plan
 from rollout.stages import Decision, decide
 from rollout.traffic import TrafficState, Weights
+from tests.support.plans import CHAT_PLAN
 
-REPO = Path(__file__).resolve().parents[3]
-PLAN = load_plan(REPO / "rollout-plan.yaml")
+PLAN = load_plan(CHAT_PLAN)
 GREEN = "llama-3.3-8b-ft2"
 NOW = datetime(2026, 11, 10, tzinfo=timezone.utc)
 PATHS = RepoPaths(
@@ -167,7 +166,10 @@ def test_a_gateway_api_route_in_the_repository_changes_in_the_same_pull_request(
     plan = replace(
         PLAN,
         router=replace(
-            PLAN.router, kind="gateway-api", config=REPO / "deploy" / "httproute.yaml", gateway="chat-gateway"
+            PLAN.router,
+            kind="gateway-api",
+            config=CHAT_PLAN.parent / "deploy" / "httproute.yaml",
+            gateway="chat-gateway",
         ),
     )
     decision = decide(plan, at("internal"), stage_started_at=NOW - timedelta(days=30), verdict=verdict("pass"), now=NOW)

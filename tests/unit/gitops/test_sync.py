@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -17,9 +16,9 @@ from rollout.gitops.propose import sync_pulls
 from rollout.plan import load_plan
 from rollout.stages import Decision, decide
 from rollout.traffic import TrafficState
+from tests.support.plans import CHAT_PLAN
 
-REPO = Path(__file__).resolve().parents[3]
-PLAN = load_plan(REPO / "rollout-plan.yaml")
+PLAN = load_plan(CHAT_PLAN)
 NOW = datetime(2026, 11, 10, tzinfo=timezone.utc)
 PASS = Verdict(
     outcome="pass",
