@@ -20,6 +20,7 @@ from rollout.traffic import load_traffic
 @click.option(
     "--probes",
     type=click.IntRange(0, 10_000),
+    metavar="N",
     help="Probe requests to verify the split "
     "(default: router.probes in the plan, 200; 0 checks the written file only).",
 )

@@ -37,15 +37,25 @@ EXIT_INTERRUPTED = 130
     metavar="blue|green|URL",
     help="A color of the plan, or an OpenAI-compatible base URL.",
 )
-@click.option("--model", help="Served model name for a URL target (default: the first one /v1/models lists).")
+@click.option(
+    "--model", metavar="NAME", help="Served model name for a URL target (default: the first one /v1/models lists)."
+)
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write the results JSON here.")
 @click.option(
-    "--concurrency", type=click.IntRange(1, 4096), default=16, show_default=True, help="Requests in flight at once."
+    "--concurrency",
+    type=click.IntRange(1, 4096),
+    metavar="N",
+    default=16,
+    show_default=True,
+    help="Requests in flight at once.",
 )
-@click.option("--repeats", type=click.IntRange(1, 1000), help="Ask each case this many times (overrides the suite).")
+@click.option(
+    "--repeats", type=click.IntRange(1, 1000), metavar="K", help="Ask each case this many times (overrides the suite)."
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0.1),
+    metavar="S",
     default=120.0,
     show_default=True,
     help="Seconds one request may take, stream included.",
@@ -53,6 +63,7 @@ EXIT_INTERRUPTED = 130
 @click.option(
     "--retries",
     type=click.IntRange(0, 100),
+    metavar="N",
     default=4,
     show_default=True,
     help="Retries on connect errors, 429 and 5xx (honouring Retry-After).",

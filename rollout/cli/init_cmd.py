@@ -12,7 +12,9 @@ from rollout.scaffold import scaffold, write_scaffold
 
 @click.command()
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False), default=".")
-@click.option("--service", default="chat", show_default=True, help="The model name clients ask the router for.")
+@click.option(
+    "--service", metavar="NAME", default="chat", show_default=True, help="The model name clients ask the router for."
+)
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 def init(directory: Path, service: str, force: bool) -> None:
     """Write a plan, the traffic file, example eval suites and the caller workflows into DIRECTORY."""
