@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rollout.gates.report import inline, render_report, short_revision, truncate
-from rollout.gates.verdict import GateResult, RunInfo, Verdict
+from rollout.gates.verdict import GateResult, RunInfo, Verdict, load_verdict
+from tests.support.golden import VERDICTS, assert_golden
+
+GOLDEN = Path(__file__).parent / "golden" / "report"
 
 
 @pytest.mark.parametrize(
@@ -141,3 +145,10 @@ def test_no_text_escapes_its_cell(text: str) -> None:
 )
 def test_commit_hashes_are_shortened_and_other_revisions_shown_whole(revision: str, shown: str) -> None:
     assert short_revision(revision) == shown
+
+
+@pytest.mark.parametrize("outcome", ["pass", "fail", "inconclusive"])
+def test_report_matches_golden(outcome: str) -> None:
+    verdict = load_verdict(VERDICTS / f"{outcome}.json")
+    assert verdict.outcome == outcome
+    assert_golden(GOLDEN / f"{outcome}.md", render_report(verdict))
