@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from rollout.durations import format_duration
+from rollout.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, InputError
 from rollout.gates.verdict import Verdict
 from rollout.plan import Plan, Stage
 from rollout.traffic import ROLLED_BACK, TrafficState, Weights
@@ -56,7 +57,7 @@ def decide(
 
     stage = plan.stages[current]
     if evidence == "fail":
-        return _rollback(state, green.name, verdict)
+        return _gate_rollback(state, green.name, verdict)
     if stage_started_at is None:
         return Decision(
             action="hold",
@@ -105,7 +106,7 @@ def decide(
 
 def _start(plan: Plan, state: TrafficState, green: str, evidence: str, verdict: Verdict | None) -> Decision:
     if evidence == "fail":
-        return _rollback(state, green, verdict)
+        return _gate_rollback(state, green, verdict)
     if evidence != "pass":
         return Decision(action="hold", state=state, reason=_missing(evidence, verdict, green))
     first = plan.stages[0]
@@ -119,13 +120,30 @@ def _advance(state: TrafficState, green: str, stage: Stage, why: str) -> Decisio
     )
 
 
-def _rollback(state: TrafficState, green: str, verdict: Verdict | None) -> Decision:
+def decide_rollback(plan: Plan, state: TrafficState, *, reason: str | None) -> Decision:
+    """A rollback asked for by hand (`rollout rollback`): green's traffic back to blue, its version rejected."""
+    green = plan.green.name if plan.green else state.green
+    if green is None:
+        raise InputError.at(str(plan.path), "there is no green version to roll back", field="models.green")
+    if green in state.rejected and _moved(state, green) == 0:
+        return Decision(action="hold", state=state, reason=f"green {green} is already rolled back and rejected")
+    return _rollback(state, green, f"green {green}: {reason or 'rolled back by hand'}")
+
+
+def _gate_rollback(state: TrafficState, green: str, verdict: Verdict | None) -> Decision:
     failing = ", ".join(f"{g.gate} ({g.reason})" for g in verdict.failing()) if verdict else "a gate"
-    moved = state.weights.green if state.green == green and state.stage != ROLLED_BACK else 0
+    return _rollback(state, green, f"green {green} failed {failing}")
+
+
+def _rollback(state: TrafficState, green: str, cause: str) -> Decision:
+    moved = _moved(state, green)
     where = f"take its {moved}% back to blue" if moved else "it never received traffic"
-    return Decision(
-        action="rollback", state=state.rejecting(green), reason=f"green {green} failed {failing}: {where} and reject it"
-    )
+    return Decision(action="rollback", state=state.rejecting(green), reason=f"{cause}: {where} and reject it")
+
+
+def _moved(state: TrafficState, green: str) -> int:
+    """The share of traffic a rollback of `green` takes back."""
+    return state.weights.green if state.green == green and state.stage != ROLLED_BACK else 0
 
 
 def _wait(state: TrafficState, reason: str, until: datetime) -> Decision:
@@ -171,4 +189,11 @@ def decision_to_dict(decision: Decision) -> dict[str, object]:
     }
 
 
-EXIT_CODES: dict[Action, int] = {"advance": 0, "decommission": 0, "complete": 0, "rollback": 1, "hold": 3}
+EXIT_CODES: dict[Action, int] = {
+    "advance": EXIT_OK,
+    "decommission": EXIT_OK,
+    "complete": EXIT_OK,
+    "rollback": EXIT_FAILED,
+    "hold": EXIT_INCONCLUSIVE,
+}
+"""The exit code of `rollout next` and `rollout propose` for each action."""

@@ -1,13 +1,9 @@
-"""rollout-traffic.yaml, the state a rollout PR changes, and the decision records beside it."""
+"""rollout-traffic.yaml, the state a rollout PR changes (its decision records: rollout/records.py)."""
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -121,33 +117,6 @@ def render_traffic(state: TrafficState) -> str:
 def write_traffic(plan: Plan, state: TrafficState) -> Path:
     write_atomic(plan.traffic_path, render_traffic(state))
     return plan.traffic_path
-
-
-@dataclass(frozen=True, kw_only=True)
-class Record:
-    """The evidence for one decision, committed with the traffic change it justifies."""
-
-    service: str
-    action: str
-    stage: str | None
-    weights: Weights
-    reason: str
-    green: Mapping[str, Any] = field(default_factory=dict)
-    blue: Mapping[str, Any] = field(default_factory=dict)
-    verdict: Mapping[str, Any] | None = None
-    plan_digest: str = ""
-    decided_at: str = ""
-
-    def to_json(self) -> str:
-        return json.dumps({"schema": "rollout.record/v1", **asdict(self)}, indent=2, sort_keys=False) + "\n"
-
-
-_RECORD_NAME = re.compile(r"^(\d{4,})-")
-
-
-def next_record_path(plan: Plan, stage: str | None) -> Path:
-    numbers = [int(m.group(1)) for p in plan.records_dir.glob("*.json") if (m := _RECORD_NAME.match(p.name))]
-    return plan.records_dir / f"{max(numbers, default=0) + 1:04d}-{stage or 'initial'}.json"
 
 
 def _display(plan: Plan, path: Path) -> str:

@@ -10,7 +10,7 @@ import click
 
 from rollout.atomic import write_atomic
 from rollout.cli.options import echo_json, environ, json_option, plan_option
-from rollout.errors import ExternalError, InputError
+from rollout.errors import EXIT_INTERRUPTED, ExternalError, InputError
 from rollout.evals.results import EvalResults, results_to_json
 from rollout.evals.retry import RetryPolicy
 from rollout.evals.runner import Settings, evaluate
@@ -18,8 +18,6 @@ from rollout.evals.suite import Suite, load_suite
 from rollout.evals.summary import summarize, summary_dict, summary_line
 from rollout.evals.target import Target, resolve_target
 from rollout.forge.actions import write_outputs
-
-EXIT_INTERRUPTED = 130
 
 
 @click.command("eval")

@@ -11,11 +11,12 @@ import click
 from rollout.cli.options import echo_json, environ, json_option, open_plan, plan_option
 from rollout.cli.state_cmds import parse_now
 from rollout.documents import read_text
+from rollout.errors import EXIT_OK
 from rollout.forge.actions import annotation, append_summary, in_actions, write_outputs
 from rollout.forge.registry import FORGE_CHOICES, ForgeChoice, open_forge
 from rollout.gates.verdict import Verdict, load_verdict
-from rollout.gitops import flows
-from rollout.gitops.propose import Outcome
+from rollout.gitops import commands
+from rollout.gitops.sync import SyncResult
 from rollout.stages import EXIT_CODES, decision_to_dict
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -75,7 +76,7 @@ def propose(
     report = read_text(report_path, display=str(report_path)) if report_path else None
     env = environ()
     forge = open_forge(forge_choice, root=plan.root, env=env)
-    outcome = flows.propose(plan, forge, verdict=verdict, report=report, now=parse_now(now_text), dry_run=dry_run)
+    outcome = commands.propose(plan, forge, verdict=verdict, report=report, now=parse_now(now_text), dry_run=dry_run)
     finish("propose", outcome, verdict, as_json=as_json, env=env)
 
 
@@ -102,15 +103,15 @@ def rollback(
     report = read_text(report_path, display=str(report_path)) if report_path else None
     env = environ()
     forge = open_forge(forge_choice, root=plan.root, env=env)
-    outcome = flows.rollback(
+    outcome = commands.rollback(
         plan, forge, reason=reason, report=report, now=parse_now(now_text), auto_merge=auto_merge, dry_run=dry_run
     )
-    finish("rollback", outcome, None, as_json=as_json, env=env, exit_code=0)
+    finish("rollback", outcome, None, as_json=as_json, env=env, exit_code=EXIT_OK)
 
 
 def finish(
     command: str,
-    outcome: Outcome,
+    outcome: SyncResult,
     verdict: Verdict | None,
     *,
     as_json: bool,
@@ -130,7 +131,7 @@ def finish(
     )
     append_summary(env, summary_markdown(command, outcome))
     if as_json:
-        echo_json(outcome_to_dict(outcome))
+        echo_json(sync_result_to_dict(outcome))
     else:
         click.echo(outcome.describe())
         for note in outcome.notes:
@@ -141,7 +142,7 @@ def finish(
     click.get_current_context().exit(EXIT_CODES[outcome.decision.action] if exit_code is None else exit_code)
 
 
-def outcome_to_dict(outcome: Outcome) -> dict[str, Any]:
+def sync_result_to_dict(outcome: SyncResult) -> dict[str, Any]:
     pull = outcome.pull
     return {
         "decision": decision_to_dict(outcome.decision),
@@ -154,7 +155,7 @@ def outcome_to_dict(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def summary_markdown(command: str, outcome: Outcome) -> str:
+def summary_markdown(command: str, outcome: SyncResult) -> str:
     decision, pull = outcome.decision, outcome.pull
     lines = [f"### rollout {command}: {decision.action}", "", decision.reason, ""]
     if pull:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,9 +12,10 @@ from rollout.errors import InputError
 from rollout.evals.suite import check_suites
 from rollout.forge.actions import write_outputs
 from rollout.forge.jobs import status_outputs
-from rollout.gates.verdict import Verdict, load_verdict, verdict_from_dict
+from rollout.gates.verdict import Verdict, load_verdict
 from rollout.history import last_changed
 from rollout.plan import Plan
+from rollout.records import latest_recorded_verdict
 from rollout.stages import EXIT_CODES, Decision, decide, decision_to_dict
 from rollout.traffic import TrafficState, load_traffic
 
@@ -134,14 +134,3 @@ def parse_now(text: str | None) -> datetime:
     except ValueError:
         raise InputError.at("--now", f"{text!r} is not an ISO 8601 time (e.g. 2026-11-23T10:00:00Z)") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def latest_recorded_verdict(plan: Plan) -> Verdict | None:
-    for path in sorted(plan.records_dir.glob("*.json"), reverse=True):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(data, dict) and isinstance(data.get("verdict"), dict):
-            return verdict_from_dict(data["verdict"])
-    return None

@@ -36,7 +36,7 @@ from rollout.forge.local import LocalForge
 from rollout.gates.inputs import gate_files
 from rollout.gates.report import render_report
 from rollout.gates.verdict import Verdict, verdict_to_json
-from rollout.gitops.flows import propose
+from rollout.gitops.commands import propose
 from rollout.gitops.landing import land
 from rollout.history import git
 from rollout.plan import COLORS, Color, Plan, load_plan

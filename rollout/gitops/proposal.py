@@ -19,9 +19,10 @@ from typing import Any
 
 from rollout.gates.verdict import Verdict, verdict_to_dict
 from rollout.plan import Plan
+from rollout.records import Record, record_name
 from rollout.routers.adapters import render_config
 from rollout.stages import Action, Decision
-from rollout.traffic import ROLLED_BACK, Record, TrafficState, render_traffic
+from rollout.traffic import ROLLED_BACK, TrafficState, render_traffic
 
 TRAILER = "Rollout-Proposal"
 LABEL = "rollout"
@@ -95,7 +96,7 @@ def build_proposal(
     if not decision.moves_traffic:
         raise ValueError(f"a {decision.action} decision proposes no pull request")
     target = _target(plan, decision)
-    record_path = f"{paths.records}/{paths.next_record_number:04d}-{_record_stage(decision)}.json"
+    record_path = f"{paths.records}/{record_name(paths.next_record_number, _record_stage(decision))}"
     traffic_text = render_traffic(decision.state)
     changes: dict[str, str | None] = {paths.traffic: traffic_text, record_path: _record(plan, decision, verdict, now)}
     if plan_text is not None:

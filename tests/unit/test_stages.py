@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rollout.errors import InputError
 from rollout.gates.verdict import GateResult, Outcome, RunInfo, Verdict
 from rollout.plan import Plan, load_plan
-from rollout.stages import decide
+from rollout.stages import decide, decide_rollback
 from rollout.traffic import ROLLED_BACK, TrafficState, Weights
 from tests.support.plans import CHAT_PLAN
 
@@ -114,6 +115,18 @@ def test_a_new_green_named_mid_rollout_starts_from_the_first_stage() -> None:
     state = replace(at_stage("majority"), green="llama-3.3-8b-ft1")
     decision = decide(PLAN, state, stage_started_at=T0, verdict=verdict("pass"), now=T0)
     assert (decision.action, decision.state.stage, decision.state.weights.green) == ("advance", "internal", 5)
+
+
+def test_a_rollback_by_hand_takes_green_s_traffic_back_once() -> None:
+    decision = decide_rollback(PLAN, at_stage("majority"), reason="latency spikes")
+    assert (decision.action, decision.state.stage, decision.state.rejected) == ("rollback", ROLLED_BACK, (GREEN,))
+    assert decision.reason == f"green {GREEN}: latency spikes: take its 75% back to blue and reject it"
+    before = decide_rollback(PLAN, at_stage(None), reason=None)
+    assert before.reason == f"green {GREEN}: rolled back by hand: it never received traffic and reject it"
+    again = decide_rollback(PLAN, decision.state, reason=None)
+    assert (again.action, again.state) == ("hold", decision.state)
+    with pytest.raises(InputError, match="no green version to roll back"):
+        decide_rollback(replace(PLAN, green=None), TrafficState.initial("chat"), reason=None)
 
 
 def test_a_plan_without_green_is_complete() -> None:

@@ -6,12 +6,12 @@ import pytest
 
 from rollout.errors import InputError
 from rollout.plan import load_plan
+from rollout.records import next_record_number, record_name, record_number
 from rollout.traffic import (
     ROLLED_BACK,
     TrafficState,
     Weights,
     load_traffic,
-    next_record_path,
     parse_traffic_text,
     render_traffic,
     write_traffic,
@@ -96,9 +96,13 @@ def test_rejecting_sends_everything_to_blue_and_remembers_the_version() -> None:
 
 
 def test_records_are_numbered_per_service(plan) -> None:  # type: ignore[no-untyped-def]
-    first = next_record_path(plan, "internal")
+    assert next_record_number(plan) == 1
+    first = plan.records_dir / record_name(1, "internal")
     assert first.relative_to(plan.root).as_posix() == "rollout-records/chat/0001-internal.json"
     first.parent.mkdir(parents=True)
     first.write_text("{}")
     (first.parent / "notes.txt").write_text("not a record")
-    assert next_record_path(plan, None).name == "0002-initial.json"
+    (first.parent / "notes.json").write_text("{}")
+    assert next_record_number(plan) == 2
+    assert record_number(record_name(12, "rolled-back")) == 12
+    assert record_number("notes.json") is None

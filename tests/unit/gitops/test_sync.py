@@ -12,7 +12,7 @@ from rollout.errors import ExternalError
 from rollout.forge.base import Commit, DeploymentState, PullRequest
 from rollout.gates.verdict import GateResult, RunInfo, Verdict
 from rollout.gitops.proposal import Proposal, RepoPaths, build_proposal
-from rollout.gitops.propose import sync_pulls
+from rollout.gitops.sync import sync_pulls
 from rollout.plan import load_plan
 from rollout.stages import Decision, decide
 from rollout.traffic import TrafficState

@@ -19,13 +19,15 @@ from rollout.forge.base import Forge, PullRequest
 from rollout.gitops.proposal import Proposal, proposal_fingerprint
 from rollout.stages import Decision
 
-Status = Literal["opened", "updated", "unchanged", "merged", "would-open", "would-update", "busy", "foreign", "none"]
+SyncStatus = Literal[
+    "opened", "updated", "unchanged", "merged", "would-open", "would-update", "busy", "foreign", "none"
+]
 
 
 @dataclass(frozen=True, kw_only=True)
-class Outcome:
+class SyncResult:
     decision: Decision
-    status: Status
+    status: SyncStatus
     branch: str | None = None
     pull: PullRequest | None = None
     closed: tuple[int, ...] = ()
@@ -58,7 +60,7 @@ def sync_pulls(
     basis: Mapping[str, str | None] | None = None,
     dry_run: bool = False,
     merge: bool = False,
-) -> Outcome:
+) -> SyncResult:
     """Make the forge's open rollout pull requests (branches under `prefix`) match `proposal`.
 
     `basis` holds the files the decision was made from, as the checkout has them (None: absent). If
@@ -77,7 +79,7 @@ def sync_pulls(
     open_now = sorted(forge.open_pulls(prefix), key=lambda p: p.number)
     keep = proposal.branch if proposal else None
     closed, notes = _close_stale(forge, decision, open_now, keep=keep, dry_run=dry_run)
-    outcome = Outcome(decision=decision, status="none", branch=keep, closed=closed, notes=notes)
+    outcome = SyncResult(decision=decision, status="none", branch=keep, closed=closed, notes=notes)
     if proposal is None:
         return outcome
 
@@ -92,7 +94,7 @@ def sync_pulls(
         pushed = not (fingerprint == proposal.fingerprint and commit.parents == (base_sha,))
     existing = next((p for p in open_now if p.branch == proposal.branch), None)
     if dry_run:
-        status: Status = "unchanged" if existing and not pushed else "would-update" if existing else "would-open"
+        status: SyncStatus = "unchanged" if existing and not pushed else "would-update" if existing else "would-open"
         return replace(outcome, status=status, pull=existing)
 
     if pushed and not _push(forge, proposal, base_sha, head):
@@ -119,7 +121,7 @@ def _push(forge: Forge, proposal: Proposal, base_sha: str, head: str | None) -> 
 
 def _open(
     forge: Forge, proposal: Proposal, base: str, existing: PullRequest | None, pushed: bool
-) -> tuple[PullRequest, Status]:
+) -> tuple[PullRequest, SyncStatus]:
     """Open the pull request, or refresh the open one; a racing run may have opened it meanwhile."""
     try:
         if existing is None:

@@ -6,21 +6,21 @@ from datetime import datetime
 from pathlib import Path
 
 from rollout.documents import read_text
-from rollout.errors import InputError
 from rollout.forge.base import Forge
 from rollout.gates.verdict import Verdict
 from rollout.gitops.planedit import promote_green
 from rollout.gitops.proposal import RepoPaths, branch_prefix, build_proposal
-from rollout.gitops.propose import Outcome, sync_pulls
+from rollout.gitops.sync import SyncResult, sync_pulls
 from rollout.history import git, last_changed, require_full_history
 from rollout.plan import Plan
-from rollout.stages import Decision, decide
-from rollout.traffic import TrafficState, load_traffic, next_record_path
+from rollout.records import next_record_number
+from rollout.stages import Decision, decide, decide_rollback
+from rollout.traffic import TrafficState, load_traffic
 
 
 def propose(
     plan: Plan, forge: Forge, *, verdict: Verdict | None, report: str | None, now: datetime, dry_run: bool = False
-) -> Outcome:
+) -> SyncResult:
     """Decide on the checkout's state and make the forge's rollout pull requests match the decision.
 
     A rollback is merged at once when the plan says `rollback: {on_gate_failure: auto-merge}`.
@@ -41,21 +41,10 @@ def rollback(
     now: datetime,
     auto_merge: bool = False,
     dry_run: bool = False,
-) -> Outcome:
+) -> SyncResult:
     """Propose (or, with auto_merge or the plan's say-so, merge) taking all traffic back from green."""
     current = load_traffic(plan)
-    green = plan.green.name if plan.green else current.green
-    if green is None:
-        raise InputError.at(str(plan.path), "there is no green version to roll back", field="models.green")
-    moved = current.weights.green if current.green == green else 0
-    if green in current.rejected and moved == 0:
-        decision = Decision(action="hold", state=current, reason=f"green {green} is already rolled back and rejected")
-    else:
-        why = reason or "rolled back by hand"
-        where = f"take its {moved}% back to blue" if moved else "it never received traffic"
-        decision = Decision(
-            action="rollback", state=current.rejecting(green), reason=f"green {green}: {why}: {where} and reject it"
-        )
+    decision = decide_rollback(plan, current, reason=reason)
     merge = auto_merge or plan.rollback_on_gate_failure == "auto-merge"
     return submit(plan, forge, current, decision, verdict=None, report=report, now=now, dry_run=dry_run, merge=merge)
 
@@ -71,7 +60,7 @@ def submit(
     now: datetime,
     dry_run: bool,
     merge: bool,
-) -> Outcome:
+) -> SyncResult:
     paths = repo_paths(plan)
     proposal = None
     if decision.moves_traffic:
@@ -97,7 +86,6 @@ def repo_paths(plan: Plan) -> RepoPaths:
         # the folder is resolved, the name is not: a symlinked plan is committed under its own name
         return (path.absolute().parent.resolve() / path.name).relative_to(top).as_posix()
 
-    number = int(next_record_path(plan, None).name.split("-", 1)[0])
     route = None
     if plan.router.kind == "gateway-api" and plan.router.config.absolute().resolve().is_relative_to(top):
         route = rel(plan.router.config)
@@ -105,6 +93,6 @@ def repo_paths(plan: Plan) -> RepoPaths:
         plan=rel(plan.path),
         traffic=rel(plan.traffic_path),
         records=rel(plan.records_dir),
-        next_record_number=number,
+        next_record_number=next_record_number(plan),
         route=route,
     )

@@ -1,0 +1,66 @@
+"""The decision records: one JSON file per traffic move, committed with the change it justifies.
+
+A service's records sit in `rollout-records/<service>/`, named `NNNN-<stage>.json`: the number counts
+the service's moves, the stage is where the move went.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rollout.gates.verdict import Verdict, verdict_from_dict
+from rollout.plan import Plan
+from rollout.traffic import Weights
+
+RECORD_SCHEMA = "rollout.record/v1"
+_RECORD_NAME = re.compile(r"^(\d{4,})-")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """The evidence for one decision, committed with the traffic change it justifies."""
+
+    service: str
+    action: str
+    stage: str | None
+    weights: Weights
+    reason: str
+    green: Mapping[str, Any] = field(default_factory=dict)
+    blue: Mapping[str, Any] = field(default_factory=dict)
+    verdict: Mapping[str, Any] | None = None
+    plan_digest: str = ""
+    decided_at: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps({"schema": RECORD_SCHEMA, **asdict(self)}, indent=2, sort_keys=False) + "\n"
+
+
+def record_name(number: int, stage: str) -> str:
+    return f"{number:04d}-{stage}.json"
+
+
+def record_number(name: str) -> int | None:
+    """The number a record's file name starts with; None for a file that is not a record."""
+    found = _RECORD_NAME.match(name)
+    return int(found.group(1)) if found else None
+
+
+def next_record_number(plan: Plan) -> int:
+    numbers = [n for path in plan.records_dir.glob("*.json") if (n := record_number(path.name)) is not None]
+    return max(numbers, default=0) + 1
+
+
+def latest_recorded_verdict(plan: Plan) -> Verdict | None:
+    """The verdict of the newest record that carries one; records that cannot be read are passed over."""
+    for path in sorted(plan.records_dir.glob("*.json"), reverse=True):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("verdict"), dict):
+            return verdict_from_dict(data["verdict"])
+    return None
