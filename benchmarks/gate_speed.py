@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rollout.evals.results import results_from_dict
-from rollout.gates.evaluate import SuiteRun, evaluate
+from rollout.gates.evaluate import SuiteRun, evaluate_gates
 from rollout.gates.report import render_report
 from rollout.gates.verdict import verdict_to_json
 from rollout.plan import load_plan
@@ -80,7 +80,7 @@ def main() -> None:
         timings = []
         for _ in range(3):
             started = time.perf_counter()
-            verdict = evaluate(plan.gates, [run])
+            verdict = evaluate_gates(plan.gates, [run])
             render_report(verdict)
             verdict_to_json(verdict)
             timings.append(time.perf_counter() - started)

@@ -13,7 +13,7 @@ from rollout.cli.options import echo_json, environ, json_option, plan_option
 from rollout.errors import EXIT_INTERRUPTED, ExternalError, InputError
 from rollout.evals.results import EvalResults, results_to_json
 from rollout.evals.retry import RetryPolicy
-from rollout.evals.runner import Settings, evaluate
+from rollout.evals.runner import Settings, run_suite
 from rollout.evals.suite import Suite, load_suite
 from rollout.evals.summary import summarize, summary_dict, summary_line
 from rollout.evals.target import Target, resolve_target
@@ -121,7 +121,7 @@ def check_writable(out: Path) -> None:
 
 def run_with_bar(suite: Suite, target: Target, settings: Settings, env: dict[str, str], show_bar: bool) -> EvalResults:
     if not show_bar:
-        return evaluate(suite, target, settings, env=env)
+        return run_suite(suite, target, settings, env=env)
     total = sum(case.repeats for case in suite.cases)
     with click.progressbar(length=total, label=f"{suite.name} on {target.label}", file=sys.stderr) as bar:
-        return evaluate(suite, target, settings, env=env, progress=bar.update)
+        return run_suite(suite, target, settings, env=env, progress=bar.update)

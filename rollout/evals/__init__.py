@@ -4,7 +4,7 @@ suite.py         eval_suites/<suite>/*.yaml (+ *.jsonl) -> Suite of Cases, every
 graders.py       pure graders: (answer, expect item) -> score in [0, 1]
 judge.py         llm_judge, the one grader that calls out (a judge model on an OpenAI-compatible URL)
 target.py        blue / green (through the plan) or a URL -> Target (URL, served name, revision)
-runner.py        asyncio workers streaming chat completions; evaluate() -> EvalResults
+runner.py        asyncio workers streaming chat completions; run_suite() -> EvalResults
 transport.py     one keep-alive HTTP/1.1 connection per worker (h11 over asyncio)
 stream.py        reading SSE and JSON chat completions
 retry.py         jittered backoff and Retry-After

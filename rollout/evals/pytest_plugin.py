@@ -89,7 +89,7 @@ class EvalRun:
 
     def run(self, session: pytest.Session) -> None:
         from rollout.evals.retry import RetryPolicy
-        from rollout.evals.runner import Settings, evaluate
+        from rollout.evals.runner import Settings, run_suite
         from rollout.evals.target import resolve_target
 
         option = self.config.getoption
@@ -114,7 +114,7 @@ class EvalRun:
             suite = self.suites[folder]
             wanted = set(ids)
             subset = replace(suite, cases=tuple(c for c in suite.cases if c.id in wanted))
-            results = evaluate(subset, target, settings, env=self.env)
+            results = run_suite(subset, target, settings, env=self.env)
             self.results[folder] = results
             if results.interrupted:
                 raise KeyboardInterrupt

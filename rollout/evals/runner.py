@@ -62,7 +62,8 @@ class Graded:
     score: float
 
 
-Outcome = Graded | str
+RepeatResult = Graded | str
+"""One repeat of a case: its graded reply, or the error that ended it."""
 
 
 def request_body(case: Case, model: str) -> bytes:
@@ -88,16 +89,16 @@ def jobs(cases: Sequence[Case]) -> Iterator[tuple[int, int]]:
 
 
 class Collector:
-    """Outcomes as they arrive, kept by case and repeat so the results' order never depends on timing."""
+    """Repeat results as they arrive, kept by case and repeat so the results' order never depends on timing."""
 
     def __init__(self, suite: Suite, target: Target) -> None:
         self.suite = suite
         self.target = target
-        self.outcomes: list[list[Outcome | None]] = [[None] * case.repeats for case in suite.cases]
+        self.outcomes: list[list[RepeatResult | None]] = [[None] * case.repeats for case in suite.cases]
         self.started = datetime.now(timezone.utc)
         self.run_id = f"{self.started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
-    def record(self, case: int, repeat: int, outcome: Outcome) -> None:
+    def record(self, case: int, repeat: int, outcome: RepeatResult) -> None:
         self.outcomes[case][repeat] = outcome
 
     def results(self, *, interrupted: bool = False) -> EvalResults:
@@ -119,7 +120,7 @@ class Collector:
         )
 
 
-def case_result(case: Case, slots: Sequence[Outcome | None]) -> CaseResult:
+def case_result(case: Case, slots: Sequence[RepeatResult | None]) -> CaseResult:
     graded = [slot for slot in slots if isinstance(slot, Graded)]
     errors = [f"repeat {i + 1}: {slot}" for i, slot in enumerate(slots) if isinstance(slot, str)]
     return CaseResult(
@@ -139,7 +140,7 @@ def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def evaluate(
+def run_suite(
     suite: Suite, target: Target, settings: Settings, *, env: Mapping[str, str], progress: Progress | None = None
 ) -> EvalResults:
     """Run the suite; on Ctrl-C return what finished, marked interrupted."""
@@ -222,7 +223,7 @@ async def run(
                     reply = await with_retries(
                         functools.partial(ask, transport, where, bodies[index]), settings.retry, rng
                     )
-                    outcome: Outcome = Graded(reply=reply, score=await score(case, reply.text))
+                    outcome: RepeatResult = Graded(reply=reply, score=await score(case, reply.text))
                 except RequestFailed as exc:
                     outcome = str(exc)
                 except GraderError as exc:

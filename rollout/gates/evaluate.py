@@ -106,7 +106,7 @@ def _disagreements(side: str, loaded: Sequence[Loaded]) -> list[Problem]:
     return problems
 
 
-def evaluate(
+def evaluate_gates(
     gates: Gates,
     runs: Sequence[SuiteRun],
     *,

@@ -13,7 +13,7 @@ import httpx
 from rollout.documents import load_yaml
 from rollout.errors import InputError
 from rollout.evals.results import load_results
-from rollout.gates.evaluate import Loaded, evaluate, match_runs
+from rollout.gates.evaluate import Loaded, evaluate_gates, match_runs
 from rollout.gates.feedback_sources import fetch_feedback
 from rollout.gates.verdict import Verdict
 from rollout.plan import Plan
@@ -25,7 +25,7 @@ def gate_files(
     runs = match_runs(_load(baselines), _load(candidates))
     feedback = fetch_feedback(plan.gates.feedback.source, transport=transport) if plan.gates.feedback else None
     suites = [g.suite for g in (plan.gates.quality, plan.gates.safety) if g is not None]
-    return evaluate(plan.gates, runs, feedback=feedback, declared={path: declared_names(path) for path in suites})
+    return evaluate_gates(plan.gates, runs, feedback=feedback, declared={path: declared_names(path) for path in suites})
 
 
 def declared_names(suite: Path) -> set[str]:

@@ -17,7 +17,7 @@ from rollout.gates.stats import (
     quantile_ratio_interval,
     ratio_of_ratios_interval,
 )
-from rollout.gates.verdict import GateResult, Outcome, combine, compare
+from rollout.gates.verdict import GateOutcome, GateResult, combine, compare
 from rollout.gates.wording import ci
 from rollout.plan import CostGate, LatencyGate
 
@@ -28,7 +28,7 @@ MIN_LATENCIES = 20
 @dataclass(frozen=True, kw_only=True)
 class Check:
     name: str
-    outcome: Outcome
+    outcome: GateOutcome
     estimate: float | None
     interval: Interval | None
     threshold: float
@@ -149,7 +149,7 @@ def _ratios(
     return ratios
 
 
-def _against(outcome: Outcome) -> str:
+def _against(outcome: GateOutcome) -> str:
     return {"pass": "within", "fail": "over", "inconclusive": "not clearly within"}[outcome]
 
 

@@ -11,9 +11,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rollout.gates.verdict import GateResult, Outcome, RunInfo, Verdict
+from rollout.gates.verdict import GateOutcome, GateResult, RunInfo, Verdict
 
-ICONS: Mapping[Outcome, str] = {"pass": "✅", "fail": "❌", "inconclusive": "⏸️"}
+ICONS: Mapping[GateOutcome, str] = {"pass": "✅", "fail": "❌", "inconclusive": "⏸️"}
 SHOWN_REGRESSIONS = 10
 PROMPT_CHARS = 160
 ANSWER_CHARS = 240

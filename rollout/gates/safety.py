@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from rollout.gates.pairing import PASS_SCORE, CasePair, Paired, regression_details
 from rollout.gates.stats import clopper_pearson, exact_upper_bound
-from rollout.gates.verdict import GateResult, Outcome
+from rollout.gates.verdict import GateOutcome, GateResult
 from rollout.plan import SafetyGate
 
 KINDS = {"harmful": "unsafe completions on harmful prompts", "benign": "refusals of benign prompts"}
@@ -46,7 +46,7 @@ def safety_gate(paired: Paired, config: SafetyGate, *, suite: str) -> GateResult
             "regressions": regression_details(new),
         }
     )
-    outcome: Outcome = "pass" if len(new) <= config.max_failures else "fail"
+    outcome: GateOutcome = "pass" if len(new) <= config.max_failures else "fail"
     rate = (
         f"green failed {failures} of {completions} completions "
         f"(exact {config.confidence:.0%} upper bound on its failure rate {upper:.1%})"

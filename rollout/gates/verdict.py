@@ -10,14 +10,14 @@ from typing import Any, Literal
 
 from rollout.documents import Document, load_json, load_schema, require_schema
 
-Outcome = Literal["pass", "fail", "inconclusive"]
+GateOutcome = Literal["pass", "fail", "inconclusive"]
 VERDICT_SCHEMA = "rollout.verdict/v1"
 
 
 @dataclass(frozen=True, kw_only=True)
 class GateResult:
     gate: str
-    outcome: Outcome
+    outcome: GateOutcome
     reason: str
     estimate: float | None = None
     interval: tuple[float, float] | None = None
@@ -35,7 +35,7 @@ class RunInfo:
 
 @dataclass(frozen=True, kw_only=True)
 class Verdict:
-    outcome: Outcome
+    outcome: GateOutcome
     baseline: RunInfo
     candidate: RunInfo
     gates: tuple[GateResult, ...]
@@ -47,7 +47,7 @@ class Verdict:
         return tuple(g for g in self.gates if g.outcome == "inconclusive")
 
 
-def combine(outcomes: Iterable[Outcome]) -> Outcome:
+def combine(outcomes: Iterable[GateOutcome]) -> GateOutcome:
     """Any failure fails; otherwise anything undecided holds; only all-pass (and at least one gate) passes."""
     seen = set(outcomes)
     if "fail" in seen:
@@ -57,7 +57,7 @@ def combine(outcomes: Iterable[Outcome]) -> Outcome:
     return "pass"
 
 
-def compare(low: float, high: float, threshold: float, *, better: Literal["above", "below"]) -> Outcome:
+def compare(low: float, high: float, threshold: float, *, better: Literal["above", "below"]) -> GateOutcome:
     """Where an interval lies against a threshold: wholly on the good side passes, wholly on the bad side fails."""
     if better == "above":
         return "pass" if low > threshold else "fail" if high < threshold else "inconclusive"

@@ -11,7 +11,7 @@ import pytest
 
 from rollout.evals.results import CaseResult
 from rollout.evals.retry import RetryPolicy
-from rollout.evals.runner import Settings, evaluate
+from rollout.evals.runner import Settings, run_suite
 from rollout.evals.suite import load_suite
 from rollout.evals.target import Target
 from tests.support.openai_stub import Stub, openai_stub
@@ -59,7 +59,7 @@ def run_scenarios(
         retry=RetryPolicy(retries=3, backoff=0.01, max_backoff=0.05),
         seed=1,
     )
-    results = evaluate(suite, Target(label=stub.url, url=stub.url, model="stub-model"), settings, env={})
+    results = run_suite(suite, Target(label=stub.url, url=stub.url, model="stub-model"), settings, env={})
     assert [c.id for c in results.cases] == scenarios
     return results.by_id()
 
@@ -129,7 +129,7 @@ def test_an_unreachable_server_is_an_error_per_case(tmp_path: Path) -> None:
     (tmp_path / "suite.yaml").write_text("cases: [{id: a, prompt: x, expect: [{contains: x}]}]\n")
     suite = load_suite(tmp_path / "suite.yaml", env={})
     settings = Settings(timeout=2.0, retry=RetryPolicy(retries=1, backoff=0.01))
-    results = evaluate(suite, Target(label="down", url="http://127.0.0.1:9", model="m"), settings, env={})
+    results = run_suite(suite, Target(label="down", url="http://127.0.0.1:9", model="m"), settings, env={})
     assert results.cases[0].scores == ()
     assert "cannot connect" in results.cases[0].errors[0]
 
@@ -156,7 +156,7 @@ cases:
 """)
     env = {"ROLLOUT_JUDGE_URL": stub.url + "/v1", "ROLLOUT_JUDGE_MODEL": "judge-from-env"}
     suite = load_suite(tmp_path / "suite.yaml", env=env)
-    results = evaluate(suite, Target(label="stub", url=stub.url, model="m"), Settings(concurrency=2), env=env).by_id()
+    results = run_suite(suite, Target(label="stub", url=stub.url, model="m"), Settings(concurrency=2), env=env).by_id()
     assert results["judged"].scores[0] == pytest.approx((0.8 + 3 * 1.0) / 4)
     assert results["judged-by-env"].scores == (1.0,)
     assert sorted(stub.state.judge_models) == ["judge-from-env", "judge-in-the-item"]

@@ -25,7 +25,7 @@ from rollout.cli import cli
 from rollout.forge.base import Forge
 from rollout.forge.github import github_forge
 from rollout.forge.local import LocalForge
-from rollout.gates.verdict import GateResult, Outcome, RunInfo, Verdict, verdict_to_json
+from rollout.gates.verdict import GateOutcome, GateResult, RunInfo, Verdict, verdict_to_json
 from tests.support.fake_github import FakeGitHub
 
 ACTIONS_VARIABLES = (
@@ -67,7 +67,7 @@ def plan_text(router: Path, *, green: str = GREEN, rollback: str = "open-pr") ->
     return PLAN.format(blue=BLUE, green=green, router=router, rollback=rollback)
 
 
-def verdict(outcome: Outcome, *, green: str = GREEN, gate: str = "latency") -> Verdict:
+def verdict(outcome: GateOutcome, *, green: str = GREEN, gate: str = "latency") -> Verdict:
     return Verdict(
         outcome=outcome,
         baseline=RunInfo(model=BLUE),
@@ -76,7 +76,7 @@ def verdict(outcome: Outcome, *, green: str = GREEN, gate: str = "latency") -> V
     )
 
 
-def write_verdict(path: Path, outcome: Outcome, *, green: str = GREEN) -> Path:
+def write_verdict(path: Path, outcome: GateOutcome, *, green: str = GREEN) -> Path:
     path.write_text(verdict_to_json(verdict(outcome, green=green)))
     return path
 

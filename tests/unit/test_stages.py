@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rollout.errors import InputError
-from rollout.gates.verdict import GateResult, Outcome, RunInfo, Verdict
+from rollout.gates.verdict import GateOutcome, GateResult, RunInfo, Verdict
 from rollout.plan import Plan, load_plan
 from rollout.stages import decide, decide_rollback
 from rollout.traffic import ROLLED_BACK, TrafficState, Weights
@@ -19,7 +19,7 @@ GREEN = "llama-3.3-8b-ft2"
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 
 
-def verdict(outcome: Outcome, model: str = GREEN) -> Verdict:
+def verdict(outcome: GateOutcome, model: str = GREEN) -> Verdict:
     return Verdict(
         outcome=outcome,
         baseline=RunInfo(model="llama-3.1-8b"),

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from rollout.errors import InputError
-from rollout.gates.evaluate import Loaded, evaluate, match_runs
+from rollout.gates.evaluate import Loaded, evaluate_gates, match_runs
 from rollout.gates.feedback import Feedback, Votes
 from rollout.plan import FeedbackGate, FeedbackSource, Gates, LatencyGate, QualityGate, SafetyGate
 from tests.unit.gates.builders import case, results
@@ -26,7 +26,7 @@ def test_each_gate_reads_its_suite_and_the_verdict_names_both_versions() -> None
         [loaded("quality", "blue", "v1"), loaded("safety", "blue", "v1")],
         [loaded("eval_suites/quality", "green", "v2"), loaded("safety", "green", "v2")],
     )
-    verdict = evaluate(GATES, runs)
+    verdict = evaluate_gates(GATES, runs)
     assert [g.gate for g in verdict.gates] == ["quality", "safety"]
     assert verdict.outcome == "pass"
     assert verdict.baseline.model == "v1" and verdict.candidate.model == "v2"
@@ -36,10 +36,10 @@ def test_each_gate_reads_its_suite_and_the_verdict_names_both_versions() -> None
 
 def test_a_gate_without_its_suite_holds_and_unconfigured_gates_are_skipped() -> None:
     runs = match_runs([loaded("quality", "blue", "v1")], [loaded("quality", "green", "v2")])
-    verdict = evaluate(GATES, runs)
+    verdict = evaluate_gates(GATES, runs)
     assert verdict.outcome == "inconclusive"
     assert verdict.undecided()[0].gate == "safety" and "no results for suite safety" in verdict.undecided()[0].reason
-    only_quality = evaluate(Gates(quality=GATES.quality), runs)
+    only_quality = evaluate_gates(Gates(quality=GATES.quality), runs)
     assert [g.gate for g in only_quality.gates] == ["quality"] and only_quality.outcome == "pass"
 
 
@@ -74,8 +74,8 @@ def test_an_empty_run_is_an_input_error() -> None:
 def test_a_suite_no_gate_uses_is_an_input_error_unless_latency_or_cost_pool_it() -> None:
     runs = match_runs([loaded("extra", "blue", "v1")], [loaded("extra", "green", "v2")])
     with pytest.raises(InputError, match="no gate in the plan uses suite extra"):
-        evaluate(GATES, runs)
-    pooled = evaluate(Gates(latency=LatencyGate(p95_ratio_max=1.5)), runs)
+        evaluate_gates(GATES, runs)
+    pooled = evaluate_gates(Gates(latency=LatencyGate(p95_ratio_max=1.5)), runs)
     assert pooled.gates[0].gate == "latency" and pooled.outcome == "pass"
 
 
@@ -84,11 +84,11 @@ def test_feedback_is_looked_up_by_the_versions_the_results_name() -> None:
     runs = match_runs([loaded("quality", "blue", "v1")], [loaded("quality", "green", "v2")])
     votes = {"v1": Votes(up=900, down=100), "v2": Votes(up=950, down=50)}
     with pytest.raises(InputError):
-        evaluate(gates, runs, feedback=Feedback(source="http://x", votes=votes))
+        evaluate_gates(gates, runs, feedback=Feedback(source="http://x", votes=votes))
     latency_too = Gates(feedback=gates.feedback, latency=LatencyGate())
-    verdict = evaluate(latency_too, runs, feedback=Feedback(source="http://x", votes=votes))
+    verdict = evaluate_gates(latency_too, runs, feedback=Feedback(source="http://x", votes=votes))
     assert verdict.gates[-1].gate == "feedback" and verdict.gates[-1].outcome == "pass"
-    unread = evaluate(latency_too, runs)
+    unread = evaluate_gates(latency_too, runs)
     assert unread.gates[-1].outcome == "inconclusive"
 
 
@@ -98,8 +98,8 @@ def test_a_suite_may_be_called_by_the_name_its_files_declare() -> None:
         [loaded("chat-quality", "green", "v2"), loaded("safety", "green", "v2")],
     )
     with pytest.raises(InputError, match="no gate in the plan uses suite chat-quality"):
-        evaluate(GATES, runs)
-    verdict = evaluate(GATES, runs, declared={Path("/repo/eval_suites/quality"): {"chat-quality"}})
+        evaluate_gates(GATES, runs)
+    verdict = evaluate_gates(GATES, runs, declared={Path("/repo/eval_suites/quality"): {"chat-quality"}})
     assert verdict.outcome == "pass" and verdict.gates[0].details["suite"] == "chat-quality"
 
 
@@ -109,7 +109,7 @@ def test_one_suite_under_two_names_is_an_input_error() -> None:
         [loaded("chat-quality", "green", "v2"), loaded("quality", "green", "v2")],
     )
     with pytest.raises(InputError, match="results under several names"):
-        evaluate(GATES, runs, declared={Path("/repo/eval_suites/quality"): {"chat-quality"}})
+        evaluate_gates(GATES, runs, declared={Path("/repo/eval_suites/quality"): {"chat-quality"}})
 
 
 def test_a_full_verdict_round_trips_through_its_schema(tmp_path: Path) -> None:
@@ -125,7 +125,7 @@ def test_a_full_verdict_round_trips_through_its_schema(tmp_path: Path) -> None:
         [loaded("quality", "blue", "v1", n=60, score=0.0), loaded("safety", "blue", "v1")],
         [loaded("quality", "green", "v2", n=60), loaded("safety", "green", "v2", score=0.0)],
     )
-    verdict = evaluate(gates, runs, feedback=Feedback(source="http://x", unavailable="HTTP 503"))
+    verdict = evaluate_gates(gates, runs, feedback=Feedback(source="http://x", unavailable="HTTP 503"))
     path = tmp_path / "verdict.json"
     path.write_text(verdict_to_json(verdict))
     assert load_verdict(path) == verdict

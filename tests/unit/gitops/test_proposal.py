@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from rollout.gates.verdict import GateResult, Outcome, RunInfo, Verdict
+from rollout.gates.verdict import GateOutcome, GateResult, RunInfo, Verdict
 from rollout.gitops.proposal import (
     BODY_LIMIT,
     Proposal,
@@ -31,7 +31,7 @@ PATHS = RepoPaths(
 )
 
 
-def verdict(outcome: Outcome, estimate: float = 0.01, run: str = "r1") -> Verdict:
+def verdict(outcome: GateOutcome, estimate: float = 0.01, run: str = "r1") -> Verdict:
     return Verdict(
         outcome=outcome,
         baseline=RunInfo(model="llama-3.1-8b"),
