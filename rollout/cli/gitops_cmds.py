@@ -8,8 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from rollout.cli.options import echo_json, environ, json_option, open_plan, plan_option
-from rollout.cli.state_cmds import parse_now
+from rollout.cli.options import echo_json, environ, json_option, open_plan, parse_now, plan_option
 from rollout.documents import read_text
 from rollout.errors import EXIT_OK
 from rollout.forge.actions import annotation, append_summary, in_actions, write_outputs

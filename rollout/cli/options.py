@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from rollout.errors import InputError
 from rollout.plan import PLAN_FILE, Plan, load_plan
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,6 +35,17 @@ def json_option(func: F) -> F:
 
 def open_plan(path: Path) -> Plan:
     return load_plan(path, display=str(path))
+
+
+def parse_now(text: str | None) -> datetime:
+    """`--now`: decide as if it were this time; naive times are UTC, and no value is the current time."""
+    if text is None:
+        return datetime.now(timezone.utc)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError.at("--now", f"{text!r} is not an ISO 8601 time (e.g. 2026-11-23T10:00:00Z)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def echo_json(data: Any) -> None:

@@ -7,17 +7,15 @@ from pathlib import Path
 
 import click
 
-from rollout.cli.options import echo_json, environ, json_option, open_plan, plan_option
-from rollout.errors import InputError
+from rollout.cli.options import echo_json, environ, json_option, open_plan, parse_now, plan_option
 from rollout.evals.suite import check_suites
 from rollout.forge.actions import write_outputs
 from rollout.forge.jobs import status_outputs
-from rollout.gates.verdict import Verdict, load_verdict
-from rollout.history import last_changed
-from rollout.plan import Plan
+from rollout.gates.verdict import load_verdict
 from rollout.records import latest_recorded_verdict
-from rollout.stages import EXIT_CODES, Decision, decide, decision_to_dict
-from rollout.traffic import TrafficState, load_traffic
+from rollout.situation import decide_next, read_situation
+from rollout.stages import EXIT_CODES, decision_to_dict
+from rollout.traffic import load_traffic
 
 
 @click.command()
@@ -54,10 +52,10 @@ def validate(plan_path: Path, as_json: bool) -> None:
 def status(plan_path: Path, as_json: bool) -> None:
     """Where the rollout stands, and what would happen next on the latest recorded evidence."""
     plan = open_plan(plan_path)
-    state = load_traffic(plan)
-    started = last_changed(plan.traffic_path)
+    situation = read_situation(plan)
+    state, started = situation.state, situation.stage_started_at
     verdict = latest_recorded_verdict(plan)
-    decision = decide(plan, state, stage_started_at=started, verdict=verdict, now=datetime.now(timezone.utc))
+    decision = decide_next(plan, situation, verdict=verdict, now=datetime.now(timezone.utc))
     outputs = status_outputs(plan, state, decision)
     write_outputs(environ(), outputs)
     if as_json:
@@ -106,31 +104,12 @@ def next_cmd(plan_path: Path, verdict_path: Path | None, now_text: str | None, a
 
     Exit code: 0 advance/decommission/complete, 1 rollback, 3 hold.
     """
-    decision = decide_now(plan_path, verdict_path, now_text)
+    plan = open_plan(plan_path)
+    verdict = load_verdict(verdict_path) if verdict_path else None
+    decision = decide_next(plan, read_situation(plan), verdict=verdict, now=parse_now(now_text))
     write_outputs(environ(), {"decision": decision.action, "stage": decision.state.stage or ""})
     if as_json:
         echo_json(decision_to_dict(decision))
     else:
         click.echo(f"{decision.action}: {decision.reason}")
     click.get_current_context().exit(EXIT_CODES[decision.action])
-
-
-def decide_now(plan_path: Path, verdict_path: Path | None, now_text: str | None) -> Decision:
-    plan = open_plan(plan_path)
-    return decide_for(
-        plan, load_traffic(plan), load_verdict(verdict_path) if verdict_path else None, parse_now(now_text)
-    )
-
-
-def decide_for(plan: Plan, state: TrafficState, verdict: Verdict | None, now: datetime) -> Decision:
-    return decide(plan, state, stage_started_at=last_changed(plan.traffic_path), verdict=verdict, now=now)
-
-
-def parse_now(text: str | None) -> datetime:
-    if text is None:
-        return datetime.now(timezone.utc)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError.at("--now", f"{text!r} is not an ISO 8601 time (e.g. 2026-11-23T10:00:00Z)") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

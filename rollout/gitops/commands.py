@@ -11,10 +11,11 @@ from rollout.gates.verdict import Verdict
 from rollout.gitops.planedit import promote_green
 from rollout.gitops.proposal import RepoPaths, branch_prefix, build_proposal
 from rollout.gitops.sync import SyncResult, sync_pulls
-from rollout.history import git, last_changed, require_full_history
+from rollout.history import git, require_full_history
 from rollout.plan import Plan
 from rollout.records import next_record_number
-from rollout.stages import Decision, decide, decide_rollback
+from rollout.situation import decide_next, read_situation
+from rollout.stages import Decision, decide_rollback
 from rollout.traffic import TrafficState, load_traffic
 
 
@@ -25,11 +26,13 @@ def propose(
 
     A rollback is merged at once when the plan says `rollback: {on_gate_failure: auto-merge}`.
     """
-    current = load_traffic(plan)
+    situation = read_situation(plan)
     require_full_history(plan.root, why="when the current stage started")
-    decision = decide(plan, current, stage_started_at=last_changed(plan.traffic_path), verdict=verdict, now=now)
+    decision = decide_next(plan, situation, verdict=verdict, now=now)
     auto = decision.action == "rollback" and plan.rollback_on_gate_failure == "auto-merge"
-    return submit(plan, forge, current, decision, verdict=verdict, report=report, now=now, dry_run=dry_run, merge=auto)
+    return submit(
+        plan, forge, situation.state, decision, verdict=verdict, report=report, now=now, dry_run=dry_run, merge=auto
+    )
 
 
 def rollback(
