@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from rollout.plan import load_plan
-from rollout.routers.adapters import render_config
+from rollout.routers import render_config
 from rollout.routers.apply import apply_traffic
 from rollout.traffic import TrafficState
 from tests.support.net import free_port

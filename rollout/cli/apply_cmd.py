@@ -10,13 +10,18 @@ from rollout.cli.options import echo_json, environ, json_option, open_plan, plan
 from rollout.forge.actions import append_summary, write_outputs
 from rollout.forge.registry import FORGE_CHOICES, ForgeChoice, optional_forge
 from rollout.gitops.landing import land, landing_markdown, pushed_sha
-from rollout.routers.apply import apply_traffic, result_to_dict
+from rollout.routers.apply import apply_traffic, change_for, change_to_dict, describe_change, result_to_dict
 from rollout.traffic import load_traffic
 
 
 @click.command()
 @plan_option
-@click.option("--dry-run", is_flag=True, help="Print the diff of the router config and change nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what apply would do (the config diff, the commands it would run, the split it would verify) "
+    "and change nothing.",
+)
 @click.option(
     "--probes",
     type=click.IntRange(0, 10_000),
@@ -42,32 +47,31 @@ def apply(plan_path: Path, dry_run: bool, probes: int | None, forge_choice: Forg
     plan = open_plan(plan_path)
     env = environ()
     state = load_traffic(plan)
-    movement = None
     if dry_run:
-        result = apply_traffic(plan, state, dry_run=True, probes=probes, env=env)
-    else:
-        forge = optional_forge(forge_choice, root=plan.root, env=env)
-        landing = land(
-            plan,
-            state,
-            forge,
-            sha=pushed_sha(plan, env),
-            apply=lambda: apply_traffic(plan, state, probes=probes, env=env),
-        )
-        result, movement = landing.result, landing.movement
-        write_outputs(env, {"revision": result.revision, "changed": str(result.changed).lower(), "movement": movement})
-        append_summary(env, landing_markdown(landing))
+        change = change_for(plan, state, probes=probes, env=env)
+        if as_json:
+            echo_json(change_to_dict(change))
+        else:
+            click.echo(describe_change(change), nl=False)
+        return
+    forge = optional_forge(forge_choice, root=plan.root, env=env)
+    landing = land(
+        plan, state, forge, sha=pushed_sha(plan, env), apply=lambda: apply_traffic(plan, state, probes=probes, env=env)
+    )
+    result, change = landing.result, landing.result.change
+    write_outputs(
+        env, {"revision": change.revision, "changed": str(change.changed).lower(), "movement": landing.movement}
+    )
+    append_summary(env, landing_markdown(landing))
     if as_json:
         echo_json(result_to_dict(result))
-    elif dry_run:
-        click.echo(result.diff or f"{result.config} is already up to date", nl=bool(not result.diff))
-    else:
-        click.echo(
-            f"applied {result.kind} config {result.config} (revision {result.revision}"
-            f"{'' if result.changed else ', unchanged'}): {result.summary}"
-        )
-        click.echo(f"  this push: {movement}")
-        for check in result.checks:
-            click.echo(f"  verified {check.describe()}")
-        if result.verified_by == "file":
-            click.echo("  verified the written file (this router kind is not probed)")
+        return
+    click.echo(
+        f"applied {change.kind} config {change.config} (revision {change.revision}"
+        f"{'' if change.changed else ', unchanged'}): {change.summary}"
+    )
+    click.echo(f"  this push: {landing.movement}")
+    for check in result.checks:
+        click.echo(f"  verified {check.describe()}")
+    if change.verified_by == "file":
+        click.echo("  verified the written file (this router kind is not probed)")

@@ -40,7 +40,7 @@ from rollout.gitops.commands import propose
 from rollout.gitops.landing import land
 from rollout.history import git
 from rollout.plan import COLORS, Color, Plan, load_plan
-from rollout.routers.adapters import render_config
+from rollout.routers import render_config
 from rollout.routers.apply import ApplyResult, apply_traffic
 from rollout.routers.nginx import nginx_binary
 from rollout.scaffold import scaffold, write_scaffold
@@ -279,7 +279,7 @@ def _apply(plan: Plan, forge: LocalForge, env: Mapping[str, str], timeline: Time
     timeline.say(
         "apply",
         f"{landing.movement}: blue {state.weights.blue}% / green {state.weights.green}% "
-        f"({result.kind}, {result.seconds:.2f}s)",
+        f"({result.change.kind}, {result.seconds:.2f}s)",
     )
     for check in result.checks:
         timeline.say("verify", check.describe())

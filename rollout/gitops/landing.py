@@ -99,12 +99,13 @@ def land(
                 number, f"Applying `{sha[:12]}` failed, and the router keeps its previous config: {exc.message}"
             )
         raise
-    forge.deployment_status(deployment, "success", environment=environment, description=result.summary)
+    change = result.change
+    forge.deployment_status(deployment, "success", environment=environment, description=change.summary)
     for number in pulls:
         forge.comment(
             number,
             f"Applied `{sha[:12]}` to `{environment}`: {headline}.\n\n"
-            f"Router `{result.kind}`: {result.summary} (config revision `{result.revision}`).",
+            f"Router `{change.kind}`: {change.summary} (config revision `{change.revision}`).",
         )
     return Landing(
         movement=move,
@@ -120,14 +121,14 @@ def land(
 
 def landing_markdown(landing: Landing) -> str:
     """The step summary of an apply: what moved, the router's new config, and what was recorded where."""
-    result = landing.result
+    change = landing.result.change
     lines = [
         f"### rollout apply: {landing.movement}",
         "",
         landing.headline,
         "",
-        f"Router `{result.kind}`: {result.summary} (config revision `{result.revision}`, verified by "
-        f"{result.verified_by})",
+        f"Router `{change.kind}`: {change.summary} (config revision `{change.revision}`, verified by "
+        f"{change.verified_by})",
     ]
     if landing.deployment is not None:
         lines.append(f"Deployment {landing.deployment} to `{landing.environment}`: success")

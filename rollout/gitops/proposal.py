@@ -20,7 +20,7 @@ from typing import Any
 from rollout.gates.verdict import Verdict, verdict_to_dict
 from rollout.plan import Plan
 from rollout.records import Record, record_name
-from rollout.routers.adapters import render_config
+from rollout.routers import render_config
 from rollout.stages import Action, Decision
 from rollout.traffic import ROLLED_BACK, TrafficState, render_traffic
 

@@ -1,1 +1,86 @@
-"""Routers: render a traffic state into a router's config (pure), and apply it safely (rollout.routers.apply)."""
+"""Routers: which kinds exist, what each must do, and the config each renders for a traffic state.
+
+One module per kind (`nginx`, `litellm`, `file`, `gateway_api`) implements `RouterAdapter`, and
+`ADAPTERS` maps the plan's `router.kind` to it. Rendering is pure; `rollout.routers.apply` plans a
+change and carries it out (the only I/O here, with `probes`); `split` judges the observed split. What
+the kinds share lives in `_shared`.
+
+A kind defines `render` and `problems`, and only those of `validate_command`, `reload_command` and
+`probe_style` it has something to say for: the functions of the same name below give the default for
+the others (no check of its own, nothing to reload, not probed: the written file is checked instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from rollout.plan import Plan, RouterKind
+from rollout.routers import file, gateway_api, litellm, nginx
+from rollout.routers._shared import ProbeStyle
+from rollout.traffic import TrafficState
+
+
+class RouterAdapter(Protocol):
+    """What every router kind's module defines.
+
+    render    the config text for a traffic state (pure)
+    problems  what is structurally wrong with a config text; [] when nothing is
+    """
+
+    def render(self, plan: Plan, state: TrafficState) -> str: ...
+
+    def problems(self, text: str) -> list[str]: ...
+
+
+@runtime_checkable
+class Validates(Protocol):
+    """A kind with a check of its own for a candidate config file (nginx -t)."""
+
+    def validate_command(self, plan: Plan, candidate: Path, env: Mapping[str, str]) -> list[str]: ...
+
+
+@runtime_checkable
+class Reloads(Protocol):
+    """A kind that knows how to reload its router when the plan gives no router.reload."""
+
+    def reload_command(self, plan: Plan, env: Mapping[str, str]) -> list[str]: ...
+
+
+@runtime_checkable
+class Probed(Protocol):
+    """A kind whose running router can be asked, over HTTP, which color served a request."""
+
+    def probe_style(self, plan: Plan) -> ProbeStyle: ...
+
+
+ADAPTERS: dict[RouterKind, RouterAdapter] = {
+    "litellm": litellm,
+    "nginx": nginx,
+    "file": file,
+    "gateway-api": gateway_api,
+}
+
+
+def render_config(plan: Plan, state: TrafficState) -> str:
+    """The router config for a traffic state: what `rollout apply` would write to `router.config`."""
+    return ADAPTERS[plan.router.kind].render(plan, state)
+
+
+def validate_command(plan: Plan, candidate: Path, env: Mapping[str, str]) -> list[str] | None:
+    """The router's own check of a candidate file, or None."""
+    adapter = ADAPTERS[plan.router.kind]
+    return adapter.validate_command(plan, candidate, env) if isinstance(adapter, Validates) else None
+
+
+def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str] | None:
+    """The reload to run when the plan gives no router.reload; None: nothing to reload."""
+    adapter = ADAPTERS[plan.router.kind]
+    return adapter.reload_command(plan, env) if isinstance(adapter, Reloads) else None
+
+
+def probe_style(plan: Plan) -> ProbeStyle | None:
+    """How to ask the running router which color served; None: check the written file instead."""
+    adapter = ADAPTERS[plan.router.kind]
+    return adapter.probe_style(plan) if isinstance(adapter, Probed) else None

@@ -1,4 +1,9 @@
-"""Apply a traffic state to the router: render, validate, back up, swap, reload, check, verify, or undo.
+"""Apply a traffic state to the router: plan the change, then carry it out and prove it, or undo it.
+
+`plan_change` decides everything before anything is touched: the config text, its diff against the
+live one, the commands that will validate and reload it, and the split the probes must observe.
+`rollout apply --dry-run` prints that plan; `carry_out` executes the same plan: validate the candidate
+beside the live config, back up, swap, reload, wait until the router serves the new revision, verify.
 
 Every step before the swap leaves the router untouched. Once the new config is in place, any failure
 (reload, health, the observed split) restores the previous config and reloads again, then raises
@@ -11,10 +16,9 @@ import contextlib
 import difflib
 import os
 import shlex
-import subprocess
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -22,45 +26,192 @@ import httpx
 
 from rollout.atomic import write_atomic
 from rollout.errors import ExternalError, InputError, RolloutError
-from rollout.plan import Plan
-from rollout.routers.adapter import RouterAdapter, config_revision, expectations, headline
-from rollout.routers.adapters import ADAPTERS
+from rollout.plan import Plan, RouterKind
+from rollout.routers import ADAPTERS, probe_style, reload_command, validate_command
+from rollout.routers._shared import ProbeStyle, config_revision, expectations, headline
 from rollout.routers.probes import count_colors, wait_live
-from rollout.routers.split import CONFIDENCE, SplitCheck, check_split
+from rollout.routers.split import Expectation, SplitCheck, check_split
+from rollout.subprocesses import Command, run_command, shown
 from rollout.traffic import TrafficState
 
 COMMAND_TIMEOUT = 120.0
 PROBE_TIMEOUT = 60.0
 
-Command = str | Sequence[str]
-VerifiedBy = Literal["probes", "file", "nothing"]
+VerifiedBy = Literal["probes", "file"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """A command apply runs; `what` names it in messages ("validate", "router.validate", "reload")."""
+
+    what: str
+    command: Command
+
+
+@dataclass(frozen=True, kw_only=True)
+class Probing:
+    """How the new config is proved live: probe requests through `url`, which must show each expected split."""
+
+    url: str
+    style: ProbeStyle
+    expected: tuple[Expectation, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouterChange:
+    """What `rollout apply` will do for a traffic state, decided before anything is touched.
+
+    An unchanged config is neither validated nor reloaded (`validate` is empty, `reload` None), only
+    verified. `probing` None: the written file is checked instead of live traffic.
+    """
+
+    source: Path
+    kind: RouterKind
+    config: Path
+    text: str
+    previous: str | None
+    diff: str
+    revision: str
+    summary: str
+    validate: tuple[Step, ...]
+    reload: Step | None
+    probing: Probing | None
+
+    @property
+    def changed(self) -> bool:
+        return self.previous != self.text
+
+    @property
+    def verified_by(self) -> VerifiedBy:
+        return "file" if self.probing is None else "probes"
 
 
 @dataclass(frozen=True, kw_only=True)
 class ApplyResult:
-    kind: str
-    config: Path
-    revision: str
-    summary: str
-    diff: str
-    changed: bool
-    applied: bool
-    verified_by: VerifiedBy
+    change: RouterChange
     checks: tuple[SplitCheck, ...] = ()
     seconds: float = 0.0
 
 
+def plan_change(
+    plan: Plan, state: TrafficState, *, current: str | None, probes: int | None, env: Mapping[str, str]
+) -> RouterChange:
+    """The change that makes the router serve `state`, given the live config text (None: there is none).
+
+    `probes` overrides router.probes (0: check the written file only). Raises InputError for what apply
+    could not do: a probed router without an address, a router that needs router.reload without one.
+    """
+    config = plan.router.config
+    text = ADAPTERS[plan.router.kind].render(plan, state)
+    revision = config_revision(plan, state)
+    count = plan.router.probes if probes is None else probes
+    style = probe_style(plan)
+    if count and plan.router.url is None and style is not None:
+        raise InputError.at(
+            str(plan.path),
+            f"the split cannot be verified without the {plan.router.kind} address, "
+            "e.g. url: http://127.0.0.1:4000 (or probes: 0)",
+            field="router.url",
+        )
+    reload = plan.router.reload or reload_command(plan, env)
+    changed = current != text
+    checks: list[Step] = []
+    if changed:
+        candidate = _candidate(config)
+        command = validate_command(plan, candidate, env)
+        if command is not None:
+            checks.append(Step(what="validate", command=command))
+        if plan.router.validate:
+            line = plan.router.validate.replace("{config}", shlex.quote(str(candidate)))
+            checks.append(Step(what="router.validate", command=line))
+    probing = None
+    if style is not None and plan.router.url is not None and count:
+        probing = Probing(url=plan.router.url.rstrip("/"), style=style, expected=expectations(plan, state, count))
+    return RouterChange(
+        source=plan.path,
+        kind=plan.router.kind,
+        config=config,
+        text=text,
+        previous=current,
+        diff=unified_diff(current, text, str(config)),
+        revision=revision,
+        summary=headline(plan, state),
+        validate=tuple(checks),
+        reload=Step(what="reload", command=reload) if changed and reload is not None else None,
+        probing=probing,
+    )
+
+
+def change_for(plan: Plan, state: TrafficState, *, probes: int | None, env: Mapping[str, str]) -> RouterChange:
+    """The change against the config the router has now: what `--dry-run` prints and apply carries out."""
+    return plan_change(plan, state, current=read_current(plan), probes=probes, env=env)
+
+
+def apply_traffic(
+    plan: Plan,
+    state: TrafficState,
+    *,
+    probes: int | None = None,
+    env: Mapping[str, str],
+    transport: httpx.BaseTransport | None = None,
+    live_timeout: float | None = None,
+) -> ApplyResult:
+    """Make the router serve `state`, and prove it; raise ExternalError (after undoing) if it cannot."""
+    change = change_for(plan, state, probes=probes, env=env)
+    return carry_out(change, env=env, transport=transport, live_timeout=live_timeout)
+
+
+def carry_out(
+    change: RouterChange,
+    *,
+    env: Mapping[str, str],
+    transport: httpx.BaseTransport | None = None,
+    live_timeout: float | None = None,
+) -> ApplyResult:
+    """Execute a planned change; `transport` lets tests stand in for the router, `live_timeout` for its own wait.
+
+    A config that did not exist before stays in place even when its reload fails, so an operator can
+    start the router on it the first time.
+    """
+    started = time.monotonic()
+    if change.changed:
+        _swap(change, env)
+    try:
+        checks = _verify(change, env=env, transport=transport, live_timeout=live_timeout)
+    except RolloutError as exc:
+        if change.changed:
+            raise _undo(change, env, exc) from exc
+        raise
+    _discard_backup(change.config)
+    return ApplyResult(change=change, checks=checks, seconds=time.monotonic() - started)
+
+
+def change_to_dict(change: RouterChange) -> dict[str, object]:
+    probing = change.probing
+    return {
+        "kind": change.kind,
+        "config": str(change.config),
+        "revision": change.revision,
+        "summary": change.summary,
+        "changed": change.changed,
+        "applied": False,
+        "verified_by": change.verified_by,
+        "validate": [{"what": step.what, "command": shown(step.command)} for step in change.validate],
+        "reload": shown(change.reload.command) if change.reload is not None else None,
+        "probe_url": probing.url if probing is not None else None,
+        "expected": [
+            {"audience": e.audience, "green_percent": e.green_percent, "probes": e.probes}
+            for e in (probing.expected if probing is not None else ())
+        ],
+        "diff": change.diff,
+    }
+
+
 def result_to_dict(result: ApplyResult) -> dict[str, object]:
     return {
-        "kind": result.kind,
-        "config": str(result.config),
-        "revision": result.revision,
-        "summary": result.summary,
-        "changed": result.changed,
-        "applied": result.applied,
-        "verified_by": result.verified_by,
+        **change_to_dict(result.change),
+        "applied": True,
         "seconds": round(result.seconds, 3),
-        "diff": result.diff,
         "checks": [
             {
                 "audience": c.audience,
@@ -77,72 +228,24 @@ def result_to_dict(result: ApplyResult) -> dict[str, object]:
     }
 
 
-def apply_traffic(
-    plan: Plan,
-    state: TrafficState,
-    *,
-    dry_run: bool = False,
-    probes: int | None = None,
-    env: Mapping[str, str],
-    transport: httpx.BaseTransport | None = None,
-    confidence: float = CONFIDENCE,
-    probe_timeout: float = PROBE_TIMEOUT,
-    live_timeout: float | None = None,
-) -> ApplyResult:
-    """Make the router serve `state`, and prove it; raise ExternalError (after undoing) if it cannot.
-
-    `probes` overrides router.probes (0: check the written file only); `transport` lets tests stand in
-    for the router. A config that did not exist before stays in place even when its reload fails, so an
-    operator can start the router on it the first time.
-    """
-    started = time.monotonic()
-    adapter = ADAPTERS[plan.router.kind]
-    config = plan.router.config
-    text = adapter.render(plan, state)
-    previous = _read_current(plan)
-    result = ApplyResult(
-        kind=plan.router.kind,
-        config=config,
-        revision=config_revision(plan, state),
-        summary=headline(plan, state),
-        diff=unified_diff(previous, text, str(config)),
-        changed=previous != text,
-        applied=False,
-        verified_by="nothing",
-    )
-    if dry_run:
-        return result
-    probes = plan.router.probes if probes is None else probes
-    if probes and plan.router.url is None and adapter.probe_style(plan) is not None:
-        raise InputError.at(
-            str(plan.path),
-            f"the split cannot be verified without the {plan.router.kind} address, "
-            "e.g. url: http://127.0.0.1:4000 (or probes: 0)",
-            field="router.url",
+def describe_change(change: RouterChange) -> str:
+    """The plan as a person reads it: what will be written, run, and checked, then the diff."""
+    lines = [f"{change.kind} config {change.config} (revision {change.revision}): {change.summary}"]
+    if not change.changed:
+        lines.append("  already up to date: nothing is written, validated or reloaded")
+    lines.extend(f"  {step.what}: {shown(step.command)}" for step in change.validate)
+    if change.reload is not None:
+        lines.append(f"  reload: {shown(change.reload.command)}")
+    elif change.changed:
+        lines.append("  reload: nothing to reload")
+    if change.probing is None:
+        lines.append("  verify: the written file")
+    else:
+        lines.extend(
+            f"  verify: {e.probes} probes through {change.probing.url} as {e.audience}: green {e.green_percent}%"
+            for e in change.probing.expected
         )
-    reload = _reload_command(plan, adapter, env)
-    if result.changed:
-        _swap(plan, adapter, text, previous, reload, env)
-    try:
-        verified_by, checks = _verify(
-            plan,
-            state,
-            adapter,
-            text,
-            result.revision,
-            env=env,
-            transport=transport,
-            probes=probes,
-            confidence=confidence,
-            probe_timeout=probe_timeout,
-            live_timeout=live_timeout,
-        )
-    except RolloutError as exc:
-        if result.changed:
-            raise _undo(plan, previous, reload, env, exc) from exc
-        raise
-    _discard_backup(config)
-    return replace(result, applied=True, verified_by=verified_by, checks=checks, seconds=time.monotonic() - started)
+    return "\n".join(lines) + "\n" + change.diff
 
 
 def unified_diff(old: str | None, new: str, name: str) -> str:
@@ -156,7 +259,7 @@ def unified_diff(old: str | None, new: str, name: str) -> str:
     )
 
 
-def _read_current(plan: Plan) -> str | None:
+def read_current(plan: Plan) -> str | None:
     try:
         return plan.router.config.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -167,10 +270,6 @@ def _read_current(plan: Plan) -> str | None:
         ) from None
 
 
-def _reload_command(plan: Plan, adapter: RouterAdapter, env: Mapping[str, str]) -> Command | None:
-    return plan.router.reload if plan.router.reload else adapter.reload_command(plan, env)
-
-
 def _candidate(config: Path) -> Path:
     return config.with_name(f".{config.name}.rollout-candidate")
 
@@ -179,109 +278,97 @@ def _backup(config: Path) -> Path:
     return config.with_name(f".{config.name}.rollout-backup")
 
 
-def _swap(
-    plan: Plan, adapter: RouterAdapter, text: str, previous: str | None, reload: Command | None, env: Mapping[str, str]
-) -> None:
+def _run(step: Step, env: Mapping[str, str]) -> None:
+    run_command(step.command, env=env, timeout=COMMAND_TIMEOUT, what=step.what)
+
+
+def _swap(change: RouterChange, env: Mapping[str, str]) -> None:
     """Validate the new config beside the old, keep a backup, rename it into place, and reload."""
-    config = plan.router.config
+    config = change.config
     candidate = _candidate(config)
-    mode = config.stat().st_mode & 0o7777 if previous is not None else None
+    mode = config.stat().st_mode & 0o7777 if change.previous is not None else None
     try:
-        write_atomic(candidate, text, mode=mode)
-        if previous is not None:
-            write_atomic(_backup(config), previous, mode=mode)
+        write_atomic(candidate, change.text, mode=mode)
+        if change.previous is not None:
+            write_atomic(_backup(config), change.previous, mode=mode)
     except OSError as exc:
         with contextlib.suppress(OSError):
             candidate.unlink()
         raise InputError.at(
-            str(plan.path),
+            str(change.source),
             f"cannot write the router config beside {config}: {exc.strerror or exc}",
             field="router.config",
         ) from None
     try:
-        _validate(plan, adapter, text, candidate, env)
+        _validate(change, env)
         os.replace(candidate, config)
     except BaseException:
         with contextlib.suppress(OSError):
             candidate.unlink()
         _discard_backup(config)
         raise
-    if reload is not None:
+    if change.reload is not None:
         try:
-            _run(reload, env, what="reload")
+            _run(change.reload, env)
         except ExternalError as exc:
-            raise _undo(plan, previous, reload, env, exc) from exc
+            raise _undo(change, env, exc) from exc
 
 
-def _validate(plan: Plan, adapter: RouterAdapter, text: str, candidate: Path, env: Mapping[str, str]) -> None:
-    problems = adapter.problems(text)
+def _validate(change: RouterChange, env: Mapping[str, str]) -> None:
+    problems = ADAPTERS[change.kind].problems(change.text)
     if problems:
-        raise ExternalError(f"the rendered {plan.router.kind} config is not valid: " + "; ".join(problems))
-    command = adapter.validate_command(plan, candidate, env)
-    if command is not None:
-        _run(command, env, what="validate")
-    if plan.router.validate:
-        _run(plan.router.validate.replace("{config}", shlex.quote(str(candidate))), env, what="router.validate")
+        raise ExternalError(f"the rendered {change.kind} config is not valid: " + "; ".join(problems))
+    for step in change.validate:
+        _run(step, env)
 
 
 def _verify(
-    plan: Plan,
-    state: TrafficState,
-    adapter: RouterAdapter,
-    text: str,
-    revision: str,
+    change: RouterChange,
     *,
     env: Mapping[str, str],
     transport: httpx.BaseTransport | None,
-    probes: int,
-    confidence: float,
-    probe_timeout: float,
     live_timeout: float | None,
-) -> tuple[VerifiedBy, tuple[SplitCheck, ...]]:
-    style = adapter.probe_style(plan)
-    if style is None or plan.router.url is None or probes == 0:
-        if plan.router.config.read_text(encoding="utf-8") != text:
-            raise ExternalError(f"{plan.router.config} changed while it was being applied")
-        return "file", ()
-    base = plan.router.url.rstrip("/")
+) -> tuple[SplitCheck, ...]:
+    probing = change.probing
+    if probing is None:
+        if change.config.read_text(encoding="utf-8") != change.text:
+            raise ExternalError(f"{change.config} changed while it was being applied")
+        return ()
     with httpx.Client(transport=transport, timeout=httpx.Timeout(10.0, connect=2.0)) as client:
-        wait_live(client, base, style, revision, env=env, timeout=live_timeout)
-        deadline = time.monotonic() + probe_timeout
+        wait_live(client, probing.url, probing.style, change.revision, env=env, timeout=live_timeout)
+        deadline = time.monotonic() + PROBE_TIMEOUT
         checks = tuple(
             check_split(
                 expectation,
-                count_colors(client, base, style, expectation, env=env, deadline=deadline),
-                confidence=confidence,
+                count_colors(client, probing.url, probing.style, expectation, env=env, deadline=deadline),
             )
-            for expectation in expectations(plan, state, probes)
+            for expectation in probing.expected
         )
     if not all(check.ok for check in checks):
         raise ExternalError(
             "the router's observed split does not match the intended weights:\n"
             + "\n".join(f"  {check.describe()}" for check in checks)
         )
-    return "probes", checks
+    return checks
 
 
-def _undo(
-    plan: Plan, previous: str | None, reload: Command | None, env: Mapping[str, str], cause: RolloutError
-) -> ExternalError:
+def _undo(change: RouterChange, env: Mapping[str, str], cause: RolloutError) -> ExternalError:
     """Put the previous config back and reload it; the error says what failed and what was restored."""
-    config = plan.router.config
-    if previous is None:
+    config = change.config
+    if change.previous is None:
         note = f"there was no previous config to restore; the new {config} stays for the router's first start"
         return ExternalError(f"{cause.message}\n{note}")
     try:
-        write_atomic(config, previous)
+        write_atomic(config, change.previous)
     except OSError as exc:
         return ExternalError(
             f"{cause.message}\nAND RESTORING THE PREVIOUS CONFIG FAILED: {exc}; it is kept at {_backup(config)}"
         )
     _discard_backup(config)
     notes = [f"restored the previous {config}"]
-    if reload is not None:
+    if change.reload is not None:
         try:
-            _run(reload, env, what="reload")
+            _run(change.reload, env)
             notes.append("reloaded it")
         except ExternalError as exc:
             notes.append(f"reloading it failed too: {exc}")
@@ -291,25 +378,3 @@ def _undo(
 def _discard_backup(config: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         _backup(config).unlink()
-
-
-def _run(command: Command, env: Mapping[str, str], *, what: str) -> None:
-    shown = command if isinstance(command, str) else shlex.join(command)
-    try:
-        done = subprocess.run(
-            command,
-            shell=isinstance(command, str),
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=COMMAND_TIMEOUT,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ExternalError(f"{what} command `{shown}` could not run: {exc}") from None
-    if done.returncode != 0:
-        output = (done.stderr.strip() or done.stdout.strip()).splitlines()[-5:]
-        raise ExternalError(
-            f"{what} command `{shown}` failed (exit {done.returncode})"
-            + (":\n  " + "\n  ".join(output) if output else "")
-        )

@@ -8,11 +8,9 @@ color with those odds; with audience `internal`, only its internal requests may 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from pathlib import Path
 
 from rollout.plan import Plan
-from rollout.routers.adapter import ProbeStyle, audience, config_revision
+from rollout.routers._shared import audience, config_revision
 from rollout.traffic import TrafficState
 
 
@@ -38,15 +36,3 @@ def problems(text: str) -> list[str]:
     if weights["blue"] + weights["green"] != 100:
         return [f"weights add up to {weights['blue'] + weights['green']}, not 100"]
     return []
-
-
-def validate_command(plan: Plan, candidate: Path, env: Mapping[str, str]) -> list[str] | None:
-    return None
-
-
-def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str] | None:
-    return None
-
-
-def probe_style(plan: Plan) -> ProbeStyle | None:
-    return None

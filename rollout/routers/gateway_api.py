@@ -9,18 +9,15 @@ wrote, not live traffic.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from rollout.errors import InputError
 from rollout.plan import Color, Plan
-from rollout.routers.adapter import (
+from rollout.routers._shared import (
     AUDIENCE_HEADER,
     Backend,
-    ProbeStyle,
     audience,
     backends,
     config_revision,
@@ -84,15 +81,3 @@ def problems(text: str) -> list[str]:
         if not refs or sum(ref.get("weight", 1) for ref in refs) <= 0:
             found.append(f"spec.rules[{i}]: no backend gets traffic")
     return found or ([] if rules else ["spec.rules is empty"])
-
-
-def validate_command(plan: Plan, candidate: Path, env: Mapping[str, str]) -> list[str] | None:
-    return None
-
-
-def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str] | None:
-    return None
-
-
-def probe_style(plan: Plan) -> ProbeStyle | None:
-    return None

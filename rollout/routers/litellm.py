@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from rollout.errors import InputError
 from rollout.plan import Plan
-from rollout.routers.adapter import ProbeStyle, Reply, audience, config_revision, headline, upstreams
+from rollout.routers._shared import ProbeStyle, Reply, audience, config_revision, headline, upstreams
 from rollout.traffic import TrafficState
 
 MODEL_ID_HEADER = "x-litellm-model-id"
@@ -91,11 +90,7 @@ def problems(text: str) -> list[str]:
     return found
 
 
-def validate_command(plan: Plan, candidate: Path, env: Mapping[str, str]) -> list[str] | None:
-    return None
-
-
-def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str] | None:
+def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str]:
     raise InputError.at(
         str(plan.path),
         "the LiteLLM proxy reads its config when it starts: set the command that "
@@ -119,7 +114,7 @@ def _is_live(reply: Reply, revision: str) -> bool:
     return revisions == {revision}
 
 
-def probe_style(plan: Plan) -> ProbeStyle | None:
+def probe_style(plan: Plan) -> ProbeStyle:
     # Only a model request goes through the router's deployment choice; one token keeps it cheap.
     return ProbeStyle(
         method="POST",

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from rollout.errors import InputError
 from rollout.plan import Plan
-from rollout.routers.adapter import (
+from rollout.routers._shared import (
     AUDIENCE_HEADER,
     ProbeStyle,
     Reply,
@@ -130,11 +130,11 @@ def nginx_binary(env: Mapping[str, str]) -> str:
     return env.get("ROLLOUT_NGINX_BIN") or shutil.which("nginx", path=env.get("PATH")) or "/usr/sbin/nginx"
 
 
-def validate_command(plan: Plan, candidate: Path, env: Mapping[str, str]) -> list[str] | None:
+def validate_command(plan: Plan, candidate: Path, env: Mapping[str, str]) -> list[str]:
     return [nginx_binary(env), "-q", "-t", "-e", "stderr", "-p", f"{plan.router.config.parent}/", "-c", str(candidate)]
 
 
-def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str] | None:
+def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str]:
     return [
         nginx_binary(env),
         "-e",
@@ -156,7 +156,7 @@ def _is_live(reply: Reply, revision: str) -> bool:
     return reply.headers.get(REVISION_HEADER.lower()) == revision
 
 
-def probe_style(plan: Plan) -> ProbeStyle | None:
+def probe_style(plan: Plan) -> ProbeStyle:
     # The split is per request on every path, so listing models is split exactly like generation, for free.
     return ProbeStyle(
         method="GET",

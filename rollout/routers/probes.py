@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from rollout.errors import ExternalError
-from rollout.routers.adapter import ProbeStyle, Reply
+from rollout.routers._shared import ProbeStyle, Reply
 from rollout.routers.split import Expectation
 
 CONCURRENCY = 8

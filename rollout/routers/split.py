@@ -1,4 +1,4 @@
-"""Does an observed split of probe requests agree with the intended weight? Pure statistics, stdlib only.
+"""Does an observed split of probe requests agree with the intended weight? Pure statistics.
 
 Each probe lands on green or blue independently, so the green count is binomial. We accept the
 observation when the intended share lies inside the Wilson score interval of the observed share:
@@ -9,10 +9,10 @@ on the wrong color is a misrouted request, and fails.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from statistics import NormalDist
+
+from rollout.gates.stats import wilson
 
 # A false alarm undoes a healthy change, and the faults worth catching (weights ignored, the wrong
 # upstream, a stale config) are gross, so we can afford a high level: one correct apply in 10,000 fails.
@@ -54,39 +54,25 @@ class SplitCheck:
         )
 
 
-def wilson_interval(successes: int, trials: int, *, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Two-sided Wilson score interval for a binomial proportion; (0, 1) when there are no trials."""
-    if trials <= 0:
-        return 0.0, 1.0
-    if not 0 <= successes <= trials:
-        raise ValueError(f"{successes} successes out of {trials} trials")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    share = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (share + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
 def check_split(expectation: Expectation, counts: Mapping[str, int], *, confidence: float = CONFIDENCE) -> SplitCheck:
     """Judge the colors counted for one audience: every probe served, by a plausible share of green."""
     blue, green = counts.get("blue", 0), counts.get("green", 0)
     other = sum(n for color, n in counts.items() if color not in ("blue", "green"))
-    low, high = wilson_interval(green, blue + green, confidence=confidence)
+    interval = wilson(green, blue + green, confidence=confidence)
     intended = expectation.green_percent
     if intended == 0:
         agrees = green == 0
     elif intended == 100:
         agrees = blue == 0
     else:
-        agrees = low <= intended / 100 <= high
+        agrees = interval.low <= intended / 100 <= interval.high
     return SplitCheck(
         audience=expectation.audience,
         intended=intended,
         blue=blue,
         green=green,
         other=other,
-        low=low,
-        high=high,
+        low=interval.low,
+        high=interval.high,
         ok=agrees and other == 0 and blue + green > 0,
     )

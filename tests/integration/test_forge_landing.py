@@ -10,7 +10,7 @@ from rollout.errors import ExternalError
 from rollout.forge.local import LocalForge
 from rollout.gitops.landing import land, previous_traffic, pushed_sha
 from rollout.plan import Plan, load_plan
-from rollout.routers.apply import ApplyResult
+from rollout.routers.apply import ApplyResult, plan_change
 from rollout.traffic import TrafficState, Weights, load_traffic, render_traffic
 from tests.support.gitops import GREEN, git, plan_text
 
@@ -38,16 +38,8 @@ def merged_pull(plan: Plan, forge: LocalForge, text: str) -> int:
 
 
 def applied(plan: Plan) -> ApplyResult:
-    return ApplyResult(
-        kind="file",
-        config=plan.router.config,
-        revision="r1",
-        summary="5% to green",
-        diff="",
-        changed=True,
-        applied=True,
-        verified_by="file",
-    )
+    """What applying INTERNAL to a router with no config yet reports, without touching the router."""
+    return ApplyResult(change=plan_change(plan, INTERNAL, current=None, probes=0, env={}))
 
 
 def test_a_failed_apply_marks_the_deployment_failed_and_says_so_on_the_pull_request(plan: Plan) -> None:
@@ -68,7 +60,7 @@ def test_a_successful_apply_comments_with_the_router_revision(plan: Plan) -> Non
     number = merged_pull(plan, forge, render_traffic(INTERNAL))
     landing = land(plan, load_traffic(plan), forge, sha=pushed_sha(plan, {}), apply=lambda: applied(plan))
     assert (landing.movement, landing.environment, landing.pulls) == ("advanced", "rollout-chat-internal", (number,))
-    assert "config revision `r1`" in forge.comments(number)[0]
+    assert f"config revision `{applied(plan).change.revision}`" in forge.comments(number)[0]
 
 
 def test_nothing_moved_records_nothing(plan: Plan) -> None:

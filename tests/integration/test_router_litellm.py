@@ -16,7 +16,7 @@ import pytest
 
 from rollout.errors import ExternalError
 from rollout.plan import Plan, load_plan
-from rollout.routers.adapters import render_config
+from rollout.routers import render_config
 from rollout.routers.apply import apply_traffic
 from rollout.traffic import TrafficState
 from tests.support.net import free_port, wait_until
@@ -81,7 +81,7 @@ def test_internal_stage_goes_to_green_only_for_tagged_requests(rig: Rig) -> None
     internal, everyone = result.checks
     assert (internal.audience, internal.ok) == ("internal", True), internal.describe()
     assert (everyone.audience, everyone.green, everyone.ok) == ("all", 0, True), everyone.describe()
-    assert rig.revisions_served() == {result.revision}
+    assert rig.revisions_served() == {result.change.revision}
 
 
 def test_weights_apply_and_a_revert_takes_effect_on_the_next_restart(rig: Rig) -> None:
@@ -89,7 +89,7 @@ def test_weights_apply_and_a_revert_takes_effect_on_the_next_restart(rig: Rig) -
         result = apply_traffic(rig.plan, state(green), env=ENV)
         [check] = result.checks
         assert check.ok and check.intended == green, check.describe()
-        assert rig.revisions_served() == {result.revision}
+        assert rig.revisions_served() == {result.change.revision}
 
 
 def test_a_failing_restart_command_leaves_the_proxy_serving_its_config(rig: Rig) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from rollout.errors import ExternalError
 from rollout.plan import Plan, load_plan
-from rollout.routers.adapters import render_config
+from rollout.routers import render_config
 from rollout.routers.apply import apply_traffic
 from rollout.routers.nginx import REVISION_HEADER
 from rollout.traffic import TrafficState
@@ -70,7 +70,7 @@ def test_each_weight_step_is_observed_within_its_interval(rig: Rig) -> None:
         # The header is nginx's claim; the stubs' own logs must agree with it.
         assert len(rig.green.served) - green_before == check.green
         assert len(rig.blue.served) - blue_before == check.blue
-        assert rig.revision_served() == result.revision
+        assert rig.revision_served() == result.change.revision
 
 
 def test_internal_stage_splits_marked_requests_and_keeps_green_from_the_rest(tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ def test_a_broken_config_is_rejected_and_the_old_one_keeps_serving(rig: Rig) -> 
     assert rig.plan.router.config.read_text() == text
     assert sorted(p.name for p in rig.plan.router.config.parent.glob(".*")) == []
     again = apply_traffic(rig.plan, state(25), env=ENV)
-    assert (again.changed, again.checks[0].ok, rig.revision_served()) == (False, True, before.revision)
+    assert (again.change.changed, again.checks[0].ok, rig.revision_served()) == (False, True, before.change.revision)
 
 
 def test_a_config_nginx_accepts_but_cannot_serve_is_undone(rig: Rig) -> None:
@@ -121,7 +121,7 @@ def test_a_config_nginx_accepts_but_cannot_serve_is_undone(rig: Rig) -> None:
         moved = replace(rig.plan, router=replace(rig.plan.router, url=f"http://127.0.0.1:{busy}"))
         with pytest.raises(ExternalError, match=r"(?s)does not serve the new config.*restored the previous.*reloaded"):
             apply_traffic(moved, state(75), env=ENV, live_timeout=3)
-    assert rig.revision_served() == before.revision
+    assert rig.revision_served() == before.change.revision
     assert apply_traffic(rig.plan, state(25), env=ENV).checks[0].ok
 
 
@@ -132,7 +132,7 @@ def test_a_failing_reload_command_leaves_the_router_untouched(rig: Rig) -> None:
     with pytest.raises(ExternalError, match="no permission"):
         apply_traffic(failing, state(75), env=ENV)
     assert rig.plan.router.config.read_text() == text
-    assert rig.revision_served() == before.revision
+    assert rig.revision_served() == before.change.revision
 
 
 def test_a_revert_to_a_lower_weight_takes_effect_on_the_next_reload(rig: Rig) -> None:
@@ -140,7 +140,7 @@ def test_a_revert_to_a_lower_weight_takes_effect_on_the_next_reload(rig: Rig) ->
     reverted = apply_traffic(rig.plan, state(25), env=ENV)
     [check] = reverted.checks
     assert check.ok and check.intended == 25
-    assert rig.revision_served() == reverted.revision
+    assert rig.revision_served() == reverted.change.revision
 
 
 @pytest.mark.parametrize("case", sorted(p.name for p in GOLDEN.iterdir() if p.is_dir()))

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from rollout.cli import cli
 from rollout.errors import ExternalError, InputError
 from rollout.plan import Plan, load_plan
-from rollout.routers.apply import apply_traffic
+from rollout.routers.apply import Step, apply_traffic, carry_out, change_for, describe_change, plan_change
+from rollout.routers.split import Expectation
 from rollout.traffic import TrafficState, Weights
 from tests.support.routers import write_plan
 
@@ -46,18 +47,62 @@ def test_file_kind_writes_the_flag_and_checks_what_it_wrote(tmp_path: Path) -> N
     plan = file_plan(tmp_path)
     result = apply_traffic(plan, state("early", 25), env=ENV)
     assert json.loads(plan.router.config.read_text())["weights"] == {"blue": 75, "green": 25}
-    assert (result.applied, result.changed, result.verified_by) == (True, True, "file")
+    assert (result.change.changed, result.change.verified_by) == (True, "file")
     assert sorted(p.name for p in plan.router.config.parent.iterdir()) == ["chat.json"]
 
 
-def test_dry_run_shows_the_diff_and_changes_nothing(tmp_path: Path) -> None:
+def test_the_planned_change_shows_the_diff_and_changes_nothing(tmp_path: Path) -> None:
     plan = file_plan(tmp_path)
     apply_traffic(plan, state("early", 25), env=ENV)
     before = plan.router.config.read_text()
-    result = apply_traffic(plan, state("majority", 75), dry_run=True, env=ENV)
+    change = change_for(plan, state("majority", 75), probes=None, env=ENV)
     assert plan.router.config.read_text() == before
-    assert '-    "green": 25' in result.diff and '+    "green": 75' in result.diff
-    assert not result.applied
+    assert '-    "green": 25' in change.diff and '+    "green": 75' in change.diff
+    assert change.changed and change.previous == before
+
+
+def test_the_plan_names_the_commands_apply_runs_and_apply_runs_exactly_those(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    plan = file_plan(tmp_path, reload=f"echo reload >> {marker}", validate=f"echo validate {{config}} >> {marker}")
+    change = change_for(plan, state("early", 25), probes=None, env=ENV)
+    candidate = tmp_path / "flags" / ".chat.json.rollout-candidate"
+    assert change.validate == (Step(what="router.validate", command=f"echo validate {candidate} >> {marker}"),)
+    assert change.reload == Step(what="reload", command=f"echo reload >> {marker}")
+    assert (change.probing, change.verified_by) == (None, "file")
+    result = carry_out(change, env=ENV)
+    assert result.change is change
+    assert marker.read_text().splitlines() == [f"validate {candidate}", "reload"]
+
+
+def test_an_unchanged_config_is_planned_as_verify_only(tmp_path: Path) -> None:
+    plan = file_plan(tmp_path, reload="true", validate="true")
+    apply_traffic(plan, state("early", 25), env=ENV)
+    change = change_for(plan, state("early", 25), probes=None, env=ENV)
+    assert (change.changed, change.diff, change.validate, change.reload) == (False, "", (), None)
+    assert "already up to date" in describe_change(change)
+
+
+def test_a_probed_change_plans_the_split_each_audience_must_show(tmp_path: Path) -> None:
+    plan = load_plan(
+        write_plan(
+            tmp_path,
+            kind="nginx",
+            config="nginx.conf",
+            url="http://127.0.0.1:8080/",
+            blue_port=8001,
+            green_port=8002,
+            internal_first=True,
+        )
+    )
+    change = plan_change(plan, state("internal", 5), current=None, probes=40, env=ENV)
+    assert change.probing is not None and change.probing.url == "http://127.0.0.1:8080"
+    assert change.probing.expected == (
+        Expectation(audience="internal", green_percent=5, probes=40),
+        Expectation(audience="all", green_percent=0, probes=10),
+    )
+    assert [step.what for step in change.validate] == ["validate"]
+    assert change.reload is not None and "reload" in change.reload.command
+    assert plan_change(plan, state("internal", 5), current=None, probes=0, env=ENV).probing is None
 
 
 def test_an_unchanged_config_is_not_reloaded(tmp_path: Path) -> None:
@@ -65,7 +110,7 @@ def test_an_unchanged_config_is_not_reloaded(tmp_path: Path) -> None:
     plan = file_plan(tmp_path, reload=f"echo x >> {marker}")
     apply_traffic(plan, state("early", 25), env=ENV)
     second = apply_traffic(plan, state("early", 25), env=ENV)
-    assert not second.changed
+    assert not second.change.changed
     assert marker.read_text().count("x") == 1
 
 
@@ -133,7 +178,7 @@ def test_a_verified_split_is_applied(tmp_path: Path) -> None:
     (tmp_path / "litellm.yaml").write_text("model_list: []\n")
     router = FakeLiteLLM(plan.router.config)
     result = apply_traffic(plan, state("early", 25), env=ENV, transport=httpx.MockTransport(router.handle))
-    assert result.verified_by == "probes"
+    assert result.change.verified_by == "probes"
     [check] = result.checks
     assert check.ok and check.blue + check.green == 200
 
@@ -175,7 +220,7 @@ def test_a_probed_router_without_an_address_is_bad_input(tmp_path: Path) -> None
     with pytest.raises(InputError, match=r"router\.url"):
         apply_traffic(plan, state("early", 25), env=ENV)
     assert not plan.router.config.exists()
-    assert apply_traffic(plan, state("early", 25), env=ENV, probes=0).verified_by == "file"
+    assert apply_traffic(plan, state("early", 25), env=ENV, probes=0).change.verified_by == "file"
 
 
 def cli_run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
@@ -183,17 +228,25 @@ def cli_run(tmp_path: Path, *args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_cli_dry_run_prints_the_diff_and_json_describes_the_apply(tmp_path: Path) -> None:
-    file_plan(tmp_path)
+def test_cli_dry_run_prints_the_plan_and_json_describes_the_apply(tmp_path: Path) -> None:
+    file_plan(tmp_path, reload="true")
     (tmp_path / "rollout-traffic.yaml").write_text(
         "service: chat\nstage: early\ngreen: stub-green\nweights: {blue: 75, green: 25}\nrejected: []\n"
     )
     code, out, _ = cli_run(tmp_path, "--dry-run")
     assert code == 0 and '+    "green": 25' in out
+    assert "  reload: true\n" in out and "  verify: the written file\n" in out
     assert not (tmp_path / "flags" / "chat.json").exists()
+    code, out, _ = cli_run(tmp_path, "--dry-run", "--json")
+    planned = json.loads(out)
+    assert code == 0 and (planned["applied"], planned["reload"]) == (False, "true")
     code, out, _ = cli_run(tmp_path, "--json")
     assert code == 0
-    assert json.loads(out)["applied"] is True
+    done = json.loads(out)
+    assert done["applied"] is True
+    assert {k: v for k, v in done.items() if k not in ("applied", "seconds", "checks")} == {
+        k: v for k, v in planned.items() if k != "applied"
+    }
 
 
 @pytest.mark.parametrize(

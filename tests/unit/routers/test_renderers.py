@@ -16,8 +16,20 @@ import yaml
 
 from rollout.errors import InputError
 from rollout.plan import Plan, load_plan
-from rollout.routers import file, gateway_api, litellm, nginx
-from rollout.routers.adapters import ADAPTERS, render_config
+from rollout.routers import (
+    ADAPTERS,
+    Probed,
+    Reloads,
+    Validates,
+    file,
+    gateway_api,
+    litellm,
+    nginx,
+    probe_style,
+    reload_command,
+    render_config,
+    validate_command,
+)
 from rollout.traffic import TrafficState, Weights, parse_traffic_text
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -172,3 +184,22 @@ def test_a_gateway_api_plan_without_a_gateway_is_rejected_at_load(tmp_path: Path
     (tmp_path / "rollout-plan.yaml").write_text(text)
     with pytest.raises(InputError, match=r"router\.kind: gateway-api needs router\.gateway"):
         load_plan(tmp_path / "rollout-plan.yaml")
+
+
+def test_each_kind_defines_only_the_hooks_it_needs_and_the_rest_default() -> None:
+    defines = {
+        kind: (isinstance(module, Validates), isinstance(module, Reloads), isinstance(module, Probed))
+        for kind, module in ADAPTERS.items()
+    }
+    assert defines == {
+        "nginx": (True, True, True),
+        "litellm": (False, True, True),
+        "file": (False, False, False),
+        "gateway-api": (False, False, False),
+    }
+    plan, _ = case("gateway-api", "initial")
+    assert (validate_command(plan, plan.router.config, {}), reload_command(plan, {}), probe_style(plan)) == (
+        None,
+        None,
+        None,
+    )

@@ -4,28 +4,35 @@ import random
 
 import pytest
 
-from rollout.routers.split import Expectation, check_split, wilson_interval
+from rollout.routers.split import Expectation, check_split
 
 
-def test_wilson_interval_matches_published_values() -> None:
+def interval(green: int, blue: int, *, confidence: float) -> tuple[float, float]:
+    check = check_split(
+        Expectation(audience="all", green_percent=25, probes=green + blue),
+        {"blue": blue, "green": green},
+        confidence=confidence,
+    )
+    return check.low, check.high
+
+
+def test_the_interval_is_wilsons_at_published_values() -> None:
     # Newcombe (1998), Statistics in Medicine 17:857, table II: 95% Wilson intervals.
-    low, high = wilson_interval(0, 10, confidence=0.95)
+    low, high = interval(0, 10, confidence=0.95)
     assert low == pytest.approx(0.0, abs=1e-12)
     assert high == pytest.approx(0.2775, abs=1e-4)
-    low, high = wilson_interval(81, 263, confidence=0.95)
+    low, high = interval(81, 263 - 81, confidence=0.95)
     assert low == pytest.approx(0.2553, abs=1e-4)
     assert high == pytest.approx(0.3662, abs=1e-4)
 
 
-def test_wilson_interval_widens_with_confidence_and_narrows_with_trials() -> None:
-    narrow = wilson_interval(50, 200, confidence=0.9)
-    wide = wilson_interval(50, 200, confidence=0.999)
+def test_the_interval_widens_with_confidence_and_narrows_with_probes() -> None:
+    narrow = interval(50, 150, confidence=0.9)
+    wide = interval(50, 150, confidence=0.999)
     assert wide[0] < narrow[0] and wide[1] > narrow[1]
-    more = wilson_interval(500, 2000, confidence=0.999)
+    more = interval(500, 1500, confidence=0.999)
     assert more[1] - more[0] < wide[1] - wide[0]
-    assert wilson_interval(0, 0) == (0.0, 1.0)
-    with pytest.raises(ValueError):
-        wilson_interval(3, 2)
+    assert interval(0, 0, confidence=0.999) == (0.0, 1.0)
 
 
 def test_a_correct_router_rarely_fails_and_a_wrong_one_always_does() -> None:

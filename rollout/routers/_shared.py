@@ -1,4 +1,5 @@
-"""What every router kind provides, and the pure facts about a traffic state that all of them render."""
+"""What the router kinds share: the pure facts about a traffic state that every config renders, and how a probe
+asks a running router which color served it."""
 
 from __future__ import annotations
 
@@ -6,8 +7,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from rollout.errors import InputError
 from rollout.plan import COLORS, Color, Plan
@@ -39,27 +39,6 @@ class ProbeStyle:
     audience_headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     auth_env: tuple[str, ...] = ()
     live_timeout: float = 10.0
-
-
-class RouterAdapter(Protocol):
-    """One module per router kind implements this; `rollout.routers.adapters` maps kinds to modules.
-
-    render          the config text for a traffic state (pure)
-    problems        what is structurally wrong with a config text; [] when nothing is
-    validate_command  the router's own check of a candidate file, or None
-    reload_command  the reload to run when the plan gives no router.reload; None: nothing to reload
-    probe_style     how to ask the running router which color served; None: check the written file instead
-    """
-
-    def render(self, plan: Plan, state: TrafficState) -> str: ...
-
-    def problems(self, text: str) -> list[str]: ...
-
-    def validate_command(self, plan: Plan, candidate: Path, env: Mapping[str, str]) -> list[str] | None: ...
-
-    def reload_command(self, plan: Plan, env: Mapping[str, str]) -> list[str] | None: ...
-
-    def probe_style(self, plan: Plan) -> ProbeStyle | None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
