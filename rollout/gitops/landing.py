@@ -127,13 +127,14 @@ def landing_markdown(landing: Landing) -> str:
         "",
         landing.headline,
         "",
-        f"Router `{change.kind}`: {change.summary} (config revision `{change.revision}`, verified by "
+        f"- Router `{change.kind}`: {change.summary} (config revision `{change.revision}`, verified by "
         f"{change.verified_by})",
     ]
+    # A list, so that each line stays a line when GitHub renders the summary.
     if landing.deployment is not None:
-        lines.append(f"Deployment {landing.deployment} to `{landing.environment}`: success")
+        lines.append(f"- Deployment {landing.deployment} to `{landing.environment}`: success")
     if landing.pulls:
-        lines.append("Commented on " + ", ".join(f"#{n}" for n in landing.pulls))
+        lines.append("- Commented on " + ", ".join(f"#{n}" for n in landing.pulls))
     return "\n".join(lines)
 
 
