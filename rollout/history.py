@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
-from rollout.errors import ExternalError, InputError
+from rollout.errors import InputError
+from rollout.subprocesses import run_command
 
 
 def git(
     cwd: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run git; `env` adds to (not replaces) the environment, e.g. GIT_COMMITTER_DATE or GIT_INDEX_FILE."""
-    try:
-        result = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, **env} if env else None,
-            input=stdin,
-        )
-    except FileNotFoundError:
-        raise ExternalError("git is not installed (it is needed to read the rollout's history)") from None
-    if check and result.returncode != 0:
-        raise ExternalError(f"git {' '.join(args)} failed in {cwd}: {result.stderr.strip() or result.stdout.strip()}")
-    return result
+    return run_command(["git", *args], cwd=cwd, extra_env=env, stdin=stdin, check=check, what="git")
 
 
 def is_repository(path: Path) -> bool:

@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from rollout import __version__
+from rollout.actions import in_actions
+from rollout.actions.annotations import error_annotations
 from rollout.cli.apply_cmd import apply
 from rollout.cli.demo_cmd import demo
 from rollout.cli.eval_cmd import eval_cmd
@@ -18,7 +20,6 @@ from rollout.cli.init_cmd import init
 from rollout.cli.serve_cmd import serve
 from rollout.cli.state_cmds import next_cmd, status, validate
 from rollout.errors import InputError, RolloutError
-from rollout.forge.actions import error_annotations, in_actions
 
 
 class RolloutGroup(click.Group):

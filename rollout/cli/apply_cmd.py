@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
+from rollout.actions.environment_files import append_summary, write_outputs
 from rollout.cli.options import echo_json, environ, json_option, open_plan, plan_option
-from rollout.forge.actions import append_summary, write_outputs
-from rollout.forge.registry import FORGE_CHOICES, ForgeChoice, optional_forge
+from rollout.forge import FORGE_CHOICES, ForgeChoice, optional_forge
 from rollout.gitops.landing import land, landing_markdown, pushed_sha
 from rollout.routers.apply import apply_traffic, change_for, change_to_dict, describe_change, result_to_dict
 from rollout.traffic import load_traffic

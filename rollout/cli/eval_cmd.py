@@ -8,16 +8,16 @@ from pathlib import Path
 
 import click
 
+from rollout.actions.environment_files import write_outputs
 from rollout.atomic import write_atomic
 from rollout.cli.options import echo_json, environ, json_option, plan_option
 from rollout.errors import EXIT_INTERRUPTED, ExternalError, InputError
 from rollout.evals.results import EvalResults, results_to_json
-from rollout.evals.retry import RetryPolicy
 from rollout.evals.runner import Settings, run_suite
 from rollout.evals.suite import Suite, load_suite
 from rollout.evals.summary import summarize, summary_dict, summary_line
 from rollout.evals.target import Target, resolve_target
-from rollout.forge.actions import write_outputs
+from rollout.retry import RetryPolicy
 
 
 @click.command("eval")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
+from rollout.actions.environment_files import append_summary, write_outputs
 from rollout.atomic import write_atomic
 from rollout.cli.options import environ, json_option, open_plan, plan_option
 from rollout.errors import CheckFailed, Inconclusive
-from rollout.forge.actions import append_summary, write_outputs
 from rollout.gates.inputs import gate_files
 from rollout.gates.report import render_report
 from rollout.gates.verdict import verdict_to_json

@@ -8,11 +8,13 @@ from typing import Any, TypeVar
 
 import click
 
+from rollout.actions import in_actions
+from rollout.actions.annotations import annotation
+from rollout.actions.environment_files import append_summary, write_outputs
 from rollout.cli.options import echo_json, environ, json_option, open_plan, parse_now, plan_option
 from rollout.documents import read_text
 from rollout.errors import EXIT_OK
-from rollout.forge.actions import annotation, append_summary, in_actions, write_outputs
-from rollout.forge.registry import FORGE_CHOICES, ForgeChoice, open_forge
+from rollout.forge import FORGE_CHOICES, ForgeChoice, open_forge
 from rollout.gates.verdict import Verdict, load_verdict
 from rollout.gitops import commands
 from rollout.gitops.sync import SyncResult

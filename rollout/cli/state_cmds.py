@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
+from rollout.actions.environment_files import write_outputs
+from rollout.actions.job_outputs import status_outputs
 from rollout.cli.options import echo_json, environ, json_option, open_plan, parse_now, plan_option
 from rollout.evals.suite import check_suites
-from rollout.forge.actions import write_outputs
-from rollout.forge.jobs import status_outputs
 from rollout.gates.verdict import load_verdict
 from rollout.records import latest_recorded_verdict
 from rollout.situation import decide_next, read_situation

@@ -7,7 +7,6 @@ target.py        blue / green (through the plan) or a URL -> Target (URL, served
 runner.py        asyncio workers streaming chat completions; run_suite() -> EvalResults
 transport.py     one keep-alive HTTP/1.1 connection per worker (h11 over asyncio)
 stream.py        reading SSE and JSON chat completions
-retry.py         jittered backoff and Retry-After
 results.py       rollout.eval-results/v1: write, load, validate
 summary.py       the one-line account `rollout eval` prints
 pytest_plugin.py cases as pytest items (entry point pytest11)

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 import httpx
 
 from rollout.evals.graders import Expectation, GraderError
-from rollout.evals.retry import RETRY_STATUSES, RequestFailed, Retryable, RetryPolicy, retry_after_of, with_retries
 from rollout.evals.stream import BadResponse, parse_completion
 from rollout.evals.suite import JUDGE_MODEL_ENV, JUDGE_URL_ENV
 from rollout.evals.target import base_url
+from rollout.retry import RETRY_STATUSES, RequestFailed, Retryable, RetryPolicy, retry_after_of, with_retries
 
 INSTRUCTIONS = (
     "You grade an assistant's answer against a rubric. Think about whether the answer meets the rubric, "

@@ -88,9 +88,9 @@ class EvalRun:
         return self.results[item.folder].by_id()[item.case.id]
 
     def run(self, session: pytest.Session) -> None:
-        from rollout.evals.retry import RetryPolicy
         from rollout.evals.runner import Settings, run_suite
         from rollout.evals.target import resolve_target
+        from rollout.retry import RetryPolicy
 
         option = self.config.getoption
         selected: dict[Path, list[Any]] = {}

@@ -29,11 +29,11 @@ import httpx
 from rollout.evals.graders import JUDGE, GraderError, combine, grade
 from rollout.evals.judge import judge
 from rollout.evals.results import CaseResult, EvalResults
-from rollout.evals.retry import RETRY_STATUSES, RequestFailed, Retryable, RetryPolicy, retry_after_of, with_retries
 from rollout.evals.stream import BadResponse, ChatStream, parse_completion
 from rollout.evals.suite import Case, Suite
 from rollout.evals.target import Target
 from rollout.evals.transport import KeepAliveTransport
+from rollout.retry import RETRY_STATUSES, RequestFailed, Retryable, RetryPolicy, retry_after_of, with_retries
 
 Progress = Callable[[int], None]
 COMPLETIONS = "/v1/chat/completions"

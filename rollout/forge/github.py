@@ -1,27 +1,31 @@
 """GitHub (or GitHub Enterprise) through ghapi's REST client, with retries and plain-spoken failures.
 
-Every request goes through `_call`, which retries server errors and rate limits (see retry.py) with
-an injected `sleep` and `clock`, and turns a refusal into a message naming the token permission the
+Every request goes through `_call`, which retries server errors and rate limits (`retryable` reads
+GitHub's headers; rollout/retry.py waits) with an injected `sleep` and `clock`, and turns a refusal into a message naming the token permission the
 workflow must grant. The token is only ever in the client's headers: no message or log includes it.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from fasttransport.errors import APIError
 from ghapi.core import GhApi
 
 from rollout.errors import CheckFailed, ExternalError, InputError
-from rollout.forge.base import Commit, DeploymentState, PullRequest
-from rollout.forge.retry import RetryPolicy, retry_wait
+from rollout.forge import Commit, DeploymentState, PullRequest
+from rollout.retry import GaveUp, Retryable, RetryPolicy, parse_retry_after, retry_call
 
 DEFAULT_API = "https://api.github.com"
-DEFAULT_POLICY = RetryPolicy()
+GITHUB_POLICY = RetryPolicy(backoff=1.0, max_backoff=30.0, jitter=False, max_retry_after=math.inf, max_wait=300.0)
+"""Five requests in all; GitHub's own waits are honoured whole, as long as one request waits at most 5 minutes."""
+SECONDARY_DEFAULT_WAIT = 60.0
 T = TypeVar("T")
 
 CONTENTS_READ = "contents: read"
@@ -45,7 +49,7 @@ class GithubForge:
         repository: str,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
-        policy: RetryPolicy = DEFAULT_POLICY,
+        policy: RetryPolicy = GITHUB_POLICY,
     ) -> None:
         self.api = api
         self.repository = repository
@@ -265,8 +269,8 @@ class GithubForge:
         **kwargs: Any,
     ) -> T:
         """Call one endpoint, retrying what waiting can fix; `*_ok` turn 404 / 422 / 405 into None / _Exists."""
-        waited = 0.0
-        for attempt in range(self.policy.attempts):
+
+        def attempt() -> T:
             try:
                 return op(**kwargs)
             except APIError as exc:
@@ -276,20 +280,22 @@ class GithubForge:
                 return None  # type: ignore[return-value]
             if (status == 422 and exists_ok) or (status in (405, 409) and refused_ok):
                 raise _Exists(message)
-            wait = retry_wait(status, headers, message, attempt=attempt, now=self.clock(), policy=self.policy)
-            if wait is None:
+            failure = retryable(status, headers, message, now=self.clock())
+            if failure is None:
                 raise self._refusal(need, what, status, message)
-            too_long = waited + wait > self.policy.max_wait
-            if too_long or attempt + 1 == self.policy.attempts:
-                problem = "no answer" if status is None else f"{status}: {message}"
-                beyond = f"; the next retry would wait {wait:.0f}s, beyond the limit of {self.policy.max_wait:.0f}s"
-                raise ExternalError(
-                    f"GitHub did not {what} after {attempt + 1} attempts over {waited:.0f}s ({problem})"
-                    + (beyond if too_long else "")
-                )
-            self.sleep(wait)
-            waited += wait
-        raise AssertionError("unreachable: the last attempt returns or raises")
+            raise failure
+
+        try:
+            return retry_call(attempt, self.policy, sleep=self.sleep)
+        except GaveUp as exc:
+            beyond = (
+                f"; the next retry would wait {exc.next_wait:.0f}s, beyond the limit of {self.policy.max_wait:.0f}s"
+                if exc.next_wait is not None
+                else ""
+            )
+            raise ExternalError(
+                f"GitHub did not {what} after {exc.attempts} attempts over {exc.waited:.0f}s ({exc.last}){beyond}"
+            ) from None
 
     def _refusal(self, need: str, what: str, status: int | None, message: str) -> ExternalError:
         if status == 401:
@@ -311,7 +317,7 @@ def github_forge(
     token: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
-    policy: RetryPolicy = DEFAULT_POLICY,
+    policy: RetryPolicy = GITHUB_POLICY,
 ) -> GithubForge:
     """A forge for the repository the workflow runs in: GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL.
 
@@ -335,6 +341,32 @@ def github_forge(
     )
     api.transport.retries = 0  # we retry, with our policy and clock, in GithubForge._call
     return GithubForge(api, repository=repository, sleep=sleep, clock=clock, policy=policy)
+
+
+def retryable(status: int | None, headers: Mapping[str, str], message: str, *, now: float) -> Retryable | None:
+    """The failure as one worth retrying, with the wait GitHub asked for if it named one; None: waiting won't help.
+
+    GitHub signals three kinds of "try later": a server error (5xx, or no answer at all), the primary
+    rate limit (`x-ratelimit-remaining: 0` until the epoch second in `x-ratelimit-reset`), and the
+    secondary rate limit (403 or 429, usually with `Retry-After` in seconds; without it GitHub asks
+    for at least a minute). Anything else is not going to get better by waiting.
+    """
+    problem = "no answer" if status is None else f"{status}: {message}"
+    if status is None or status >= 500:
+        return Retryable(problem)
+    if status not in (403, 429):
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    retry_after = parse_retry_after(lowered.get("retry-after"), now=datetime.fromtimestamp(now, timezone.utc))
+    if retry_after is not None:
+        return Retryable(problem, retry_after=retry_after)
+    if lowered.get("x-ratelimit-remaining") == "0":
+        reset = lowered.get("x-ratelimit-reset", "")
+        wait = max(float(reset) - now, 0.0) + 1.0 if reset.strip().isdigit() else SECONDARY_DEFAULT_WAIT
+        return Retryable(problem, retry_after=wait)
+    if status == 429 or "rate limit" in message.lower():
+        return Retryable(problem, retry_after=SECONDARY_DEFAULT_WAIT)
+    return None
 
 
 def _pull(data: Any) -> PullRequest:

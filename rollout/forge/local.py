@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, replace
@@ -20,8 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rollout.atomic import write_atomic
 from rollout.errors import CheckFailed, ExternalError, InputError
-from rollout.forge.base import Commit, DeploymentState, PullRequest
+from rollout.forge import Commit, DeploymentState, PullRequest
 from rollout.history import git
 
 Clock = Callable[[], datetime]
@@ -202,7 +202,7 @@ class LocalForge:
         with self._locked():
             number = 1 + max((int(p.stem) for p in folder.glob("*.json") if p.stem.isdigit()), default=0)
             data = {"id": number, "sha": sha, "environment": environment, "description": description, "statuses": []}
-            (folder / f"{number}.json").write_text(json.dumps(data, indent=2) + "\n")
+            write_atomic(folder / f"{number}.json", json.dumps(data, indent=2) + "\n")
         return number
 
     def deployment_status(self, deployment: int, state: DeploymentState, *, environment: str, description: str) -> None:
@@ -210,7 +210,7 @@ class LocalForge:
         with self._locked():
             data = json.loads(path.read_text())
             data["statuses"].append({"state": state, "environment": environment, "description": description})
-            path.write_text(json.dumps(data, indent=2) + "\n")
+            write_atomic(path, json.dumps(data, indent=2) + "\n")
 
     def deployments(self) -> list[dict[str, Any]]:
         folder = self.git_dir / "rollout-deployments"
@@ -258,9 +258,7 @@ class LocalForge:
         path = self._record_path(pull.number)
         old = json.loads(path.read_text()) if path.exists() else {}
         data = {**old, **asdict(pull), **(extra or {})}
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
 _PULL_FIELDS = tuple(PullRequest.__dataclass_fields__)

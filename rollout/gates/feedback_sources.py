@@ -7,7 +7,6 @@ A JSONL file is the user's own input, so what is wrong with it is an input error
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -16,9 +15,9 @@ from rollout.documents import read_text
 from rollout.errors import InputError
 from rollout.gates.feedback import Feedback, parse_prometheus, parse_votes_json, parse_votes_jsonl
 from rollout.plan import FeedbackSource
+from rollout.retry import GaveUp, Retryable, RetryPolicy, retry_call
 
-ATTEMPTS = 3
-BACKOFF_S = 0.5
+FEEDBACK_RETRY = RetryPolicy(retries=2, backoff=0.5, jitter=False)
 
 
 def fetch_feedback(
@@ -40,23 +39,27 @@ def fetch_feedback(
     try:
         data = _get_json(url, params, transport=transport, timeout=timeout)
         return Feedback(source=url, votes=parse(data))
+    except GaveUp as exc:
+        return Feedback(source=url, unavailable=f"{source.kind} source {url}: {exc.last}")
     except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         return Feedback(source=url, unavailable=f"{source.kind} source {url}: {_describe(exc)}")
 
 
 def _get_json(url: str, params: dict[str, str], *, transport: httpx.BaseTransport | None, timeout: float) -> Any:
     with httpx.Client(transport=transport, timeout=timeout) as client:
-        for attempt in range(1, ATTEMPTS + 1):
+
+        def attempt() -> httpx.Response:
             try:
                 response = client.get(url, params=params)
-                if response.status_code < 500 or attempt == ATTEMPTS:
-                    response.raise_for_status()
-                    return response.json()
-            except httpx.TransportError:
-                if attempt == ATTEMPTS:
-                    raise
-            time.sleep(BACKOFF_S * attempt)
-    raise AssertionError("unreachable: the last attempt returns or raises")
+            except httpx.TransportError as exc:
+                raise Retryable(_describe(exc)) from None
+            if response.status_code >= 500:
+                raise Retryable(f"HTTP {response.status_code}")
+            return response
+
+        response = retry_call(attempt, FEEDBACK_RETRY)
+        response.raise_for_status()
+        return response.json()
 
 
 def _describe(exc: Exception) -> str:

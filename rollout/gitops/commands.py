@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rollout.documents import read_text
-from rollout.forge.base import Forge
+from rollout.forge import Forge
 from rollout.gates.verdict import Verdict
 from rollout.gitops.planedit import promote_green
 from rollout.gitops.proposal import RepoPaths, branch_prefix, build_proposal

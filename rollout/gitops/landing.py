@@ -16,7 +16,7 @@ from typing import Any, Literal
 import yaml
 
 from rollout.errors import RolloutError
-from rollout.forge.base import Forge
+from rollout.forge import Forge
 from rollout.history import file_at, git, require_full_history
 from rollout.plan import Plan
 from rollout.routers.apply import ApplyResult

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from rollout.errors import CheckFailed, ExternalError
-from rollout.forge.base import Forge, PullRequest
+from rollout.forge import Forge, PullRequest
 from rollout.gitops.proposal import Proposal, proposal_fingerprint
 from rollout.stages import Decision
 

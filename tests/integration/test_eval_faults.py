@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from rollout.evals.results import CaseResult
-from rollout.evals.retry import RetryPolicy
 from rollout.evals.runner import Settings, run_suite
 from rollout.evals.suite import load_suite
 from rollout.evals.target import Target
+from rollout.retry import RetryPolicy
 from tests.support.openai_stub import Stub, openai_stub
 
 SCENARIOS = [

@@ -6,13 +6,13 @@ Waiting is injected: `sleep` records what the forge would have slept, so rate-li
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from rollout.errors import CheckFailed, ExternalError, InputError
-from rollout.forge.github import GithubForge, github_forge
-from rollout.forge.retry import RetryPolicy
+from rollout.forge.github import GITHUB_POLICY, GithubForge, github_forge
 from tests.support.fake_github import TOKEN, FakeGitHub
 from tests.support.net import free_port
 
@@ -142,7 +142,7 @@ def test_the_secondary_rate_limit_honours_retry_after(
 
 
 def test_a_wait_beyond_the_budget_gives_up_at_once(fake: FakeGitHub, sleeps: list[float]) -> None:
-    forge = github_forge(fake.env(), sleep=sleeps.append, policy=RetryPolicy(max_wait=60))
+    forge = github_forge(fake.env(), sleep=sleeps.append, policy=replace(GITHUB_POLICY, max_wait=60))
     fake.rate_limit("primary", wait=3600)
     with pytest.raises(ExternalError, match="beyond the limit of 60s"):
         forge.default_branch()
@@ -164,7 +164,7 @@ def test_no_server_at_all_is_an_external_error(sleeps: list[float]) -> None:
         "GITHUB_TOKEN": TOKEN,
         "GITHUB_API_URL": f"http://127.0.0.1:{free_port()}",
     }
-    forge = github_forge(env, sleep=sleeps.append, policy=RetryPolicy(attempts=2))
+    forge = github_forge(env, sleep=sleeps.append, policy=replace(GITHUB_POLICY, retries=1))
     with pytest.raises(ExternalError, match="no answer"):
         forge.default_branch()
     assert sleeps == [1.0]

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from click.testing import CliRunner
 
 from rollout.cli import cli
-from rollout.forge.base import Forge
+from rollout.forge import Forge
 from rollout.forge.github import github_forge
 from rollout.forge.local import LocalForge
 from rollout.gates.verdict import GateOutcome, GateResult, RunInfo, Verdict, verdict_to_json

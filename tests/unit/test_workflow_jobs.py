@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rollout.forge.jobs import environment, eval_matrix, phase, status_outputs
+from rollout.actions.job_outputs import environment, eval_matrix, phase, status_outputs
 from rollout.plan import load_plan
 from rollout.stages import Decision
 from rollout.traffic import ROLLED_BACK, TrafficState, Weights

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from rollout.evals.retry import RequestFailed, Retryable, RetryPolicy, delay_for, parse_retry_after, with_retries
+from rollout.retry import RequestFailed, Retryable, RetryPolicy, delay_for, parse_retry_after, with_retries
 
 NOW = datetime(2026, 11, 23, 10, 0, 0, tzinfo=timezone.utc)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from rollout.forge.retry import SECONDARY_DEFAULT_WAIT, RetryPolicy, retry_wait
+from rollout.forge.github import GITHUB_POLICY, SECONDARY_DEFAULT_WAIT, retryable
+from rollout.retry import delay_for
 
-POLICY = RetryPolicy(backoff=1.0, backoff_cap=30.0)
 NOW = 1_800_000_000.0
 
 
@@ -37,4 +39,6 @@ NOW = 1_800_000_000.0
 def test_retry_wait(
     status: int | None, headers: dict[str, str], message: str, attempt: int, expected: float | None
 ) -> None:
-    assert retry_wait(status, headers, message, attempt=attempt, now=NOW, policy=POLICY) == expected
+    failure = retryable(status, headers, message, now=NOW)
+    wait = None if failure is None else delay_for(attempt, failure.retry_after, GITHUB_POLICY, random.Random(0))
+    assert wait == expected

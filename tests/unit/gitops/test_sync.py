@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from rollout.errors import ExternalError
-from rollout.forge.base import Commit, DeploymentState, PullRequest
+from rollout.forge import Commit, DeploymentState, PullRequest
 from rollout.gates.verdict import GateResult, RunInfo, Verdict
 from rollout.gitops.proposal import Proposal, RepoPaths, build_proposal
 from rollout.gitops.sync import sync_pulls
