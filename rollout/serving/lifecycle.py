@@ -25,19 +25,18 @@ from rollout.errors import CheckFailed, ExternalError, InputError
 from rollout.plan import Color, Plan
 from rollout.serving.engines import local_model_path
 from rollout.serving.health import Health, probe, read_version
-from rollout.serving.launches import Launch, forget_launch, read_launch, write_launch
+from rollout.serving.launch_records import Launch, forget_launch, read_launch, write_launch
 from rollout.serving.ports import port_holder, port_in_use
 from rollout.serving.spec import ServerSpec, server_spec
-from rollout.serving.supervisor import LOG_TAIL_LINES, StopHow
-from rollout.serving.supervisors import SUPERVISORS
+from rollout.serving.supervisors import LOG_TAIL_LINES, STOP_GRACE, SUPERVISORS, StopHow
 from rollout.traffic import Weights, load_traffic
 
 DEFAULT_START_TIMEOUT = 900.0
-STOP_GRACE = 10.0
 POLL = 0.5
 
 State = Literal["stopped", "starting", "healthy", "unhealthy"]
-Progress = Callable[[str], None]
+# Tells the person waiting what a start is doing, one line at a time.
+Narrate = Callable[[str], None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +97,7 @@ def start(
     timeout: float = DEFAULT_START_TIMEOUT,
     env: Mapping[str, str] | None = None,
     client: httpx.Client | None = None,
-    progress: Progress | None = None,
+    progress: Narrate | None = None,
 ) -> StartResult:
     """Start `color` and wait until /health answers 200 and /v1/models lists its served name.
 
@@ -267,7 +266,7 @@ def _preflight(plan: Plan, spec: ServerSpec) -> None:
 
 
 def _wait_for_other(
-    plan: Plan, spec: ServerSpec, env: Mapping[str, str], http: httpx.Client, deadline: float, say: Progress
+    plan: Plan, spec: ServerSpec, env: Mapping[str, str], http: httpx.Client, deadline: float, say: Narrate
 ) -> None:
     other: Color = "green" if spec.color == "blue" else "blue"
     if other == "green" and plan.green is None:
@@ -356,7 +355,7 @@ def _client(client: httpx.Client | None) -> Iterator[httpx.Client]:
 
 
 @contextlib.contextmanager
-def _start_lock(spec: ServerSpec, deadline: float, say: Progress) -> Iterator[None]:
+def _start_lock(spec: ServerSpec, deadline: float, say: Narrate) -> Iterator[None]:
     spec.state_dir.mkdir(parents=True, exist_ok=True)
     with spec.lock_file.open("a") as handle:
         told = False

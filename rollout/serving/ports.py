@@ -7,7 +7,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from rollout.serving.procs import PROC, process_info
+from rollout.serving.procfs import PROC, process_info
 
 LISTEN = "0A"
 

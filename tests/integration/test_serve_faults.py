@@ -21,11 +21,11 @@ import pytest
 from rollout.errors import EXIT_EXTERNAL, EXIT_FAILED, CheckFailed, ExternalError
 from rollout.plan import Plan
 from rollout.serving import start, status, stop
-from rollout.serving.launches import Launch, read_launch, write_launch
+from rollout.serving.launch_records import Launch, read_launch, write_launch
 from rollout.serving.ports import port_in_use
-from rollout.serving.process import ProcessSupervisor
-from rollout.serving.procs import process_info
+from rollout.serving.procfs import process_info
 from rollout.serving.spec import server_spec
+from rollout.serving.supervisors import process
 from tests.support.serving import blue_and_green, serve_cli, stub_command, write_plan
 
 TIMEOUT = 60.0
@@ -64,7 +64,7 @@ def test_start_is_idempotent_and_stop_leaves_nothing(plan: Plan) -> None:
 def test_green_waits_for_a_blue_that_is_still_starting(plan: Plan) -> None:
     slow = dataclasses.replace(plan, blue=dataclasses.replace(plan.blue, command=stub_command("--delay", "2")))
     spec = server_spec(slow, "blue", os.environ)
-    write_launch(spec, ProcessSupervisor().launch(spec, os.environ))  # as if a start was interrupted mid-way
+    write_launch(spec, process.launch(spec, os.environ))  # as if a start was interrupted mid-way
     said: list[str] = []
     result = start(slow, "green", timeout=TIMEOUT, progress=said.append)
     assert result.status.state == "healthy"

@@ -13,7 +13,7 @@ import pytest
 
 from rollout.errors import EXIT_FAILED
 from rollout.plan import Plan
-from rollout.serving.procs import group_members, process_info
+from rollout.serving.procfs import group_members, process_info
 from tests.support.model import smollm_path
 from tests.support.serving import blue_and_green, serve_cli, set_traffic
 

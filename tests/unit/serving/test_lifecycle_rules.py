@@ -14,7 +14,7 @@ import rollout.serving
 from rollout.cli import cli
 from rollout.errors import EXIT_FAILED, EXIT_INPUT
 from rollout.plan import ModelVersion, load_plan
-from rollout.serving.launches import Launch, forget_launch, read_launch, write_launch
+from rollout.serving.launch_records import Launch, forget_launch, read_launch, write_launch
 from rollout.serving.lifecycle import differences, traffic_share
 from rollout.serving.spec import server_spec, state_dir
 from rollout.traffic import Weights

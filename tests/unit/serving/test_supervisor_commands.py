@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from rollout.plan import ModelVersion
-from rollout.serving import docker, systemd
 from rollout.serving.engines import server_argv
-from rollout.serving.supervisor import server_env
+from rollout.serving.supervisors import docker, process, systemd
 from tests.unit.serving.conftest import spec_for
 
 
@@ -108,5 +107,7 @@ def test_docker_inspect_output() -> None:
 
 def test_the_runner_tracking_id_is_cleared_and_plan_env_added(vllm_blue: ModelVersion) -> None:
     spec = spec_for(dataclasses.replace(vllm_blue, env={"CUDA_VISIBLE_DEVICES": "1"}))
-    env = server_env({"RUNNER_TRACKING_ID": "github_123", "PATH": "/usr/bin", "CUDA_VISIBLE_DEVICES": "0"}, spec)
+    env = process.server_env(
+        {"RUNNER_TRACKING_ID": "github_123", "PATH": "/usr/bin", "CUDA_VISIBLE_DEVICES": "0"}, spec
+    )
     assert env == {"PATH": "/usr/bin", "CUDA_VISIBLE_DEVICES": "1"}

@@ -10,15 +10,14 @@ import dataclasses
 from collections.abc import Mapping
 
 from rollout.serving.engines import vllm_options
-from rollout.serving.external import run_tool
-from rollout.serving.launches import Launch, new_launch
-from rollout.serving.procs import Liveness
+from rollout.serving.launch_records import Launch, new_launch
+from rollout.serving.procfs import Liveness
 from rollout.serving.spec import ServerSpec
-from rollout.serving.supervisor import LOG_TAIL_LINES, StopHow
+from rollout.serving.supervisors._shared import LOG_TAIL_LINES, STOP_GRACE, StopHow
+from rollout.subprocesses import run_command
 
 IMAGE = "vllm/vllm-openai:latest"
 HF_CACHE = "/root/.cache/huggingface"
-STOP_GRACE = 10
 
 
 def run_argv(spec: ServerSpec, *, hf_cache: str, drain: float, grace: float, image: str = IMAGE) -> tuple[str, ...]:
@@ -65,23 +64,25 @@ def parse_inspect(text: str) -> tuple[bool, int | None]:
     return running == "true", (int(pid) or None) if pid.isdigit() else None
 
 
-class DockerSupervisor:
-    def launch(self, spec: ServerSpec, env: Mapping[str, str]) -> Launch:
-        run_tool(remove_argv(spec), check=False)  # an exited container of the same name blocks `docker run`
-        hf_cache = env.get("HF_HOME") or f"{env.get('HOME', '/root')}/.cache/huggingface"
-        run_tool(run_argv(spec, hf_cache=hf_cache, drain=spec.drain, grace=STOP_GRACE))
-        _, pid = parse_inspect(run_tool(inspect_argv(spec)).stdout)
-        return new_launch(spec, "docker", pid)
+def launch(spec: ServerSpec, env: Mapping[str, str]) -> Launch:
+    run_command(remove_argv(spec), check=False)  # an exited container of the same name blocks `docker run`
+    hf_cache = env.get("HF_HOME") or f"{env.get('HOME', '/root')}/.cache/huggingface"
+    run_command(run_argv(spec, hf_cache=hf_cache, drain=spec.drain, grace=STOP_GRACE))
+    _, pid = parse_inspect(run_command(inspect_argv(spec)).stdout)
+    return new_launch(spec, "docker", pid)
 
-    def liveness(self, spec: ServerSpec, launch: Launch) -> Liveness:
-        result = run_tool(inspect_argv(spec), check=False)
-        return "running" if result.returncode == 0 and parse_inspect(result.stdout)[0] else "gone"
 
-    def stop(self, spec: ServerSpec, launch: Launch, *, drain: float, grace: float) -> StopHow:
-        run_tool(stop_argv(spec, drain=drain, grace=grace))
-        run_tool(remove_argv(spec), check=False)
-        return "stopped"
+def liveness(spec: ServerSpec, launch: Launch) -> Liveness:
+    result = run_command(inspect_argv(spec), check=False)
+    return "running" if result.returncode == 0 and parse_inspect(result.stdout)[0] else "gone"
 
-    def log_tail(self, spec: ServerSpec, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
-        result = run_tool(logs_argv(spec, lines=lines), check=False)
-        return tuple((result.stdout + result.stderr).splitlines())
+
+def stop(spec: ServerSpec, launch: Launch, *, drain: float, grace: float) -> StopHow:
+    run_command(stop_argv(spec, drain=drain, grace=grace))
+    run_command(remove_argv(spec), check=False)
+    return "stopped"
+
+
+def log_tail(spec: ServerSpec, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
+    result = run_command(logs_argv(spec, lines=lines), check=False)
+    return tuple((result.stdout + result.stderr).splitlines())

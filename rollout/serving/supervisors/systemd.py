@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from rollout.serving.external import run_tool
-from rollout.serving.launches import Launch, new_launch
-from rollout.serving.procs import Liveness
+from rollout.serving.launch_records import Launch, new_launch
+from rollout.serving.procfs import Liveness
 from rollout.serving.spec import ServerSpec
-from rollout.serving.supervisor import LOG_TAIL_LINES, StopHow
+from rollout.serving.supervisors._shared import LOG_TAIL_LINES, STOP_GRACE, StopHow
+from rollout.subprocesses import run_command
 
 RUNNING_STATES = frozenset({"active", "activating", "reloading", "deactivating"})
-STOP_GRACE = 10
 
 
 def service(spec: ServerSpec) -> str:
@@ -60,23 +59,25 @@ def parse_show(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
-class SystemdSupervisor:
-    def launch(self, spec: ServerSpec, env: Mapping[str, str]) -> Launch:
-        user = _as_user()
-        run_tool(run_argv(spec, user=user, drain=spec.drain, grace=STOP_GRACE))
-        pid = int(parse_show(run_tool(show_argv(spec, user=user)).stdout).get("MainPID", "0")) or None
-        return new_launch(spec, "systemd", pid)
+def launch(spec: ServerSpec, env: Mapping[str, str]) -> Launch:
+    user = _as_user()
+    run_command(run_argv(spec, user=user, drain=spec.drain, grace=STOP_GRACE))
+    pid = int(parse_show(run_command(show_argv(spec, user=user)).stdout).get("MainPID", "0")) or None
+    return new_launch(spec, "systemd", pid)
 
-    def liveness(self, spec: ServerSpec, launch: Launch) -> Liveness:
-        shown = parse_show(run_tool(show_argv(spec, user=_as_user())).stdout)
-        return "running" if shown.get("ActiveState") in RUNNING_STATES else "gone"
 
-    def stop(self, spec: ServerSpec, launch: Launch, *, drain: float, grace: float) -> StopHow:
-        run_tool(stop_argv(spec, user=_as_user()))
-        return "stopped"
+def liveness(spec: ServerSpec, launch: Launch) -> Liveness:
+    shown = parse_show(run_command(show_argv(spec, user=_as_user())).stdout)
+    return "running" if shown.get("ActiveState") in RUNNING_STATES else "gone"
 
-    def log_tail(self, spec: ServerSpec, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
-        return tuple(run_tool(journal_argv(spec, user=_as_user(), lines=lines), check=False).stdout.splitlines())
+
+def stop(spec: ServerSpec, launch: Launch, *, drain: float, grace: float) -> StopHow:
+    run_command(stop_argv(spec, user=_as_user()))
+    return "stopped"
+
+
+def log_tail(spec: ServerSpec, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
+    return tuple(run_command(journal_argv(spec, user=_as_user(), lines=lines), check=False).stdout.splitlines())
 
 
 def _scope(user: bool) -> tuple[str, ...]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rollout.serving.ports import listening_inodes, port_holder
-from rollout.serving.procs import ProcessInfo, identify, parse_stat
+from rollout.serving.procfs import ProcessInfo, identify, parse_stat
 
 STAT = (
     "4242 (python3 (x) y) S 1 4242 4242 0 -1 4194560 2398 0 0 0 11 3 0 0 20 0 2 0 987654 "

@@ -14,7 +14,7 @@ from typing import Any
 
 from rollout.atomic import write_atomic
 from rollout.plan import SupervisorKind
-from rollout.serving.procs import process_info
+from rollout.serving.procfs import process_info
 from rollout.serving.spec import ServerSpec
 
 
