@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Mapping
 
 from rollout.serving.engines import vllm_options
+from rollout.serving.environment import passed_names
 from rollout.serving.launch_records import Launch, new_launch
 from rollout.serving.procfs import Liveness
 from rollout.serving.spec import ServerSpec
@@ -20,7 +21,11 @@ IMAGE = "vllm/vllm-openai:latest"
 HF_CACHE = "/root/.cache/huggingface"
 
 
-def run_argv(spec: ServerSpec, *, hf_cache: str, drain: float, grace: float, image: str = IMAGE) -> tuple[str, ...]:
+def run_argv(
+    spec: ServerSpec, *, env: Mapping[str, str], hf_cache: str, drain: float, grace: float, image: str = IMAGE
+) -> tuple[str, ...]:
+    """The allowlisted variables go by name (docker copies their values from its own environment, so none
+    shows in a command line), then the plan's."""
     version = spec.version
     inside = dataclasses.replace(version, host="0.0.0.0")
     return (
@@ -33,7 +38,7 @@ def run_argv(spec: ServerSpec, *, hf_cache: str, drain: float, grace: float, ima
         f"--publish={version.host}:{version.port}:{version.port}",
         f"--volume={hf_cache}:{HF_CACHE}",
         f"--stop-timeout={int(drain + grace)}",
-        "--env=HF_TOKEN",
+        *(f"--env={name}" for name in passed_names(env, container=True) if name not in version.env),
         *(f"--env={key}={value}" for key, value in sorted(version.env.items())),
         image,
         "--model",
@@ -67,7 +72,7 @@ def parse_inspect(text: str) -> tuple[bool, int | None]:
 def launch(spec: ServerSpec, env: Mapping[str, str]) -> Launch:
     run_command(remove_argv(spec), check=False)  # an exited container of the same name blocks `docker run`
     hf_cache = env.get("HF_HOME") or f"{env.get('HOME', '/root')}/.cache/huggingface"
-    run_command(run_argv(spec, hf_cache=hf_cache, drain=spec.drain, grace=STOP_GRACE))
+    run_command(run_argv(spec, env=env, hf_cache=hf_cache, drain=spec.drain, grace=STOP_GRACE), env=env)
     _, pid = parse_inspect(run_command(inspect_argv(spec)).stdout)
     return new_launch(spec, "docker", pid)
 

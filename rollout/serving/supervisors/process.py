@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from rollout.errors import ExternalError
+from rollout.serving.environment import server_env
 from rollout.serving.launch_records import Launch, new_launch
 from rollout.serving.procfs import Liveness, group_members, identify, process_info
 from rollout.serving.spec import ServerSpec
@@ -19,8 +20,6 @@ from rollout.subprocesses import run_command
 
 POLL = 0.1
 TAIL_BYTES = 256 * 1024
-# Variables the GitHub Actions runner uses to find and kill what a job left running.
-RUNNER_TRACKING = ("RUNNER_TRACKING_ID",)
 
 
 def launch(spec: ServerSpec, env: Mapping[str, str]) -> Launch:
@@ -30,7 +29,7 @@ def launch(spec: ServerSpec, env: Mapping[str, str]) -> Launch:
     detached = run_command(
         [sys.executable, "-m", "rollout.serving.detach", str(spec.log_file), "--", *spec.argv],
         cwd=spec.cwd,
-        env=server_env(env, spec),
+        env=server_env(env, spec.version),
         check=False,
     )
     if detached.returncode != 0:
@@ -69,11 +68,6 @@ def stop(spec: ServerSpec, launch: Launch, *, drain: float, grace: float) -> Sto
 
 def log_tail(spec: ServerSpec, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
     return tail(spec.log_file, lines)
-
-
-def server_env(env: Mapping[str, str], spec: ServerSpec) -> dict[str, str]:
-    """The caller's environment without the runner's job tracking, plus the plan's variables for this color."""
-    return {**{k: v for k, v in env.items() if k not in RUNNER_TRACKING}, **spec.version.env}
 
 
 def tail(path: Path, lines: int) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from rollout.serving.environment import passed_names
 from rollout.serving.launch_records import Launch, new_launch
 from rollout.serving.procfs import Liveness
 from rollout.serving.spec import ServerSpec
@@ -24,7 +25,9 @@ def service(spec: ServerSpec) -> str:
     return f"{spec.unit}.service"
 
 
-def run_argv(spec: ServerSpec, *, user: bool, drain: float, grace: float) -> tuple[str, ...]:
+def run_argv(spec: ServerSpec, *, env: Mapping[str, str], user: bool, drain: float, grace: float) -> tuple[str, ...]:
+    """The unit's environment is the manager's, not ours: the allowlisted variables go by name (systemd-run
+    copies their values from its own environment, so none shows in a command line), then the plan's."""
     version = spec.version
     return (
         "systemd-run",
@@ -36,6 +39,7 @@ def run_argv(spec: ServerSpec, *, user: bool, drain: float, grace: float) -> tup
         "--property=KillSignal=SIGTERM",
         f"--property=TimeoutStopSec={int(drain + grace)}",
         f"--working-directory={spec.cwd}",
+        *(f"--setenv={name}" for name in passed_names(env) if name not in version.env),
         *(f"--setenv={key}={value}" for key, value in sorted(version.env.items())),
         "--",
         *spec.argv,
@@ -61,7 +65,7 @@ def parse_show(text: str) -> dict[str, str]:
 
 def launch(spec: ServerSpec, env: Mapping[str, str]) -> Launch:
     user = _as_user()
-    run_command(run_argv(spec, user=user, drain=spec.drain, grace=STOP_GRACE))
+    run_command(run_argv(spec, env=env, user=user, drain=spec.drain, grace=STOP_GRACE), env=env)
     pid = int(parse_show(run_command(show_argv(spec, user=user)).stdout).get("MainPID", "0")) or None
     return new_launch(spec, "systemd", pid)
 

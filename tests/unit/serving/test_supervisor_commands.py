@@ -6,14 +6,14 @@ import dataclasses
 
 from rollout.plan import ModelVersion
 from rollout.serving.engines import server_argv
-from rollout.serving.supervisors import docker, process, systemd
+from rollout.serving.supervisors import docker, systemd
 from tests.unit.serving.conftest import spec_for
 
 
 def test_systemd_run_starts_a_transient_unit_with_the_server_argv(vllm_blue: ModelVersion) -> None:
     version = dataclasses.replace(vllm_blue, supervisor="systemd", env={"HF_HOME": "/data/hf", "A": "1"})
     spec = spec_for(version, server_argv(version))
-    assert systemd.run_argv(spec, user=False, drain=30, grace=10) == (
+    assert systemd.run_argv(spec, env={}, user=False, drain=30, grace=10) == (
         "systemd-run",
         "--unit=rollout-chat-blue",
         "--description=model-rollout chat blue (llama-3.1-8b)",
@@ -31,7 +31,7 @@ def test_systemd_run_starts_a_transient_unit_with_the_server_argv(vllm_blue: Mod
 
 def test_systemd_user_scope_applies_to_every_tool(vllm_blue: ModelVersion) -> None:
     spec = spec_for(vllm_blue)
-    assert systemd.run_argv(spec, user=True, drain=30, grace=10)[:2] == ("systemd-run", "--user")
+    assert systemd.run_argv(spec, env={}, user=True, drain=30, grace=10)[:2] == ("systemd-run", "--user")
     assert systemd.stop_argv(spec, user=True) == ("systemctl", "--user", "stop", "rollout-chat-blue.service")
     assert systemd.show_argv(spec, user=False) == (
         "systemctl",
@@ -57,7 +57,8 @@ def test_systemctl_show_output_is_read_as_key_values() -> None:
 def test_docker_runs_the_vllm_image_with_gpus_on_the_plan_port(vllm_blue: ModelVersion) -> None:
     version = dataclasses.replace(vllm_blue, supervisor="docker", env={"VLLM_LOGGING_LEVEL": "INFO"})
     spec = spec_for(version, server_argv(version))
-    assert docker.run_argv(spec, hf_cache="/home/runner/.cache/huggingface", drain=30, grace=10) == (
+    env = {"HF_TOKEN": "hf_x", "GITHUB_TOKEN": "ghs_x"}
+    assert docker.run_argv(spec, env=env, hf_cache="/home/runner/.cache/huggingface", drain=30, grace=10) == (
         "docker",
         "run",
         "--detach",
@@ -103,11 +104,3 @@ def test_docker_stop_inspect_logs_and_remove(vllm_blue: ModelVersion) -> None:
 def test_docker_inspect_output() -> None:
     assert docker.parse_inspect("true 311\n") == (True, 311)
     assert docker.parse_inspect("false 0\n") == (False, None)
-
-
-def test_the_runner_tracking_id_is_cleared_and_plan_env_added(vllm_blue: ModelVersion) -> None:
-    spec = spec_for(dataclasses.replace(vllm_blue, env={"CUDA_VISIBLE_DEVICES": "1"}))
-    env = process.server_env(
-        {"RUNNER_TRACKING_ID": "github_123", "PATH": "/usr/bin", "CUDA_VISIBLE_DEVICES": "0"}, spec
-    )
-    assert env == {"PATH": "/usr/bin", "CUDA_VISIBLE_DEVICES": "1"}
