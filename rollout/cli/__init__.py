@@ -17,6 +17,7 @@ from rollout.cli.eval_cmd import eval_cmd
 from rollout.cli.gate_cmd import gate
 from rollout.cli.gitops_cmds import propose, rollback
 from rollout.cli.init_cmd import init
+from rollout.cli.output import guard_process_output, guarded_output, workflow_command
 from rollout.cli.serve_cmd import serve
 from rollout.cli.state_cmds import next_cmd, status, validate
 from rollout.errors import InputError, RolloutError
@@ -26,20 +27,21 @@ class RolloutGroup(click.Group):
     """Turns a RolloutError into its message and exit code; anything else is a bug and keeps its traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except RolloutError as exc:
-            if ctx.meta.get("rollout.debug"):
-                raise
-            report(exc)
-            ctx.exit(exc.exit_code)
+        with guarded_output():
+            try:
+                return super().invoke(ctx)
+            except RolloutError as exc:
+                if ctx.meta.get("rollout.debug"):
+                    raise
+                report(exc)
+                ctx.exit(exc.exit_code)
 
 
 def report(exc: RolloutError) -> None:
     click.echo(f"error: {exc.message}" if "\n" not in exc.message else f"error:\n{exc.message}", err=True)
     if isinstance(exc, InputError) and in_actions(os.environ):
         for line in error_annotations(exc.problems):
-            click.echo(line)
+            workflow_command(line)
 
 
 @click.group(cls=RolloutGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,4 +58,5 @@ for command in (init, validate, status, next_cmd, serve, eval_cmd, gate, propose
 
 
 def main() -> None:
+    guard_process_output()
     sys.exit(cli.main(prog_name="rollout"))

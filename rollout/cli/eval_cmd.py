@@ -8,9 +8,11 @@ from pathlib import Path
 
 import click
 
+from rollout.actions.annotations import neutralise
 from rollout.actions.environment_files import write_outputs
 from rollout.atomic import write_atomic
 from rollout.cli.options import echo_json, environ, json_option, plan_option
+from rollout.cli.output import raw
 from rollout.errors import EXIT_INTERRUPTED, ExternalError, InputError
 from rollout.evals.results import EvalResults, results_to_json
 from rollout.evals.runner import Settings, run_suite
@@ -123,5 +125,6 @@ def run_with_bar(suite: Suite, target: Target, settings: Settings, env: dict[str
     if not show_bar:
         return run_suite(suite, target, settings, env=env)
     total = sum(case.repeats for case in suite.cases)
-    with click.progressbar(length=total, label=f"{suite.name} on {target.label}", file=sys.stderr) as bar:
+    label = neutralise(f"{suite.name} on {target.label}")
+    with click.progressbar(length=total, label=label, file=raw(sys.stderr)) as bar:
         return run_suite(suite, target, settings, env=env, progress=bar.update)

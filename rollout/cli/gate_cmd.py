@@ -9,6 +9,7 @@ import click
 from rollout.actions.environment_files import append_summary, write_outputs
 from rollout.atomic import write_atomic
 from rollout.cli.options import environ, json_option, open_plan, plan_option
+from rollout.cli.output import echo_json_text
 from rollout.errors import CheckFailed, Inconclusive
 from rollout.gates.inputs import gate_files
 from rollout.gates.report import render_report
@@ -72,7 +73,7 @@ def gate(
     write_outputs(env, {"verdict": verdict.outcome})
     append_summary(env, report)
     if as_json:
-        click.echo(verdict_to_json(verdict), nl=False)
+        echo_json_text(verdict_to_json(verdict))
     else:
         for result in verdict.gates:
             click.echo(f"{result.gate:<9} {result.outcome:<12} {result.reason}")

@@ -12,6 +12,7 @@ from rollout.actions import in_actions
 from rollout.actions.annotations import annotation
 from rollout.actions.environment_files import append_summary, write_outputs
 from rollout.cli.options import echo_json, environ, json_option, open_plan, parse_now, plan_option
+from rollout.cli.output import workflow_command
 from rollout.documents import read_text
 from rollout.errors import EXIT_OK
 from rollout.forge import FORGE_CHOICES, ForgeChoice, open_forge
@@ -139,7 +140,7 @@ def finish(
             click.echo(f"note: {note}")
     if in_actions(env):
         warn = outcome.decision.action == "rollback" or outcome.status == "foreign"
-        click.echo(annotation("warning" if warn else "notice", outcome.describe(), title=f"rollout {command}"))
+        workflow_command(annotation("warning" if warn else "notice", outcome.describe(), title=f"rollout {command}"))
     click.get_current_context().exit(EXIT_CODES[outcome.decision.action] if exit_code is None else exit_code)
 
 

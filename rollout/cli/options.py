@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from rollout.cli.output import echo_json_text
 from rollout.errors import InputError
 from rollout.plan import PLAN_FILE, Plan, load_plan
 
@@ -49,7 +50,7 @@ def parse_now(text: str | None) -> datetime:
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    echo_json_text(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
 def environ() -> dict[str, str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from rollout.actions.annotations import neutralise
 from rollout.errors import RolloutError
 
 
@@ -162,8 +163,8 @@ class SuiteFile(pytest.File):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, RolloutError):
-            return excinfo.value.message
-        return str(super().repr_failure(excinfo))
+            return neutralise(excinfo.value.message)
+        return neutralise(str(super().repr_failure(excinfo)))
 
 
 class CaseItem(pytest.Item):
@@ -190,9 +191,10 @@ class CaseItem(pytest.Item):
             raise CaseFailed(f"score {mean:.3f} is below {minimum:g}\n  prompt: {self.case.prompt!r}\n{answers}")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        # the report quotes server error bodies and answers, and pytest prints it where the runner reads
         if isinstance(excinfo.value, CaseFailed):
-            return str(excinfo.value)
-        return str(super().repr_failure(excinfo))
+            return neutralise(str(excinfo.value))
+        return neutralise(str(super().repr_failure(excinfo)))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, (self.case.line or 1) - 1, f"eval case {self.case.id}"

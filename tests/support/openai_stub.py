@@ -43,6 +43,8 @@ class StubState:
     seen: list[tuple[str, float]] = field(default_factory=list)
     peers: set[tuple[str, int]] = field(default_factory=set)
     judge_models: list[str] = field(default_factory=list)
+    model_id: str = "stub-model"
+    error_body: bytes = b"bad request"
     release: threading.Event = field(default_factory=threading.Event)
     hanging: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -70,7 +72,8 @@ class Handler(BaseHTTPRequestHandler):
         return
 
     def do_GET(self) -> None:
-        self.send_body(200, json.dumps({"object": "list", "data": [{"id": "stub-model"}]}).encode(), "application/json")
+        models = {"object": "list", "data": [{"id": self.server.state.model_id}]}
+        self.send_body(200, json.dumps(models).encode(), "application/json")
 
     def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["content-length"])))
@@ -137,6 +140,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def scenario_bad(self, attempt: int) -> None:
         self.send_body(400, b'{"error": {"message": "max_tokens is too large"}}', "application/json")
+
+    def scenario_rejects(self, attempt: int) -> None:
+        self.send_body(400, self.server.state.error_body, "text/plain")
 
     def scenario_malformed(self, attempt: int) -> None:
         self.send_body(200, delta("Par") + b"data: {oops\n\n", "text/event-stream")
