@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rollout.documents import Document, load_json, load_schema, require_schema
-from rollout.errors import InputError
+from rollout.documents import Document, load_schema, read_text, require_schema, schema_problems
+from rollout.errors import InputError, Problem
 
 RESULTS_SCHEMA = "rollout.eval-results/v1"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CaseResult:
     id: str
     scores: tuple[float, ...] = ()
@@ -88,29 +90,56 @@ def results_to_json(results: EvalResults) -> str:
 
 
 def results_from_dict(data: Mapping[str, Any], *, file: str = "<results>") -> EvalResults:
-    _validate(data, file)
-    seen: set[str] = set()
-    cases = []
-    for i, case in enumerate(data["cases"]):
-        if case["id"] in seen:
-            raise InputError.at(file, f"duplicate case id {case['id']!r}", field=f"cases[{i}].id")
-        seen.add(case["id"])
-        for key in ("scores", "latency_ms", "ttft_ms"):
-            if any(isinstance(v, float) and not math.isfinite(v) for v in case.get(key, ())):
-                raise InputError.at(file, "values must be finite numbers", field=f"cases[{i}].{key}")
-        cases.append(
-            CaseResult(
-                id=case["id"],
-                scores=tuple(float(s) for s in case["scores"]),
-                latency_ms=tuple(case.get("latency_ms", ())),
-                ttft_ms=tuple(case.get("ttft_ms", ())),
-                output_tokens=tuple(case.get("output_tokens", ())),
-                errors=tuple(case.get("errors", ())),
-                prompt=case.get("prompt"),
-                outputs=tuple(case.get("outputs", ())),
-                tags=tuple(case.get("tags", ())),
-            )
-        )
+    reader = _CaseReader(file)
+    raw = data.get("cases")
+    cases = [reader.check(i, reader.hook(case)) for i, case in enumerate(raw)] if isinstance(raw, list) else None
+    return _results(data, cases, reader)
+
+
+def load_results(path: Path, *, display: str | None = None) -> EvalResults:
+    """Each case becomes a CaseResult as soon as the parser has read it: a million cases never exist as
+    dicts all at once."""
+    file = display or str(path)
+    text = read_text(path, display=file, max_bytes=MAX_BYTES)
+    if not text.strip():
+        raise InputError.at(file, "file is empty")
+    reader = _CaseReader(file)
+    try:
+        with _gc_paused():
+            data = json.loads(text, object_hook=reader.hook, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise InputError.at(file, f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
+    except RecursionError:
+        raise InputError.at(file, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:
+        raise InputError.at(file, f"invalid JSON: {exc}") from None
+    del text  # before the checks allocate
+    if not isinstance(data, dict):
+        raise InputError.at(file, "eval results are a JSON object with 'schema', 'suite', 'cases', ...")
+    raw = data.get("cases")
+    with _gc_paused():
+        cases = [reader.check(i, case) for i, case in enumerate(raw)] if isinstance(raw, list) else None
+    return _results(data, cases, reader)
+
+
+MAX_BYTES = 1_000_000_000
+"""A million cases with prompts and answers fit; anything larger is not results."""
+MAX_LISTED_PROBLEMS = 20
+_INF = math.inf
+_SHARED_LIMIT = 10_000
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _results(data: Mapping[str, Any], cases: list[CaseResult] | None, reader: _CaseReader) -> EvalResults:
+    schema = load_schema("eval-results.schema.json")
+    header = {**data, "cases": []} if cases is not None else {k: _plain(v) for k, v in data.items()}
+    require_schema(Document(file=reader.file, data=header), schema)
+    if reader.problems:
+        raise InputError(reader.problems[:MAX_LISTED_PROBLEMS])
+    assert cases is not None
     return EvalResults(
         suite=data["suite"],
         target=data["target"],
@@ -124,55 +153,173 @@ def results_from_dict(data: Mapping[str, Any], *, file: str = "<results>") -> Ev
     )
 
 
-def _validate(data: Mapping[str, Any], file: str) -> None:
-    """Schema-check the results; jsonschema walks 10,000 cases in over a second, so cases that pass a
-    direct check skip it, and only a file with a bad case pays for jsonschema's precise messages."""
-    schema = load_schema("eval-results.schema.json")
-    cases = data.get("cases")
-    if isinstance(cases, list) and all(_plain_case(case) for case in cases):
-        require_schema(Document(file=file, data={**data, "cases": []}), schema)
-    else:
-        require_schema(Document(file=file, data=data), schema)
+def _plain(value: Any) -> Any:
+    return _case_to_dict(value) if isinstance(value, CaseResult) else value
 
 
-def _numbers(
-    values: Any, *, low: float, high: float = math.inf, integers: bool = False, optional: bool = False
-) -> bool:
-    if not isinstance(values, list):
-        return False
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    # Building a million cases would otherwise run the cyclic collector over them thousands of times;
+    # they hold no cycles.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _CaseReader:
+    """Freezes each case the parser reads (`hook`), then checks the list of them (`check`).
+
+    A direct structural check is fast; only a case that fails it pays for jsonschema's precise messages.
+    Equal small tuples (scores of 0 and 1, token counts, tags) are shared: a million cases hold a few.
+    """
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+        self.seen: set[str] = set()
+        self.shared: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self.case_schema: Mapping[str, Any] | None = None
+
+    def hook(self, raw: dict[str, Any]) -> Any:
+        """A JSON object that is a valid case, as a CaseResult; any other object as it is."""
+        return _plain_case(raw, self.shared) or raw
+
+    def check(self, index: int, case: Any) -> CaseResult:
+        if type(case) is not CaseResult:
+            self._explain(index, case)
+            return _BAD
+        if case.id in self.seen:
+            self.problems.append(self._problem(index, "id", f"duplicate case id {case.id!r}"))
+        self.seen.add(case.id)
+        repeats = len(case.scores)
+        for key, values in (
+            ("latency_ms", case.latency_ms),
+            ("ttft_ms", case.ttft_ms),
+            ("output_tokens", case.output_tokens),
+            ("outputs", case.outputs),
+        ):
+            if values and len(values) != repeats:
+                self.problems.append(
+                    self._problem(
+                        index,
+                        key,
+                        f"case {case.id!r} has {len(values)} {key} for {repeats} scores: these lists hold "
+                        "one value per scored repeat",
+                    )
+                )
+        return case
+
+    def _problem(self, index: int, field: str, message: str) -> Problem:
+        return Problem(file=self.file, field=f"cases[{index}].{field}", message=message)
+
+    def _explain(self, index: int, raw: Any) -> None:
+        if len(self.problems) >= MAX_LISTED_PROBLEMS:
+            self.problems.append(Problem(file=self.file, field=f"cases[{index}]", message="is not a valid case"))
+            return
+        if self.case_schema is None:
+            self.case_schema = load_schema("eval-results.schema.json")["properties"]["cases"]["items"]
+        found = schema_problems(Document(file=self.file, data=_plain(raw)), self.case_schema)
+        if not found and isinstance(raw, dict):
+            bad = next((k for k in ("scores", "latency_ms", "ttft_ms") if not _finite(raw.get(k, ()))), None)
+            if bad is not None:
+                found = [Problem(file=self.file, field=bad, message="values must be finite numbers")]
+        for problem in found or [Problem(file=self.file, message="is not a valid case")]:
+            where = f"cases[{index}]" + (
+                "" if not problem.field else ("" if problem.field.startswith("[") else ".") + problem.field
+            )
+            self.problems.append(Problem(file=self.file, field=where, message=problem.message))
+
+
+_BAD = CaseResult(id="")
+"""Stands in for a case that failed its checks; the load raises before any caller sees it."""
+
+
+def _finite(values: Any) -> bool:
+    return not isinstance(values, list) or all(not isinstance(v, float) or math.isfinite(v) for v in values)
+
+
+def _plain_case(raw: Any, shared: dict[tuple[Any, ...], tuple[Any, ...]]) -> CaseResult | None:
+    """The case, if its values have the schema's types and ranges (finite numbers); else None."""
+    get = raw.get
+    case_id = get("id")
+    scores = get("scores")
+    if type(case_id) is not str or not case_id or type(scores) is not list:
+        return None
+    floats = True
+    for value in scores:
+        kind = type(value)
+        if kind is not float:
+            if kind is not int:
+                return None
+            floats = False
+        if not 0 <= value <= 1:
+            return None
+    latency = get("latency_ms", _EMPTY)
+    ttft = get("ttft_ms", _EMPTY)
+    tokens = get("output_tokens", _EMPTY)
+    errors = get("errors", _EMPTY)
+    outputs = get("outputs", _EMPTY)
+    tags = get("tags", _EMPTY)
+    prompt = get("prompt")
+    if not (
+        _numbers(latency)
+        and _numbers(ttft, optional=True)
+        and _counts(tokens)
+        and (errors is _EMPTY or _strings(errors))
+        and (outputs is _EMPTY or _strings(outputs))
+        and (tags is _EMPTY or _strings(tags))
+        and (prompt is None or type(prompt) is str)
+    ):
+        return None
+    scored = tuple(scores) if floats else tuple(float(s) for s in scores)
+    counted = tuple(tokens)
+    tagged = tuple(tags)
+    return CaseResult(
+        id=case_id,
+        scores=shared.get(scored) or _share(scored, shared),
+        latency_ms=tuple(latency),
+        ttft_ms=tuple(ttft),
+        output_tokens=shared.get(counted) or _share(counted, shared),
+        errors=tuple(errors),
+        prompt=prompt,
+        outputs=tuple(outputs),
+        tags=shared.get(tagged) or _share(tagged, shared),
+    )
+
+
+_EMPTY: tuple[()] = ()
+
+
+def _share(values: tuple[Any, ...], shared: dict[tuple[Any, ...], tuple[Any, ...]]) -> tuple[Any, ...]:
+    if len(shared) < _SHARED_LIMIT:
+        shared[values] = values
+    return values
+
+
+def _numbers(values: Any, *, optional: bool = False) -> bool:
+    if type(values) is not list:
+        return values is _EMPTY
     for value in values:
-        if value is None and optional:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int if integers else (int, float)):
-            return False
-        if not low <= value <= high:
+        kind = type(value)
+        if kind is float or kind is int:
+            if not 0 <= value < _INF:
+                return False
+        elif value is not None or not optional:
             return False
     return True
 
 
+def _counts(values: Any) -> bool:
+    if type(values) is not list:
+        return values is _EMPTY
+    return all((type(v) is int and v >= 0) or v is None for v in values)
+
+
 def _strings(values: Any) -> bool:
-    return isinstance(values, list) and all(isinstance(v, str) for v in values)
-
-
-def _plain_case(case: Any) -> bool:
-    return (
-        isinstance(case, dict)
-        and isinstance(case.get("id"), str)
-        and case["id"] != ""
-        and _numbers(case.get("scores"), low=0, high=1)
-        and _numbers(case.get("latency_ms", []), low=0)
-        and _numbers(case.get("ttft_ms", []), low=0, optional=True)
-        and _numbers(case.get("output_tokens", []), low=0, integers=True, optional=True)
-        and _strings(case.get("errors", []))
-        and isinstance(case.get("prompt", ""), str)
-        and _strings(case.get("outputs", []))
-        and _strings(case.get("tags", []))
-    )
-
-
-def load_results(path: Path, *, display: str | None = None) -> EvalResults:
-    name = display or str(path)
-    data = load_json(path, display=name)
-    if not isinstance(data, dict):
-        raise InputError.at(name, "eval results are a JSON object with 'schema', 'suite', 'cases', ...")
-    return results_from_dict(data, file=name)
+    if type(values) is not list:
+        return False
+    return all(type(v) is str for v in values)
