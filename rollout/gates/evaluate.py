@@ -2,8 +2,9 @@
 
 A results file's `suite` is the name its suite declares (`name:` in the suite's YAML) or the suite's
 folder name: the results of `eval_suites/quality` say `"suite": "quality"` (a path ending in that folder
-name works too). The quality and safety gates each read the suite the plan names for them; latency and cost pool every suite given, since both colors ran
-the same prompts. A gate the plan does not configure is skipped.
+name works too). The quality and safety gates each read the suite the plan names for them; latency and
+cost pool those suites, since both colors ran the same prompts. A results file for a suite no gate names is
+bad input, never evidence. A gate the plan does not configure is skipped.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from rollout.errors import InputError, Problem
 from rollout.evals.results import EvalResults
 from rollout.gates.feedback import Feedback, feedback_gate
-from rollout.gates.pairing import Paired, pair_cases, pair_many
+from rollout.gates.pairing import Paired, pair_cases, pool
 from rollout.gates.performance import cost_gate, latency_gate
 from rollout.gates.quality import quality_gate
 from rollout.gates.safety import safety_gate
@@ -41,6 +42,8 @@ class SuiteRun:
     suite: str
     baseline: EvalResults
     candidate: EvalResults
+    files: tuple[str, str] = ("--baseline", "--candidate")
+    """The baseline's and the candidate's results file, for messages."""
 
 
 def match_runs(baselines: Sequence[Loaded], candidates: Sequence[Loaded]) -> list[SuiteRun]:
@@ -85,7 +88,10 @@ def match_runs(baselines: Sequence[Loaded], candidates: Sequence[Loaded]) -> lis
         )
     if problems:
         raise InputError(problems)
-    return [SuiteRun(suite=s, baseline=blue[s].results, candidate=green[s].results) for s in sorted(blue)]
+    return [
+        SuiteRun(suite=s, baseline=blue[s].results, candidate=green[s].results, files=(blue[s].file, green[s].file))
+        for s in sorted(blue)
+    ]
 
 
 def _disagreements(side: str, loaded: Sequence[Loaded]) -> list[Problem]:
@@ -119,14 +125,22 @@ def evaluate_gates(
         path: {path.name, *(declared or {}).get(path, ())}
         for path in (g.suite for g in (gates.quality, gates.safety) if g is not None)
     }
-    unused = sorted({run.suite for run in runs} - set().union(*names.values()))
-    if unused and gates.latency is None and gates.cost is None:
-        gated = sorted(path.name for path in names)
-        raise InputError.at(
-            "--baseline",
-            f"no gate in the plan uses suite {', '.join(unused)} (gated suites: {', '.join(gated) or 'none'})",
-            field="suite",
+    gated = set().union(*names.values())
+    unused = [run for run in runs if run.suite not in gated]
+    if unused:
+        # Only the suites the plan gates are evidence: a results file for any other suite (one committed to
+        # the repository, say) would otherwise be pooled into latency and cost.
+        known = ", ".join(sorted(path.name for path in names)) or "none"
+        raise InputError(
+            Problem(
+                file=file,
+                field="suite",
+                message=f"{run.suite!r} is not a suite any gate in the plan names (gated suites: {known})",
+            )
+            for run in unused
+            for file in run.files
         )
+    paired = {run.suite: pair_cases(run.baseline, run.candidate) for run in runs}
     results: list[GateResult] = []
     if gates.quality is not None:
         quality = gates.quality
@@ -135,7 +149,8 @@ def evaluate_gates(
                 "quality",
                 quality.suite,
                 [r for r in runs if r.suite in names[quality.suite]],
-                lambda paired, suite: quality_gate(paired, quality, suite=suite, seed=seed),
+                paired,
+                lambda pairs, suite: quality_gate(pairs, quality, suite=suite, seed=seed),
             )
         )
     if gates.safety is not None:
@@ -145,10 +160,11 @@ def evaluate_gates(
                 "safety",
                 safety.suite,
                 [r for r in runs if r.suite in names[safety.suite]],
-                lambda paired, suite: safety_gate(paired, safety, suite=suite),
+                paired,
+                lambda pairs, suite: safety_gate(pairs, safety, suite=suite),
             )
         )
-    pooled = pair_many([(run.baseline, run.candidate) for run in runs])
+    pooled = pool(list(paired.values()))
     if gates.latency is not None:
         results.append(latency_gate(pooled, gates.latency))
     if gates.cost is not None:
@@ -169,7 +185,11 @@ def evaluate_gates(
 
 
 def _on_suite(
-    gate: str, suite: Path, matching: Sequence[SuiteRun], judge: Callable[[Paired, str], GateResult]
+    gate: str,
+    suite: Path,
+    matching: Sequence[SuiteRun],
+    paired: Mapping[str, Paired],
+    judge: Callable[[Paired, str], GateResult],
 ) -> GateResult:
     if not matching:
         return GateResult(
@@ -185,8 +205,7 @@ def _on_suite(
             f"({', '.join(r.suite for r in matching)}): pass one",
             field="suite",
         )
-    run = matching[0]
-    return judge(pair_cases(run.baseline, run.candidate), run.suite)
+    return judge(paired[matching[0].suite], matching[0].suite)
 
 
 def _info(results: Sequence[EvalResults]) -> RunInfo:

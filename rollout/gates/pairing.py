@@ -13,7 +13,7 @@ MAX_EXCLUDED_SHARE = 0.05
 LISTED_IDS = 50
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class CasePair:
     id: str
     blue: CaseResult
@@ -70,33 +70,41 @@ def _listed(ids: Sequence[str]) -> dict[str, Any]:
 
 
 def pair_cases(baseline: EvalResults, candidate: EvalResults) -> Paired:
-    return pair_many([(baseline, candidate)])
-
-
-def pair_many(runs: Sequence[tuple[EvalResults, EvalResults]]) -> Paired:
-    """Pair by case id within each (baseline, candidate) run; ids are prefixed by suite when several suites join."""
+    """Pair by case id."""
     pairs: list[CasePair] = []
-    missing_in_blue: list[str] = []
     missing_in_green: list[str] = []
     errored: list[str] = []
-    for baseline, candidate in runs:
-        prefix = f"{baseline.suite}/" if len(runs) > 1 else ""
-        blue_cases: Mapping[str, CaseResult] = baseline.by_id()
-        green_cases: Mapping[str, CaseResult] = candidate.by_id()
-        for case_id, blue in blue_cases.items():
-            green = green_cases.get(case_id)
-            if green is None:
-                missing_in_green.append(prefix + case_id)
-            elif _errored(blue) or _errored(green):
-                errored.append(prefix + case_id)
-            else:
-                pairs.append(CasePair(id=prefix + case_id, blue=blue, green=green))
-        missing_in_blue += [prefix + case_id for case_id in green_cases if case_id not in blue_cases]
+    green_cases: Mapping[str, CaseResult] = candidate.by_id()
+    for blue in baseline.cases:
+        green = green_cases.get(blue.id)
+        if green is None:
+            missing_in_green.append(blue.id)
+        elif _errored(blue) or _errored(green):
+            errored.append(blue.id)
+        else:
+            pairs.append(CasePair(id=blue.id, blue=blue, green=green))
+    # Case ids are unique in each file, so when every green case was matched none is missing on blue.
+    missing_in_blue: tuple[str, ...] = ()
+    if len(pairs) + len(errored) < len(green_cases):
+        blue_ids = {case.id for case in baseline.cases}
+        missing_in_blue = tuple(case_id for case_id in green_cases if case_id not in blue_ids)
     return Paired(
         pairs=tuple(pairs),
-        missing_in_blue=tuple(missing_in_blue),
+        missing_in_blue=missing_in_blue,
         missing_in_green=tuple(missing_in_green),
         errored=tuple(errored),
+    )
+
+
+def pool(parts: Sequence[Paired]) -> Paired:
+    """Several suites' pairings as one (latency and cost pool every case both colors answered)."""
+    if len(parts) == 1:
+        return parts[0]
+    return Paired(
+        pairs=tuple(pair for part in parts for pair in part.pairs),
+        missing_in_blue=tuple(i for part in parts for i in part.missing_in_blue),
+        missing_in_green=tuple(i for part in parts for i in part.missing_in_green),
+        errored=tuple(i for part in parts for i in part.errored),
     )
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
+from rollout.evals.results import CaseResult
 from rollout.gates.pairing import CasePair, Paired
 from rollout.gates.stats import (
     Interval,
@@ -154,19 +156,19 @@ def _against(outcome: GateOutcome) -> str:
 
 
 def _timings(pairs: Sequence[CasePair], color: str) -> dict[str, list[float]]:
-    latency: list[float] = []
-    ttft: list[float] = []
-    speed: list[float] = []
-    for pair in pairs:
-        case = getattr(pair, color)
-        latency += case.latency_ms
-        ttft += [t for t in case.ttft_ms if t is not None]
-        speed += [
-            tokens / (ms / 1000)
-            for ms, tokens in zip(case.latency_ms, case.output_tokens, strict=False)
-            if tokens is not None and ms > 0
-        ]
-    return {"latency": sorted(latency), "ttft": sorted(ttft), "speed": sorted(speed)}
+    cases = [getattr(pair, color) for pair in pairs]
+    latency = list(chain.from_iterable(case.latency_ms for case in cases))
+    ttft = [t for t in chain.from_iterable(case.ttft_ms for case in cases) if t is not None]
+    speed = [
+        tokens / (ms / 1000)
+        for case in cases
+        for ms, tokens in zip(case.latency_ms, case.output_tokens, strict=False)
+        if tokens is not None and ms > 0
+    ]
+    latency.sort()
+    ttft.sort()
+    speed.sort()
+    return {"latency": latency, "ttft": ttft, "speed": speed}
 
 
 def _latency_measures(blue: dict[str, list[float]], green: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
@@ -225,26 +227,31 @@ def cost_gate(paired: Paired, config: CostGate) -> GateResult:
 
 
 def _seconds_and_tokens(pair: CasePair) -> tuple[float, float, float, float] | None:
-    # GPU-seconds per output token, as one request stream sees it; both colors ran the same prompts the same
-    # way, so the ratio compares like with like even though absolute $ depends on batching.
-    sums = []
-    for case in (pair.green, pair.blue):
-        timed = [
-            (ms, tokens) for ms, tokens in zip(case.latency_ms, case.output_tokens, strict=False) if tokens is not None
-        ]
-        seconds, tokens = sum(ms for ms, _ in timed) / 1000, sum(t for _, t in timed)
-        if seconds <= 0 or tokens <= 0:
-            return None
-        sums += [seconds, float(tokens)]
-    return sums[0], sums[1], sums[2], sums[3]
+    # GPU-time per output token, as one request stream sees it; both colors ran the same prompts the same
+    # way, so the ratio compares like with like even though absolute $ depends on batching. Times stay in
+    # milliseconds, as recorded: a ratio of ratios does not care, and a million cases make no new floats.
+    green_ms, green_tokens = _work(pair.green)
+    blue_ms, blue_tokens = _work(pair.blue)
+    if green_ms <= 0 or green_tokens <= 0 or blue_ms <= 0 or blue_tokens <= 0:
+        return None
+    return green_ms, green_tokens, blue_ms, blue_tokens
+
+
+def _work(case: CaseResult) -> tuple[float, int]:
+    """Milliseconds and output tokens over the repeats whose token count is known."""
+    latency, tokens = case.latency_ms, case.output_tokens
+    if len(latency) == 1 and len(tokens) == 1:
+        return (latency[0], tokens[0]) if tokens[0] is not None else (0.0, 0)
+    timed = [(ms, count) for ms, count in zip(latency, tokens, strict=False) if count is not None]
+    return sum(ms for ms, _ in timed), sum(count for _, count in timed)
 
 
 def _cost_measures(
     usable: Sequence[tuple[float, float, float, float]], prices: dict[str, float | None]
 ) -> dict[str, dict[str, Any]]:
     speed = {
-        "green": sum(u[1] for u in usable) / sum(u[0] for u in usable),
-        "blue": sum(u[3] for u in usable) / sum(u[2] for u in usable),
+        "green": sum(u[1] for u in usable) / sum(u[0] for u in usable) * 1000,
+        "blue": sum(u[3] for u in usable) / sum(u[2] for u in usable) * 1000,
     }
     measures: dict[str, dict[str, Any]] = {"tokens/s per request": speed}
     if prices["blue"] is not None and prices["green"] is not None:

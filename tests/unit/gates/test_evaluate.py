@@ -71,24 +71,32 @@ def test_an_empty_run_is_an_input_error() -> None:
         match_runs([loaded("quality", "blue", "v1", n=0)], [loaded("quality", "green", "v2")])
 
 
-def test_a_suite_no_gate_uses_is_an_input_error_unless_latency_or_cost_pool_it() -> None:
-    runs = match_runs([loaded("extra", "blue", "v1")], [loaded("extra", "green", "v2")])
-    with pytest.raises(InputError, match="no gate in the plan uses suite extra"):
-        evaluate_gates(GATES, runs)
-    pooled = evaluate_gates(Gates(latency=LatencyGate(p95_ratio_max=1.5)), runs)
-    assert pooled.gates[0].gate == "latency" and pooled.outcome == "pass"
+def test_a_suite_no_gate_names_is_an_input_error_naming_both_files_even_beside_gated_suites() -> None:
+    # A committed eval-results/green/zz.json must not be pooled into latency and cost.
+    gates = Gates(quality=GATES.quality, latency=LatencyGate(p95_ratio_max=1.5))
+    runs = match_runs(
+        [loaded("quality", "blue", "v1"), loaded("zz", "blue", "v1", file="eval-results/blue/zz.json")],
+        [loaded("quality", "green", "v2"), loaded("zz", "green", "v2", file="eval-results/green/zz.json")],
+    )
+    with pytest.raises(InputError) as raised:
+        evaluate_gates(gates, runs)
+    assert [str(p) for p in raised.value.problems] == [
+        f"eval-results/{color}/zz.json: suite: 'zz' is not a suite any gate in the plan names (gated suites: quality)"
+        for color in ("blue", "green")
+    ]
+    only_latency = match_runs([loaded("extra", "blue", "v1")], [loaded("extra", "green", "v2")])
+    with pytest.raises(InputError, match="gated suites: none"):
+        evaluate_gates(Gates(latency=LatencyGate(p95_ratio_max=1.5)), only_latency)
 
 
 def test_feedback_is_looked_up_by_the_versions_the_results_name() -> None:
-    gates = Gates(feedback=FeedbackGate(source=FeedbackSource(kind="http", url="http://x"), min_samples=10))
+    source = FeedbackSource(kind="http", url="http://x")
+    gates = Gates(quality=GATES.quality, feedback=FeedbackGate(source=source, min_samples=10))
     runs = match_runs([loaded("quality", "blue", "v1")], [loaded("quality", "green", "v2")])
     votes = {"v1": Votes(up=900, down=100), "v2": Votes(up=950, down=50)}
-    with pytest.raises(InputError):
-        evaluate_gates(gates, runs, feedback=Feedback(source="http://x", votes=votes))
-    latency_too = Gates(feedback=gates.feedback, latency=LatencyGate())
-    verdict = evaluate_gates(latency_too, runs, feedback=Feedback(source="http://x", votes=votes))
+    verdict = evaluate_gates(gates, runs, feedback=Feedback(source="http://x", votes=votes))
     assert verdict.gates[-1].gate == "feedback" and verdict.gates[-1].outcome == "pass"
-    unread = evaluate_gates(latency_too, runs)
+    unread = evaluate_gates(gates, runs)
     assert unread.gates[-1].outcome == "inconclusive"
 
 
@@ -97,7 +105,7 @@ def test_a_suite_may_be_called_by_the_name_its_files_declare() -> None:
         [loaded("chat-quality", "blue", "v1"), loaded("safety", "blue", "v1")],
         [loaded("chat-quality", "green", "v2"), loaded("safety", "green", "v2")],
     )
-    with pytest.raises(InputError, match="no gate in the plan uses suite chat-quality"):
+    with pytest.raises(InputError, match="'chat-quality' is not a suite any gate in the plan names"):
         evaluate_gates(GATES, runs)
     verdict = evaluate_gates(GATES, runs, declared={Path("/repo/eval_suites/quality"): {"chat-quality"}})
     assert verdict.outcome == "pass" and verdict.gates[0].details["suite"] == "chat-quality"
