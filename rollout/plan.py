@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from rollout import vllm_flags
 from rollout.documents import Document, FieldPath, check_unique, load_schema, load_yaml, schema_problems
 from rollout.durations import parse_duration
 from rollout.errors import InputError, Problem
@@ -24,6 +25,17 @@ PLAN_FILE = "rollout-plan.yaml"
 TRAFFIC_FILE = "rollout-traffic.yaml"
 RECORDS_DIR = "rollout-records"
 COMMAND_PLACEHOLDERS = frozenset({"port", "model", "name", "host", "revision"})
+# vLLM's OpenAI server image for the docker supervisor: pinned, so blue and green start on the same release.
+DEFAULT_IMAGE = "vllm/vllm-openai:v0.33.0"
+# The plan field each vLLM identity flag would override (`--uds` makes vLLM ignore host and port).
+IDENTITY_FIELDS = {
+    vllm_flags.MODEL: "model",
+    vllm_flags.SERVED_MODEL_NAME: "name",
+    vllm_flags.HOST: "host",
+    vllm_flags.PORT: "port",
+    vllm_flags.REVISION: "revision",
+    vllm_flags.UDS: "host and port",
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +51,7 @@ class ModelVersion:
     command: str | None = None
     supervisor: SupervisorKind = "process"
     env: Mapping[str, str] = field(default_factory=dict)
+    image: str = DEFAULT_IMAGE
 
     @property
     def url(self) -> str:
@@ -148,6 +161,11 @@ class Plan:
     def records_dir(self) -> Path:
         return self.root / RECORDS_DIR / self.service
 
+    @property
+    def versions(self) -> tuple[ModelVersion, ...]:
+        """Blue, then green when the plan names one."""
+        return (self.blue,) if self.green is None else (self.blue, self.green)
+
     def model(self, color: Color) -> ModelVersion:
         version = self.blue if color == "blue" else self.green
         if version is None:
@@ -252,6 +270,10 @@ def _duration_problems(doc: Document, path: FieldPath, text: str) -> list[Proble
 
 def _model_problems(doc: Document, path: FieldPath, spec: Mapping[str, Any]) -> list[Problem]:
     engine = spec.get("engine", "vllm")
+    if "image" in spec and spec.get("supervisor", "process") != "docker":
+        return [doc.problem((*path, "image"), "'image' is only used with supervisor: docker")]
+    if engine == "vllm" and "command" not in spec:
+        return _vllm_args_problems(doc, (*path, "args"), tuple(spec.get("args", ())))
     if engine == "command" and "command" not in spec:
         return [
             doc.problem(
@@ -271,6 +293,36 @@ def _model_problems(doc: Document, path: FieldPath, spec: Mapping[str, Any]) -> 
             known = ", ".join(f"{{{n}}}" for n in sorted(COMMAND_PLACEHOLDERS))
             return [doc.problem((*path, "command"), f"unknown placeholder {{{unknown[0]}}} (known: {known})")]
     return []
+
+
+def _vllm_args_problems(doc: Document, path: FieldPath, args: tuple[str, ...]) -> list[Problem]:
+    """`args` go after the flags rollout sets, and vLLM keeps the last of repeated flags; so `args` may not
+    set those, in any spelling vLLM reads. The values vLLM checks only at start are checked here."""
+    color = path[1]
+    problems = [
+        doc.problem(
+            (*path, hit.index),
+            f"{args[hit.index]!r} sets what rollout sets from models.{color}.{IDENTITY_FIELDS[hit.name]}; "
+            f"remove it (vLLM would keep the last value and serve another than the plan says)",
+        )
+        for hit in vllm_flags.identity_flags(args)
+    ]
+    for hit in vllm_flags.find(args, vllm_flags.SHUTDOWN_TIMEOUT):
+        given = vllm_flags.values(args, hit)
+        at = (*path, hit.index if hit.value is not None or not given else hit.index + 1)
+        try:
+            vllm_flags.shutdown_timeout(given[0] if given else "")
+        except ValueError:
+            problems.append(
+                doc.problem(
+                    at,
+                    f"--shutdown-timeout needs a whole number of seconds (0 or more), not {given[0] if given else 'nothing'!r}",
+                )
+            )
+    for hit in vllm_flags.find(args, vllm_flags.API_KEY):
+        if not vllm_flags.values(args, hit):
+            problems.append(doc.problem((*path, hit.index), "--api-key needs a key after it"))
+    return problems
 
 
 def _feedback_problems(doc: Document, source: Mapping[str, Any]) -> list[Problem]:

@@ -13,6 +13,7 @@ from rollout.cli.options import echo_json, environ, json_option, open_plan, pars
 from rollout.evals.suite import check_suites
 from rollout.gates.verdict import load_verdict
 from rollout.records import latest_recorded_verdict
+from rollout.serving.engines import serving_warnings
 from rollout.situation import decide_next, read_situation
 from rollout.stages import EXIT_CODES, decision_to_dict
 from rollout.traffic import load_traffic
@@ -28,6 +29,7 @@ def validate(plan_path: Path, as_json: bool) -> None:
     check_suites([gate.suite for gate in (plan.gates.quality, plan.gates.safety) if gate is not None], env=environ())
     stages = " -> ".join(f"{s.weight}%" for s in plan.stages)
     green = plan.green.name if plan.green else "none"
+    warnings = serving_warnings(plan)
     if as_json:
         echo_json(
             {
@@ -37,6 +39,7 @@ def validate(plan_path: Path, as_json: bool) -> None:
                 "blue": plan.blue.name,
                 "green": plan.green.name if plan.green else None,
                 "stage": state.stage,
+                "warnings": list(warnings),
             }
         )
     else:
@@ -44,6 +47,8 @@ def validate(plan_path: Path, as_json: bool) -> None:
             f"ok: {plan_path}: service {plan.service}, blue {plan.blue.name}, green {green}, "
             f"stages {stages}, router {plan.router.kind}"
         )
+        for warning in warnings:
+            click.echo(f"warning: {plan_path}: {warning}", err=True)
 
 
 @click.command()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
+from collections.abc import Sequence
+from pathlib import Path, PurePath
 
-from rollout.plan import ModelVersion
+from rollout import vllm_flags
+from rollout.plan import ModelVersion, Plan
 
 # vLLM's --shutdown-timeout: on SIGTERM it stops taking requests and lets in-flight ones finish for this long.
 DRAIN_SECONDS = 30
@@ -21,12 +23,15 @@ def server_argv(version: ModelVersion) -> tuple[str, ...]:
 
 
 def vllm_options(version: ModelVersion) -> tuple[str, ...]:
-    """Everything after `vllm serve MODEL`; the docker image takes the same options after `--model MODEL`."""
+    """Everything after `vllm serve MODEL`; the docker image takes the same after `MODEL`.
+
+    The plan loader refuses `args` that set any of these identity flags, in any spelling vLLM accepts.
+    """
     options: list[str] = []
     if version.revision:
         options += ["--revision", version.revision]
     options += ["--served-model-name", version.name, "--host", version.host, "--port", str(version.port)]
-    if not _has_flag(version.args, SHUTDOWN_FLAG):
+    if not vllm_flags.find(version.args, vllm_flags.SHUTDOWN_TIMEOUT):
         options += [SHUTDOWN_FLAG, str(DRAIN_SECONDS)]
     return (*options, *version.args)
 
@@ -49,14 +54,39 @@ def command_argv(version: ModelVersion) -> tuple[str, ...]:
 
 
 def drain_seconds(version: ModelVersion) -> float:
-    """How long a stop waits after SIGTERM before it terminates the rest of the server's processes."""
-    value = _flag_value(version.args, SHUTDOWN_FLAG)
+    """How long a stop waits after SIGTERM before it terminates the rest of the server's processes: vLLM's
+    own --shutdown-timeout (the last one, in any spelling), else the one we add."""
+    argv = version.args if version.engine == "vllm" else server_argv(version)
+    value = vllm_flags.last_value(argv, vllm_flags.SHUTDOWN_TIMEOUT)
     if value is None:
         return float(DRAIN_SECONDS)
     try:
-        return float(value)
+        return float(vllm_flags.shutdown_timeout(value))
     except ValueError:
         return float(DRAIN_SECONDS)
+
+
+def runs_vllm(argv: Sequence[str]) -> bool:
+    """Whether a command line starts vLLM's OpenAI server (`vllm serve`, or its module), wrapped or not."""
+    for i, word in enumerate(argv):
+        if PurePath(word).name == "vllm" and tuple(argv[i + 1 : i + 2]) == ("serve",):
+            return True
+        if word.startswith("vllm.entrypoints."):
+            return True
+    return False
+
+
+def serving_warnings(plan: Plan) -> tuple[str, ...]:
+    """What is legal in a plan but loses requests or skews a comparison; `rollout validate` prints these."""
+    found = []
+    for version in plan.versions:
+        argv = server_argv(version)
+        if version.engine == "command" and runs_vllm(argv) and not vllm_flags.find(argv, vllm_flags.SHUTDOWN_TIMEOUT):
+            found.append(
+                f"models.{version.color}.command runs vLLM without --shutdown-timeout: vLLM's default (0) aborts "
+                "every in-flight request on SIGTERM, so a stop drains nothing; add e.g. --shutdown-timeout 30"
+            )
+    return tuple(found)
 
 
 def local_model_path(version: ModelVersion, root: Path) -> Path | None:
@@ -64,17 +94,4 @@ def local_model_path(version: ModelVersion, root: Path) -> Path | None:
     model = version.model
     if model.startswith(("/", "./", "../", "~")) or model.endswith(WEIGHT_SUFFIXES):
         return (root / Path(model).expanduser()).resolve()
-    return None
-
-
-def _has_flag(args: tuple[str, ...], flag: str) -> bool:
-    return any(arg == flag or arg.startswith(f"{flag}=") for arg in args)
-
-
-def _flag_value(args: tuple[str, ...], flag: str) -> str | None:
-    for i, arg in enumerate(args):
-        if arg.startswith(f"{flag}="):
-            return arg.split("=", 1)[1]
-        if arg == flag and i + 1 < len(args):
-            return args[i + 1]
     return None

@@ -70,6 +70,19 @@ def test_validate_passes_on_a_fresh_init(repo: Path) -> None:
     assert code == 0 and output.startswith("ok:")
 
 
+def test_validate_warns_of_a_vllm_template_that_drains_nothing(repo: Path) -> None:
+    plan = repo / "rollout-plan.yaml"
+    text = plan.read_text()
+    blue = text.index("  blue:")
+    plan.write_text(
+        text[:blue] + "  blue:\n    engine: command\n    command: vllm serve {model} --port {port}\n" + text[blue + 8 :]
+    )
+    result = CliRunner().invoke(cli, ["validate", "--plan", str(plan), "--json"])
+    assert result.exit_code == 0, result.output
+    warnings = json.loads(result.stdout)["warnings"]
+    assert len(warnings) == 1 and warnings[0].startswith("models.blue.command runs vLLM without --shutdown-timeout")
+
+
 def test_next_across_a_timeline_reads_the_stage_start_from_git(repo: Path, tmp_path: Path) -> None:
     passing = str(write_verdict(tmp_path / "pass.json", "pass"))
     code, output = run(repo, "next", "--json", "--verdict", passing, "--now", "2026-11-01T10:00:00Z")
