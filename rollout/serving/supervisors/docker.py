@@ -1,7 +1,11 @@
 """The `docker` supervisor: vLLM's OpenAI-compatible image with the GPUs, one container per color.
 
-The container is published on the plan's host and port and listens on all interfaces inside. `docker
-stop --time` sends SIGTERM (vLLM drains for its --shutdown-timeout) and SIGKILLs after that many seconds.
+The image is the plan's `image` (a pinned vLLM release by default, so blue and green run the same one);
+its entrypoint is `vllm serve`, so the model comes first, as vLLM wants it. A model on this machine is
+mounted read-only and named by its path inside; a hub id is fetched into the mounted Hugging Face
+cache. The container is published on the plan's host and port and listens on all interfaces inside.
+`docker stop --time` sends SIGTERM (vLLM drains for its --shutdown-timeout) and SIGKILLs after that
+many seconds.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from rollout.serving.engines import vllm_options
+from rollout.serving.engines import local_model_path, vllm_options
 from rollout.serving.environment import passed_names
 from rollout.serving.launch_records import Launch, new_launch
 from rollout.serving.procfs import Liveness
@@ -17,17 +21,18 @@ from rollout.serving.spec import ServerSpec
 from rollout.serving.supervisors._shared import LOG_TAIL_LINES, STOP_GRACE, StopHow
 from rollout.subprocesses import run_command
 
-IMAGE = "vllm/vllm-openai:latest"
 HF_CACHE = "/root/.cache/huggingface"
+MODELS = "/models"
 
 
-def run_argv(
-    spec: ServerSpec, *, env: Mapping[str, str], hf_cache: str, drain: float, grace: float, image: str = IMAGE
-) -> tuple[str, ...]:
+def run_argv(spec: ServerSpec, *, env: Mapping[str, str], hf_cache: str, drain: float, grace: float) -> tuple[str, ...]:
     """The allowlisted variables go by name (docker copies their values from its own environment, so none
     shows in a command line), then the plan's."""
     version = spec.version
     inside = dataclasses.replace(version, host="0.0.0.0")
+    local = local_model_path(version, spec.cwd)
+    model = version.model if local is None else f"{MODELS}/{local.name}"
+    mounts = () if local is None else (f"--volume={local}:{model}:ro",)
     return (
         "docker",
         "run",
@@ -37,12 +42,12 @@ def run_argv(
         "--ipc=host",
         f"--publish={version.host}:{version.port}:{version.port}",
         f"--volume={hf_cache}:{HF_CACHE}",
+        *mounts,
         f"--stop-timeout={int(drain + grace)}",
         *(f"--env={name}" for name in passed_names(env, container=True) if name not in version.env),
         *(f"--env={key}={value}" for key, value in sorted(version.env.items())),
-        image,
-        "--model",
-        version.model,
+        version.image,
+        model,
         *vllm_options(inside),
     )
 

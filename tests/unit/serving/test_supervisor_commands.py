@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from rollout.plan import ModelVersion
 from rollout.serving.engines import server_argv
 from rollout.serving.supervisors import docker, systemd
@@ -70,8 +72,7 @@ def test_docker_runs_the_vllm_image_with_gpus_on_the_plan_port(vllm_blue: ModelV
         "--stop-timeout=40",
         "--env=HF_TOKEN",
         "--env=VLLM_LOGGING_LEVEL=INFO",
-        "vllm/vllm-openai:latest",
-        "--model",
+        "vllm/vllm-openai:v0.33.0",
         "meta-llama/Llama-3.1-8B-Instruct",
         "--revision",
         "0e9e39f",
@@ -86,6 +87,29 @@ def test_docker_runs_the_vllm_image_with_gpus_on_the_plan_port(vllm_blue: ModelV
         "--max-model-len",
         "8192",
     )
+
+
+def test_docker_runs_the_plans_image(vllm_blue: ModelVersion) -> None:
+    version = dataclasses.replace(vllm_blue, supervisor="docker", image="registry.local:5000/vllm/vllm-openai:v0.32.0")
+    argv = docker.run_argv(spec_for(version), env={}, hf_cache="/hf", drain=30, grace=10)
+    assert argv[argv.index("registry.local:5000/vllm/vllm-openai:v0.32.0") + 1] == "meta-llama/Llama-3.1-8B-Instruct"
+
+
+@pytest.mark.parametrize(
+    ("model", "host_path", "inside"),
+    [
+        ("/srv/models/llama-ft", "/srv/models/llama-ft", "/models/llama-ft"),
+        ("./weights/smol.gguf", "/srv/rollout/weights/smol.gguf", "/models/smol.gguf"),
+    ],
+)
+def test_docker_mounts_a_local_model_read_only_and_serves_its_path_inside(
+    vllm_blue: ModelVersion, model: str, host_path: str, inside: str
+) -> None:
+    version = dataclasses.replace(vllm_blue, supervisor="docker", model=model)
+    argv = docker.run_argv(spec_for(version), env={}, hf_cache="/hf", drain=30, grace=10)
+    assert f"--volume={host_path}:{inside}:ro" in argv
+    assert argv[argv.index("vllm/vllm-openai:v0.33.0") + 1] == inside
+    assert model not in argv
 
 
 def test_docker_stop_inspect_logs_and_remove(vllm_blue: ModelVersion) -> None:
