@@ -368,7 +368,28 @@ def test_watch_runs_status_then_evals_on_both_colors_then_gates_them(tmp_path: P
     (workspace / "rollout-traffic.yaml").write_text(
         "service: chat\nstage: early\ngreen: chat-v2\nweights: {blue: 75, green: 25}\nrejected: []\n"
     )
-    base = {"inputs.plan": "rollout-plan.yaml", "inputs.python-version": "", "steps.rollout.outputs.bin-dir": str(BIN)}
+    # A results file committed to the repository: a 0.5x latency "pass" for a suite no gate names.
+    committed = workspace / "eval-results" / "green" / "zz.json"
+    committed.parent.mkdir(parents=True)
+    committed.write_text(
+        json.dumps(
+            {
+                "schema": "rollout.eval-results/v1",
+                "suite": "zz",
+                "target": "green",
+                "model": "chat-v2",
+                "cases": [{"id": "x", "scores": [1.0]}],
+            }
+        )
+    )
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    base = {
+        "inputs.plan": "rollout-plan.yaml",
+        "inputs.python-version": "",
+        "steps.rollout.outputs.bin-dir": str(BIN),
+        "runner.temp": str(temp),
+    }
     with openai_stub() as blue, openai_stub() as green:
         (workspace / "rollout-plan.yaml").write_text(stub_plan(blue.url, green.url))
         status = run_step(next(s for s in watch["plan"] if s.get("id") == "status"), workspace, base)
@@ -379,19 +400,21 @@ def test_watch_runs_status_then_evals_on_both_colors_then_gates_them(tmp_path: P
         for entry in matrix:
             run_step(eval_step, workspace, base | {f"matrix.{key}": value for key, value in entry.items()})
         assert blue.state.attempts and green.state.attempts, "each color answered its own eval job"
-        # upload-artifact keeps each job's eval-results/ tree; download merges them back into one.
-        assert sorted(p.relative_to(workspace).as_posix() for p in (workspace / "eval-results").rglob("*.json")) == [
+        # upload-artifact keeps each job's eval-results/ tree; download merges them back into one, outside the
+        # checkout, so the committed file never joins the evidence.
+        assert sorted(p.relative_to(temp).as_posix() for p in (temp / "eval-results").rglob("*.json")) == [
             "eval-results/blue/quality.json",
             "eval-results/green/quality.json",
         ]
-        assert sorted(p.name for p in (workspace / "junit").glob("*.xml")) == ["quality-blue.xml", "quality-green.xml"]
+        assert sorted(p.name for p in (temp / "junit").glob("*.xml")) == ["quality-blue.xml", "quality-green.xml"]
         gate = run_step(next(s for s in watch["gate"] if s.get("id") == "gate"), workspace, base)
         decision = run_step(next(s for s in watch["gate"] if s.get("id") == "next"), workspace, base)
     assert gate["exit-code"] == "3" and gate["verdict"] == "inconclusive", "three cases cannot decide"
     assert (decision["decision"], decision["exit-code"]) == ("hold", "3")
-    verdict = json.loads((workspace / "verdict" / "verdict.json").read_text())
+    verdict = json.loads((temp / "verdict" / "verdict.json").read_text())
     assert (verdict["baseline"]["model"], verdict["candidate"]["model"]) == ("chat-v1", "chat-v2")
-    assert (workspace / "verdict" / "report.md").read_text().strip()
+    assert [g["gate"] for g in verdict["gates"]] == ["quality"]
+    assert (temp / "verdict" / "report.md").read_text().strip()
 
 
 # ---- the apply workflow's steps on a merge and on its revert ---------------------------------------------

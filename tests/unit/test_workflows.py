@@ -17,6 +17,7 @@ from tests.support.workflows import (
     ACTION,
     ACTION_USES,
     CALLERS_DIR,
+    PLACEHOLDER,
     REPO,
     REUSABLE,
     WORKFLOWS_DIR,
@@ -302,6 +303,22 @@ def test_actions_are_pinned_to_a_commit_and_checkouts_keep_no_credentials(path: 
 def test_no_expression_is_pasted_into_a_shell_script(path: Path) -> None:
     for step in all_steps(path):
         assert "${{" not in step.get("run", ""), f"{step.get('name') or step['run'][:40]}: pass it through env:"
+
+
+@pytest.mark.parametrize("name", ["rollout-deploy.yml", "rollout-watch.yml", "rollout-decommission.yml"])
+def test_eval_results_and_verdicts_live_outside_the_checkout(name: str) -> None:
+    # A results file committed under eval-results/ must never become evidence the gate reads.
+    temp = "${{ runner.temp }}/"
+    artifacts = [step for _, step in steps(CALLED[name]) if "-artifact@" in str(step.get("uses", ""))]
+    assert artifacts
+    for step in artifacts:
+        assert str(step["with"]["path"]).startswith(temp), f"{step['uses']}: {step['with']['path']}"
+    evals = [step for _, step in steps(CALLED[name]) if "RESULTS" in (step.get("env") or {})]
+    assert evals and all(str(step["env"]["RESULTS"]).startswith(temp) for step in evals)
+    for line in command_lines(WORKFLOWS_DIR / name):
+        for flag in ("--baseline", "--candidate", "--verdict", "--report", "--out"):
+            if flag in line.argv:
+                assert line.argv[line.argv.index(flag) + 1].startswith(PLACEHOLDER + "/"), f"{line.where}: {flag}"
 
 
 def test_inputs_and_outputs_of_the_action_that_workflows_use_exist() -> None:
