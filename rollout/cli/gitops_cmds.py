@@ -16,6 +16,7 @@ from rollout.cli.output import workflow_command
 from rollout.documents import read_text
 from rollout.errors import EXIT_OK
 from rollout.forge import FORGE_CHOICES, ForgeChoice, open_forge
+from rollout.gates.report import code, inline
 from rollout.gates.verdict import Verdict, load_verdict
 from rollout.gitops import commands
 from rollout.gitops.sync import SyncResult
@@ -159,12 +160,12 @@ def sync_result_to_dict(outcome: SyncResult) -> dict[str, Any]:
 
 def summary_markdown(command: str, outcome: SyncResult) -> str:
     decision, pull = outcome.decision, outcome.pull
-    lines = [f"### rollout {command}: {decision.action}", "", decision.reason, ""]
+    lines = [f"### rollout {command}: {decision.action}", "", inline(decision.reason), ""]
     if pull:
         lines.append(f"Pull request [#{pull.number}]({pull.url}): {outcome.status}")
     elif outcome.branch:
-        lines.append(f"Branch `{outcome.branch}`: {outcome.status}")
+        lines.append(f"Branch {code(outcome.branch)}: {outcome.status}")
     if outcome.closed:
         lines.append("Closed: " + ", ".join(f"#{n}" for n in outcome.closed))
-    lines += [f"- {note}" for note in outcome.notes]
+    lines += [f"- {inline(note)}" for note in outcome.notes]
     return "\n".join(lines)

@@ -19,20 +19,33 @@ PROMPT_CHARS = 160
 ANSWER_CHARS = 240
 IDS_SHOWN = 10
 
-_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+# Terminal escape sequences as a whole (strings such as OSC 8 hyperlinks, CSI colours and cursor moves, the
+# short ones), so that none leaves its parameters behind as visible residue like `[31m`.
+_ESCAPES = re.compile(
+    "(?:\x1b[]P^_X]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\\\|\x9c)?"
+    "|(?:\x1b\\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    "|\x1b[ -/]*[0-~]?"
+)
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "`": "&#96;"}
 _BACKSLASHED = set("\\*_[]!|~{}:")
 # GitHub links @name and #123 in the rendered text, after entities are decoded; a zero-width space breaks the link.
 _UNLINKED = {"@": "@\u200b", "#": "#\u200b"}
+# ... and GH-123, www.host and scheme://host: the same space goes where each autolink needs a literal.
+_AUTOLINKED = re.compile(r"(?i)\b(?:www(?=\.)|gh(?=-\d))|:(?=//)")
+
+_CODE_SAFE = re.compile("[^`|\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2028-\u2029\u2060-\u2069\ufeff]{1,200}")
 
 _COMMIT = re.compile(r"[0-9a-f]{13,64}")
 
 
 def inline(text: str, limit: int | None = None) -> str:
     """Untrusted text as one line of inline Markdown, safe in a paragraph or a table cell."""
-    text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).strip()
+    text = _ESCAPES.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _INVISIBLE.sub("", text).strip()
     if limit is not None:
         text = truncate(text, limit)
+    text = _AUTOLINKED.sub(lambda match: match.group() + "\u200b", text)
     out = []
     for char in text:
         if char == "\n":
@@ -44,6 +57,12 @@ def inline(text: str, limit: int | None = None) -> str:
         else:
             out.append(_UNLINKED.get(char, char))
     return "".join(out)
+
+
+def code(text: str) -> str:
+    """Untrusted text as an inline code span (nothing in one links, pings or renders), when it can be one:
+    a code span cannot escape a backtick, and a pipe ends a table cell even inside one. Else `inline`."""
+    return f"`{text}`" if _CODE_SAFE.fullmatch(text) else inline(text)
 
 
 def truncate(text: str, limit: int) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rollout.gates.report import code, inline
 from rollout.gates.verdict import Verdict, verdict_to_dict
 from rollout.plan import Plan
 from rollout.records import Record, record_name
@@ -136,23 +137,23 @@ def proposal_body(
     after = new.stage or ("decommissioned" if decision.action == "decommission" else "not started")
     green = plan.green.name if plan.green else (new.green or "-")
     lines = [
-        f"**{decision.action}**: {decision.reason}",
+        f"**{decision.action}**: {inline(decision.reason)}",
         "",
         "| | now | after merge |",
         "|---|---:|---:|",
-        f"| stage | {before} | {after} |",
-        f"| blue `{plan.blue.name}` | {current.weights.blue}% | {new.weights.blue}% |",
-        f"| green `{green}` | {current.weights.green}% | {new.weights.green}% |",
+        f"| stage | {inline(before)} | {inline(after)} |",
+        f"| blue {code(plan.blue.name)} | {current.weights.blue}% | {new.weights.blue}% |",
+        f"| green {code(green)} | {current.weights.green}% | {new.weights.green}% |",
         "",
     ]
     if decision.action == "decommission":
         lines += [
-            f"Merging also makes `{green}` the blue model in `rollout-plan.yaml` and stops `{plan.blue.name}`.",
+            f"Merging also makes {code(green)} the blue model in `rollout-plan.yaml` and stops {code(plan.blue.name)}.",
             "",
         ]
     if decision.action == "rollback":
         lines += [
-            f"`{new.green}` is listed under `rejected` and will not be proposed again until the plan names "
+            f"{code(new.green or '-')} is listed under `rejected` and will not be proposed again until the plan names "
             "a new green version.",
             "",
         ]
@@ -167,9 +168,9 @@ def proposal_body(
 
 
 def verdict_table(verdict: Verdict) -> list[str]:
-    rows = [f"| {g.gate} | {g.outcome} | {g.reason} |" for g in verdict.gates]
+    rows = [f"| {inline(g.gate)} | {g.outcome} | {inline(g.reason)} |" for g in verdict.gates]
     return [
-        f"Verdict **{verdict.outcome}**: green `{verdict.candidate.model}` against blue `{verdict.baseline.model}`",
+        f"Verdict **{verdict.outcome}**: green {code(verdict.candidate.model)} against blue {code(verdict.baseline.model)}",
         "",
         "| gate | outcome | why |",
         "|---|---|---|",

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from rollout.cli import cli
 from rollout.evals.results import CaseResult, EvalResults, results_to_json
-from tests.support.hostile import Hostile, corpus, obeyed_lines, runner_lines
+from tests.support.hostile import Hostile, corpus, markdown_hazards, obeyed_lines, runner_lines
 from tests.support.openai_stub import Stub, openai_stub
 
 REPO = Path(__file__).resolve().parents[2]
@@ -80,7 +80,13 @@ def hostile_traffic(repo: Path, text: str) -> None:
     git(repo, "commit", "-qam", "to internal")
 
 
-@pytest.mark.parametrize("hostile", PRINTED, ids=lambda h: h.name)
+def assert_summary_inert(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    if summary.exists():
+        assert markdown_hazards(summary.read_text()) == []
+
+
+@pytest.mark.parametrize("hostile", corpus(), ids=lambda h: h.name)
 def test_the_traffic_files_green_reaches_no_command_raw(repo: Path, tmp_path: Path, hostile: Hostile) -> None:
     hostile_traffic(repo, hostile.text)
     plan = str(repo / "rollout-plan.yaml")
@@ -94,6 +100,7 @@ def test_the_traffic_files_green_reaches_no_command_raw(repo: Path, tmp_path: Pa
     ):
         _, stdout, stderr = invoke(tmp_path, args[0], "--plan", plan, *args[1:])
         assert_safe(stdout, stderr)
+    assert_summary_inert(tmp_path)
 
 
 @pytest.mark.parametrize("hostile", PRINTED, ids=lambda h: h.name)
@@ -119,7 +126,7 @@ def results(color: str, hostile: str) -> str:
     )
 
 
-@pytest.mark.parametrize("hostile", PRINTED, ids=lambda h: h.name)
+@pytest.mark.parametrize("hostile", corpus(), ids=lambda h: h.name)
 def test_results_files_reach_gate_output_neutralised(repo: Path, tmp_path: Path, hostile: Hostile) -> None:
     for color in ("blue", "green"):
         (tmp_path / color).mkdir()
@@ -138,6 +145,7 @@ def test_results_files_reach_gate_output_neutralised(repo: Path, tmp_path: Path,
             *extra,
         )
         assert_safe(stdout, stderr)
+    assert_summary_inert(tmp_path)
 
 
 def test_a_plan_error_is_our_annotation_and_nothing_else(repo: Path, tmp_path: Path) -> None:

@@ -45,3 +45,22 @@ def obeyed_lines(output: str, *, ours: tuple[str, ...] = ()) -> list[str]:
         if line.lstrip().startswith("::") or "##[" in line or _CONTROLS.search(line):
             bad.append(line)
     return bad
+
+
+_CODE_SPAN = re.compile(r"`[^`\n]+`")
+_MARKDOWN_HAZARDS = {
+    "an HTML tag": re.compile(r"<(?!br>|/?sub>)[a-zA-Z/!?]"),  # ours: <br> for a line break, <sub> for the footer
+    "a www autolink": re.compile(r"(?i)\bwww\."),
+    "a GH- reference": re.compile(r"(?i)\bgh-\d"),
+    "a URL autolink": re.compile(r"(?i)\b[a-z][a-z0-9+.-]*:(?:\\)?//"),
+    "a mention": re.compile(r"(?<![\w`])@\w"),
+    "an issue reference": re.compile(r"(?<![\w&`])#\d"),
+    "an escape sequence or its residue": re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]|\\[[0-9;]*[0-9][A-Za-z]|\\]8;;"),
+}
+
+
+def markdown_hazards(rendered: str) -> list[str]:
+    """What in `rendered` Markdown would link, ping, render as HTML or show terminal residue on GitHub
+    (nothing in a code span links or renders; a control character shows even there)."""
+    rendered = _CODE_SPAN.sub(lambda m: "".join(_CONTROLS.findall(m.group())), rendered)
+    return [f"{what}: {m.group()!r}" for what, pattern in _MARKDOWN_HAZARDS.items() for m in pattern.finditer(rendered)]

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from rollout.gates.report import inline, render_report, short_revision, truncate
 from rollout.gates.verdict import GateResult, RunInfo, Verdict, load_verdict
 from tests.support.golden import VERDICTS, assert_golden
+from tests.support.hostile import Hostile, corpus, markdown_hazards
 
 GOLDEN = Path(__file__).parent / "golden" / "report"
 
@@ -29,10 +30,21 @@ GOLDEN = Path(__file__).parent / "golden" / "report"
         ("[click](javascript:alert(1))", "[click]"),
         ("&lt;b&gt; is already escaped", "&lt;b"),
         ("hidden\u202egnp.exe", "\u202e"),
+        ("see GH-1", "GH-1"),
+        ("log in at www.evil.example/login", "www."),
+        ("https://evil.example/login", "://"),
+        ("\x1b[31mred\x1b[0m and \x1b[2K", "[31m"),
+        ("\x1b]8;;https://evil.example/\x07click\x1b]8;;\x07", "8;;"),
+        ("\x9b2Kerased", "2K"),
     ],
 )
 def test_untrusted_text_cannot_inject(text: str, forbidden: str) -> None:
     assert forbidden not in inline(text)
+
+
+@pytest.mark.parametrize("hostile", corpus("markdown", "terminal"), ids=lambda h: h.name)
+def test_the_hostile_corpus_renders_inert(hostile: Hostile) -> None:
+    assert markdown_hazards(inline(hostile.text)) == []
 
 
 def test_escaped_text_keeps_its_visible_characters() -> None:

@@ -5,18 +5,20 @@ golden/pr-body/<case>.md is the body for the fixture plan; ROLLOUT_UPDATE_GOLDEN
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from rollout.gates.report import render_report
-from rollout.gates.verdict import load_verdict
+from rollout.gates.verdict import RunInfo, load_verdict
 from rollout.gitops.proposal import RepoPaths, build_proposal
 from rollout.plan import load_plan
 from rollout.stages import decide
 from rollout.traffic import TrafficState, Weights
 from tests.support.golden import VERDICTS, assert_golden
+from tests.support.hostile import Hostile, corpus, markdown_hazards
 from tests.support.plans import CHAT_PLAN
 
 PLAN = load_plan(CHAT_PLAN)
@@ -57,3 +59,25 @@ def test_pr_body_matches_golden(case: str) -> None:
         now=NOW,
     )
     assert_golden(GOLDEN / f"{case}.md", proposal.body)
+
+
+@pytest.mark.parametrize("hostile", corpus("markdown", "terminal"), ids=lambda h: h.name)
+@pytest.mark.parametrize("action", ["advance-without-report", "rollback"])
+def test_model_text_in_a_pr_body_links_and_renders_nothing(hostile: Hostile, action: str) -> None:
+    stage, outcome, _, expected = CASES[action]
+    honest = load_verdict(VERDICTS / f"{outcome}.json")
+    decision = decide(PLAN, at(stage), stage_started_at=NOW - timedelta(days=30), verdict=honest, now=NOW)
+    assert decision.action == expected
+    verdict = replace(
+        honest,
+        candidate=RunInfo(model=hostile.text),
+        gates=tuple(replace(g, gate=hostile.text, reason=hostile.text) for g in honest.gates),
+    )
+    current = replace(at(stage), green=hostile.text)
+    decision = replace(
+        decision, reason=f"{decision.reason}: {hostile.text}", state=replace(decision.state, green=hostile.text)
+    )
+    proposal = build_proposal(
+        PLAN, current, decision, paths=PATHS, verdict=verdict, report=None, plan_text=None, now=NOW
+    )
+    assert markdown_hazards(proposal.body) == []
