@@ -115,3 +115,14 @@ def api_keys(args: Sequence[str]) -> tuple[str, ...]:
     """The keys `--api-key` gives (it takes several; the last `--api-key` wins)."""
     hits = find(args, API_KEY)
     return values(args, hits[-1]) if hits else ()
+
+
+def hide_keys(argv: Sequence[str], hidden: str = "***") -> tuple[str, ...]:
+    """`argv` with every `--api-key` value blanked out, for messages."""
+    shown = list(argv)
+    for hit in find(argv, API_KEY):
+        if hit.value is not None:
+            shown[hit.index] = f"{argv[hit.index].split('=', 1)[0]}={hidden}"
+        for offset in range(len(values(argv, hit)) if hit.value is None else 0):
+            shown[hit.index + 1 + offset] = hidden
+    return tuple(shown)

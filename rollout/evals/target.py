@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from rollout.errors import ExternalError, InputError
 from rollout.plan import COLORS, load_plan
-
-API_KEY_ENV = "ROLLOUT_API_KEY"
+from rollout.serving.engines import CLIENT_KEY_ENV, client_api_key
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,7 +19,7 @@ class Target:
     url: str
     model: str
     revision: str | None = None
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -36,13 +35,18 @@ def base_url(url: str) -> str:
 
 
 def resolve_target(text: str, *, plan_path: Path, model: str | None, env: Mapping[str, str]) -> Target:
-    """blue/green read the plan (URL, served name, revision); a URL takes --model or asks the server."""
-    api_key = env.get(API_KEY_ENV) or None
+    """blue/green read the plan (URL, served name, revision, the server's key); a URL takes --model or asks
+    the server, with $ROLLOUT_API_KEY."""
     if text in COLORS:
         version = load_plan(plan_path, display=str(plan_path)).model(text)
         return Target(
-            label=text, url=version.url, model=model or version.name, revision=version.revision, api_key=api_key
+            label=text,
+            url=version.url,
+            model=model or version.name,
+            revision=version.revision,
+            api_key=client_api_key(version, env),
         )
+    api_key = env.get(CLIENT_KEY_ENV) or None
     if not text.startswith(("http://", "https://")):
         raise InputError.at("--target", f"{text!r} is not blue, green or an http(s):// URL")
     url = base_url(text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 
 from rollout import vllm_flags
@@ -12,6 +12,10 @@ from rollout.plan import ModelVersion, Plan
 # vLLM's --shutdown-timeout: on SIGTERM it stops taking requests and lets in-flight ones finish for this long.
 DRAIN_SECONDS = 30
 SHUTDOWN_FLAG = "--shutdown-timeout"
+# vLLM's own variable for its key; `--api-key` wins over it, as in vLLM.
+VLLM_API_KEY = "VLLM_API_KEY"
+# The key our clients send when the plan gives the server none: for servers keyed some other way.
+CLIENT_KEY_ENV = "ROLLOUT_API_KEY"
 WEIGHT_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pt", ".pth", ".onnx")
 
 
@@ -64,6 +68,24 @@ def drain_seconds(version: ModelVersion) -> float:
         return float(vllm_flags.shutdown_timeout(value))
     except ValueError:
         return float(DRAIN_SECONDS)
+
+
+def server_api_key(version: ModelVersion, env: Mapping[str, str]) -> str | None:
+    """The key the server will demand under /v1, found where vLLM finds it: `--api-key` (in args, or in a
+    command template), else VLLM_API_KEY in the plan's env, else in the caller's (which the server inherits).
+    `env` is the caller's environment."""
+    argv = version.args if version.engine == "vllm" else server_argv(version)
+    keys = vllm_flags.api_keys(argv)
+    if keys:
+        return keys[0]
+    if version.engine == "vllm" or runs_vllm(argv):
+        return version.env.get(VLLM_API_KEY) or env.get(VLLM_API_KEY) or None
+    return None
+
+
+def client_api_key(version: ModelVersion, env: Mapping[str, str]) -> str | None:
+    """The bearer token we send to the server: its own key, else $ROLLOUT_API_KEY."""
+    return server_api_key(version, env) or env.get(CLIENT_KEY_ENV) or None
 
 
 def runs_vllm(argv: Sequence[str]) -> bool:

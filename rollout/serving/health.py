@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,15 +36,18 @@ class Health:
         return self.healthy and name in self.models
 
 
-def probe(url: str, *, client: httpx.Client) -> Health:
+def probe(url: str, *, client: httpx.Client, headers: Mapping[str, str] | None = None) -> Health:
+    """/health, then /v1/models; `headers` carry the server's key (vLLM guards everything under /v1)."""
     try:
         health = client.get(f"{url}/health", timeout=PROBE_TIMEOUT).status_code
     except httpx.HTTPError as exc:
         return Health(url=url, health=None, error=_describe(exc))
     try:
-        response = client.get(f"{url}/v1/models", timeout=PROBE_TIMEOUT)
+        response = client.get(f"{url}/v1/models", headers=headers, timeout=PROBE_TIMEOUT)
         models = model_ids(response.json()) if response.status_code == 200 else ()
         error = None if response.status_code == 200 else f"/v1/models answered {response.status_code}"
+        if response.status_code == 401:
+            error = f"{error} (the server wants an API key: see docs/serving.md)"
     except (httpx.HTTPError, ValueError) as exc:
         return Health(url=url, health=health, error=f"/v1/models: {_describe(exc)}")
     return Health(url=url, health=health, models=models, error=error)

@@ -20,6 +20,7 @@ from typing import Literal
 
 import httpx
 
+from rollout import vllm_flags
 from rollout.documents import load_yaml
 from rollout.errors import CheckFailed, ExternalError, InputError
 from rollout.plan import Color, Plan
@@ -178,7 +179,8 @@ def differences(launch: Launch, spec: ServerSpec) -> tuple[str, ...]:
     if launch.supervisor != version.supervisor:
         found.append(f"runs under {launch.supervisor}, the plan says {version.supervisor}")
     if launch.argv != spec.argv and not found:
-        found.append(f"was started as {' '.join(launch.argv)!r}, the plan now gives {' '.join(spec.argv)!r}")
+        was, now = (spec.hide(" ".join(vllm_flags.hide_keys(argv))) for argv in (launch.argv, spec.argv))
+        found.append(f"was started as {was!r}, the plan now gives {now!r}")
     return tuple(found)
 
 
@@ -227,7 +229,7 @@ def _status(spec: ServerSpec, seen: _Seen, http: httpx.Client) -> ServerStatus:
                 notes=(*seen.notes, f"port {version.port} is in use by {holder or 'a process this user cannot see'}"),
             )
         return base
-    health = probe(version.url, client=http)
+    health = probe(version.url, client=http, headers=spec.headers)
     found = differences(launch, spec)
     now = datetime.now(timezone.utc)
     return replace(
@@ -306,7 +308,7 @@ def _wait_ready(
         if supervisor.liveness(spec, launch) != "running":
             forget_launch(spec)
             raise ExternalError(f"{spec.color} exited while starting.{_log_tail(spec)}")
-        health = probe(spec.version.url, client=http)
+        health = probe(spec.version.url, client=http, headers=spec.headers)
         if health.serves(spec.version.name):
             return
         time.sleep(POLL)
@@ -332,7 +334,9 @@ def _log_tail(spec: ServerSpec) -> str:
     lines = SUPERVISORS[spec.version.supervisor].log_tail(spec, LOG_TAIL_LINES)
     if not lines:
         return " The server wrote no log."
-    return f" Last {len(lines)} lines of its log ({spec.log_file}):\n" + "\n".join(f"  {line}" for line in lines)
+    return f" Last {len(lines)} lines of its log ({spec.log_file}):\n" + "\n".join(
+        f"  {spec.hide(line)}" for line in lines
+    )
 
 
 def _refuse_live(plan: Plan, color: Color) -> None:

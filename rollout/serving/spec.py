@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rollout.plan import Color, ModelVersion, Plan
-from rollout.serving.engines import drain_seconds, server_argv
+from rollout.serving.engines import client_api_key, drain_seconds, server_argv
+
+HIDDEN = "***"
 
 STATE_SUBDIR = "model-rollout"
 
@@ -20,10 +22,20 @@ class ServerSpec:
     cwd: Path
     state_dir: Path
     drain: float
+    api_key: str | None = field(default=None, repr=False)
 
     @property
     def color(self) -> Color:
         return self.version.color
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What every request to the server carries: vLLM answers 401 under /v1 without its key."""
+        return {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def hide(self, text: str) -> str:
+        """`text` with the server's key blanked out, for anything we print (vLLM logs its args at start)."""
+        return text.replace(self.api_key, HIDDEN) if self.api_key else text
 
     @property
     def unit(self) -> str:
@@ -56,6 +68,7 @@ def server_spec(plan: Plan, color: Color, env: Mapping[str, str]) -> ServerSpec:
         cwd=plan.root,
         state_dir=state_dir(plan, env),
         drain=drain_seconds(version),
+        api_key=client_api_key(version, env),
     )
 
 

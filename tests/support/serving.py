@@ -25,6 +25,18 @@ def stub_command(*extra: str) -> str:
     return " ".join([sys.executable, str(STUB), "--host", "{host}", "--port", "{port}", "--name", "{name}", *extra])
 
 
+def fake_vllm(bin_dir: Path) -> Path:
+    """A `vllm` program that runs the stub with vLLM's command line (`vllm serve MODEL --port ...`)."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    program = bin_dir / "vllm"
+    program.write_text(
+        f"#!{sys.executable}\nimport runpy, sys\nsys.argv[0] = {str(STUB)!r}\n"
+        f"runpy.run_path({str(STUB)!r}, run_name='__main__')\n"
+    )
+    program.chmod(0o755)
+    return program
+
+
 def write_plan(root: Path, blue: Mapping[str, Any], green: Mapping[str, Any] | None = None) -> Plan:
     models = {"blue": {"engine": "command", **blue}}
     if green is not None:
