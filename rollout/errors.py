@@ -1,4 +1,4 @@
-"""Errors that end a command, each with the exit code DESIGN.md gives it.
+"""Errors that end a command, each with its exit code (the table is in docs/architecture.md).
 
     RolloutError                  any failure meant for a person (exit code on the class)
     ├── CheckFailed               1  a gate or a check failed

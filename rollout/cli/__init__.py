@@ -1,4 +1,4 @@
-"""The `rollout` command line: parse, call the core, print, and exit with DESIGN.md's codes."""
+"""The `rollout` command line: parse, call the core, print, and exit with the codes in docs/architecture.md."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The GitHub Actions surface, read statically: the commands it runs, its triggers and conditions against the
-lifecycle in DESIGN.md, and the safety properties (permissions, pins, forks, concurrency) a reviewer expects."""
+lifecycle in docs/architecture.md, and the safety properties (permissions, pins, forks, concurrency) a reviewer expects."""
 
 from __future__ import annotations
 
