@@ -79,6 +79,13 @@ def _rule_problems(doc: Document, plan: Plan) -> list[Problem]:
     if data["service"] != plan.service:
         problems.append(doc.problem(("service",), f"{data['service']!r} is not the plan's service {plan.service!r}"))
     weights = data["weights"]
+    # JSON Schema counts 75.0 as an integer; a router config would get "75.0".
+    problems += [
+        doc.problem(("weights", color), f"{weights[color]!r} is not a whole number: weights are integers")
+        for color in ("blue", "green")
+        if type(weights[color]) is not int
+    ]
+    problems += _green_problems(doc, plan)
     if weights["blue"] + weights["green"] != 100:
         problems.append(doc.problem(("weights",), f"weights add up to {weights['blue'] + weights['green']}, not 100"))
     stage = data["stage"]
@@ -100,6 +107,35 @@ def _rule_problems(doc: Document, plan: Plan) -> list[Problem]:
             )
         )
     return problems
+
+
+def _green_problems(doc: Document, plan: Plan) -> list[Problem]:
+    """Traffic may only go to the plan's green, and never to a rejected version: no verdict covers any other."""
+    data = doc.data
+    share = data["weights"]["green"]
+    if not share:
+        return []
+    green = data.get("green")
+    planned = plan.green.name if plan.green else None
+    if green != planned:
+        if green is None:
+            message = f"names no green version but gives green {share}%: name the plan's green {planned!r}"
+        elif planned is None:
+            message = f"{green!r} gets {share}% of the traffic but the plan names no green version"
+        else:
+            message = (
+                f"{green!r} gets {share}% of the traffic but the plan's green is {planned!r}: roll it back "
+                "(`rollout rollback`) before the plan names another version"
+            )
+        return [doc.problem(("green",), message)]
+    if green in data.get("rejected", ()):
+        return [
+            doc.problem(
+                ("rejected",),
+                f"{green!r} is rejected but gets {share}% of the traffic: a rejected version gets none",
+            )
+        ]
+    return []
 
 
 def render_traffic(state: TrafficState) -> str:

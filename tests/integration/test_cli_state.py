@@ -141,6 +141,15 @@ def test_a_hand_edited_traffic_file_fails_validation(repo: Path) -> None:
     assert "rollout-traffic.yaml:3: weights: weights add up to 105, not 100" in output
 
 
+def test_validate_refuses_traffic_the_plan_s_green_does_not_cover(repo: Path) -> None:
+    (repo / "rollout-traffic.yaml").write_text(
+        "service: chat\nstage: early\ngreen: some-other-model\nweights: {blue: 75, green: 25}\nrejected: []\n"
+    )
+    code, output = run(repo, "validate")
+    assert code == 2
+    assert "rollout-traffic.yaml:3: green: 'some-other-model' gets 25% of the traffic" in output
+
+
 def test_init_refuses_to_overwrite_and_writes_nothing(repo: Path) -> None:
     (repo / "rollout-plan.yaml").write_text("# mine\n")
     before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file() and ".git" not in p.parts}

@@ -84,6 +84,45 @@ def test_invalid_states_are_refused(plan, text: str, message: str) -> None:  # t
     assert message in str(info.value)
 
 
+GREEN = "llama-3.3-8b-ft2"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "service: chat\nstage: early\ngreen: some-other-model\nweights: {blue: 75, green: 25}\n",
+            f"rollout-traffic.yaml:3: green: 'some-other-model' gets 25% of the traffic but the plan's green is '{GREEN}'",
+        ),
+        (
+            "service: chat\nstage: early\ngreen: null\nweights: {blue: 75, green: 25}\n",
+            f"rollout-traffic.yaml:3: green: names no green version but gives green 25%: name the plan's green '{GREEN}'",
+        ),
+        (
+            f"service: chat\nstage: early\ngreen: {GREEN}\nweights: {{blue: 75, green: 25}}\nrejected: [{GREEN}]\n",
+            f"rollout-traffic.yaml:5: rejected: '{GREEN}' is rejected but gets 25% of the traffic",
+        ),
+        (
+            f"service: chat\nstage: early\ngreen: {GREEN}\nweights: {{blue: 75.0, green: 25.0}}\n",
+            "rollout-traffic.yaml:4: weights.blue: 75.0 is not a whole number: weights are integers",
+        ),
+    ],
+)
+def test_traffic_goes_only_to_the_plan_s_green_unrejected_in_whole_percents(  # type: ignore[no-untyped-def]
+    plan, text: str, message: str
+) -> None:
+    with pytest.raises(InputError) as info:
+        parse_traffic_text(text, plan)
+    assert message in str(info.value)
+
+
+def test_a_version_other_than_the_plan_s_green_may_hold_no_traffic(plan) -> None:  # type: ignore[no-untyped-def]
+    text = (
+        "service: chat\nstage: rolled-back\ngreen: old-model\nweights: {blue: 100, green: 0}\nrejected: [old-model]\n"
+    )
+    assert parse_traffic_text(text, plan).green == "old-model"
+
+
 def test_rejecting_sends_everything_to_blue_and_remembers_the_version() -> None:
     state = TrafficState(service="chat", stage="majority", green="g2", weights=Weights.for_green(75), rejected=("g1",))
     rejected = state.rejecting("g2")
