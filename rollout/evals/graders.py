@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema
+import re2
 
 JUDGE = "llm_judge"
 COMMON_OPTIONS = frozenset({"weight"})
@@ -83,8 +84,16 @@ def _not_contains(output: str, exp: Expectation) -> float:
 
 
 def _regex(output: str, exp: Expectation) -> float:
-    flags = 0 if exp.options.get("case_sensitive", True) else re.IGNORECASE
-    return float(re.search(exp.value, output, flags) is not None)
+    return float(_pattern(exp.value, case_sensitive=exp.options.get("case_sensitive", True)).search(output) is not None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pattern(pattern: str, *, case_sensitive: bool) -> Any:
+    # RE2 matches in time linear in the answer: a suite's `^(a+)+$` cannot hang the run as Python's re would.
+    options = re2.Options()
+    options.log_errors = False
+    options.case_sensitive = case_sensitive
+    return re2.compile(pattern, options)
 
 
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n(.*?)\n?```\s*$", re.DOTALL)
@@ -216,9 +225,13 @@ def _check_regex(value: Any, options: Mapping[str, Any]) -> str | None:
     if not isinstance(value, str):
         return "expects a regular expression string"
     try:
-        re.compile(value)
-    except re.error as exc:
-        return f"bad regular expression {value!r}: {exc}"
+        _pattern(value, case_sensitive=True)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        return (
+            f"bad regular expression {value!r}: {reason} (patterns are RE2 syntax, which matches in linear time: "
+            "no backreferences or lookaround)"
+        )
     return None
 
 

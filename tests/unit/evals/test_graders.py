@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -79,6 +82,8 @@ BAD: list[tuple[Any, str]] = [
     ({"weight": 2}, "exactly one grader"),
     ("Paris", "a mapping with one grader key"),
     ({"regex": "(unclosed"}, "bad regular expression"),
+    ({"regex": r"(a)\1"}, "RE2 syntax"),  # a backreference: no linear-time engine can take it
+    ({"regex": "Paris(?= is)"}, "no backreferences or lookaround"),
     ({"json_schema": {"type": "strnig"}}, "invalid JSON Schema"),
     ({"json_schema": [1]}, "expects a JSON Schema"),
     ({"json": "yes"}, "json: true"),
@@ -170,3 +175,14 @@ def test_refusals_are_recognised(text: str) -> None:
 )
 def test_helpful_answers_are_not_refusals(text: str) -> None:
     assert not is_refusal(text)
+
+
+def test_a_backtracking_pattern_on_a_hostile_answer_finishes() -> None:
+    # Python's re needs 2^40 steps here; RE2 one pass. In a child process, so that a hang fails, bounded.
+    code = (
+        "from rollout.evals.graders import grade, parse_expectation\n"
+        "exp, _ = parse_expectation({'regex': '^(a+)+$'})\n"
+        "print(grade('a' * 40 + '!', exp))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=os.environ)
+    assert (done.returncode, done.stdout.strip()) == (0, "0.0"), done.stderr
