@@ -17,6 +17,7 @@ import contextlib
 import functools
 import json
 import random
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,6 +44,9 @@ COMPLETIONS = "/v1/chat/completions"
 class Settings:
     concurrency: int = 16
     timeout: float = 120.0
+    """Seconds one answer may take, whole (and the longest wait for its next bytes)."""
+    max_answer_bytes: int = 10_000_000
+    """A body past this is an error on its repeat: max_tokens bounds a real answer far below it."""
     connect_timeout: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     seed: int | None = None
@@ -160,6 +164,7 @@ class Endpoint:
     headers: Mapping[str, str]
     extensions: Mapping[str, Any]
     timeout: float
+    max_bytes: int
 
 
 def endpoint(target: Target, settings: Settings) -> Endpoint:
@@ -180,6 +185,7 @@ def endpoint(target: Target, settings: Settings) -> Endpoint:
         headers=headers,
         extensions={"timeout": timeouts},
         timeout=settings.timeout,
+        max_bytes=settings.max_answer_bytes,
     )
 
 
@@ -249,38 +255,47 @@ async def run(
 
 
 async def ask(transport: httpx.AsyncBaseTransport, where: Endpoint, body: bytes) -> Reply:
-    """One streamed chat completion: Retryable for failures worth retrying, RequestFailed for the rest.
+    """One chat completion, streamed or not: Retryable for failures worth retrying, RequestFailed for the rest.
 
     The transport is used directly: the client layer (auth, redirects, cookies, event hooks) has nothing
     to do here and costs a quarter of the CPU. No wait for data may exceed the timeout (the transport's
-    read timeout) and neither may the whole answer (checked as chunks arrive), without a task per request.
+    read timeout), nor may the whole answer (one timer, not a task, per request), nor its size.
     """
+    try:
+        if sys.version_info >= (3, 11):
+            async with asyncio.timeout(where.timeout):
+                return await _answer(transport, where, body)
+        return await asyncio.wait_for(_answer(transport, where, body), where.timeout)
+    except (asyncio.TimeoutError, TimeoutError):
+        raise RequestFailed(f"no complete answer within {where.timeout:g}s") from None
+
+
+async def _answer(transport: httpx.AsyncBaseTransport, where: Endpoint, body: bytes) -> Reply:
     started = time.perf_counter()
-    deadline = started + where.timeout
     first: float | None = None
     parser = ChatStream()
-    received = False
+    received = 0
     request = httpx.Request("POST", where.url, content=body, headers=where.headers, extensions=dict(where.extensions))
     try:
         response = await transport.handle_async_request(request)
         try:
             if response.status_code != 200:
-                detail = (await response.aread())[:200].decode(errors="replace").strip()
+                detail = (await _body(response, ERROR_BYTES, cut=True))[:200].decode(errors="replace").strip()
                 message = f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
                 if response.status_code in RETRY_STATUSES:
                     raise Retryable(message, retry_after=retry_after_of(response.headers))
                 raise RequestFailed(message)
             if "text/event-stream" not in response.headers.get("content-type", ""):
-                text, tokens = parse_completion(await response.aread())
+                text, tokens = parse_completion(await _body(response, where.max_bytes))
                 return Reply(
                     text=text, latency_ms=(time.perf_counter() - started) * 1000, ttft_ms=None, output_tokens=tokens
                 )
             async for chunk in response.stream:  # type: ignore[union-attr]
-                received = True
+                received += len(chunk)
+                if received > where.max_bytes:
+                    raise RequestFailed(_too_large(where.max_bytes))
                 if parser.feed(chunk) and first is None:
                     first = time.perf_counter()
-                if time.perf_counter() > deadline:
-                    raise RequestFailed(f"no complete answer within {where.timeout:g}s")
         finally:
             await response.aclose()
         text, tokens = parser.finish()
@@ -305,3 +320,25 @@ async def ask(transport: httpx.AsyncBaseTransport, where: Endpoint, body: bytes)
         ttft_ms=None if first is None else (first - started) * 1000,
         output_tokens=tokens,
     )
+
+
+ERROR_BYTES = 4096
+"""Of an error response's body, the part read for its message."""
+
+
+async def _body(response: httpx.Response, limit: int, *, cut: bool = False) -> bytes:
+    """The response body up to `limit` bytes: cut there, or (an answer) RequestFailed past it."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.stream:  # type: ignore[union-attr]
+        parts.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            if cut:
+                break
+            raise RequestFailed(_too_large(limit))
+    return b"".join(parts)[:limit]
+
+
+def _too_large(limit: int) -> str:
+    return f"the answer is over {limit:,} bytes; max_tokens bounds a real one far below that"

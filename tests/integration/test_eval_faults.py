@@ -45,7 +45,13 @@ def prompt(case_id: str, tmp_path: Path) -> str:
 
 
 def run_scenarios(
-    tmp_path: Path, stub: Stub, scenarios: list[str], *, concurrency: int = 4, repeats: int = 1
+    tmp_path: Path,
+    stub: Stub,
+    scenarios: list[str],
+    *,
+    concurrency: int = 4,
+    repeats: int = 1,
+    max_answer_bytes: int = 10_000_000,
 ) -> dict[str, CaseResult]:
     lines = ["cases:"]
     for name in scenarios:
@@ -58,6 +64,7 @@ def run_scenarios(
         connect_timeout=2.0,
         retry=RetryPolicy(retries=3, backoff=0.01, max_backoff=0.05),
         seed=1,
+        max_answer_bytes=max_answer_bytes,
     )
     results = run_suite(suite, Target(label=stub.url, url=stub.url, model="stub-model"), settings, env={})
     assert [c.id for c in results.cases] == scenarios
@@ -77,7 +84,7 @@ def test_each_failure_is_kept_on_its_case(tmp_path: Path, stub: Stub) -> None:
         "malformed": "malformed stream chunk",
         "empty": "no choices",
         "nonjson": "not JSON",
-        "hang": "no data for 2s waiting for the answer to continue",
+        "hang": "no complete answer within 2s",
         "drip": "no complete answer within 2s",
         "midreset": "mid-stream",
     }
@@ -88,6 +95,23 @@ def test_each_failure_is_kept_on_its_case(tmp_path: Path, stub: Stub) -> None:
             name,
             case.errors,
         )
+
+
+def test_every_answer_streamed_or_not_is_bounded_in_time_and_size(tmp_path: Path, stub: Stub) -> None:
+    cases = run_scenarios(
+        tmp_path, stub, ["plaindrip", "huge", "hugestream", "hugeerror", "ok", "plain"], max_answer_bytes=1_000_000
+    )
+    expected = {
+        "plaindrip": "no complete answer within 2s",
+        "huge": "the answer is over 1,000,000 bytes",
+        "hugestream": "the answer is over 1,000,000 bytes",
+        "hugeerror": "HTTP 400: too long: xxx",
+    }
+    for name, fragment in expected.items():
+        assert cases[name].scores == (), name
+        assert len(cases[name].errors) == 1 and fragment in cases[name].errors[0], (name, cases[name].errors)
+    assert len(cases["hugeerror"].errors[0]) < 300
+    assert cases["ok"].scores == cases["plain"].scores == (1.0,), "a bounded read still reads whole answers"
 
 
 def test_streams_measure_time_to_first_token(tmp_path: Path, stub: Stub) -> None:

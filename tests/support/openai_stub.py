@@ -175,6 +175,37 @@ class Handler(BaseHTTPRequestHandler):
             if self.server.state.release.wait(0.25):
                 return
 
+    def scenario_plaindrip(self, attempt: int) -> None:
+        """A whole JSON body, one byte every quarter second: every read is quick, the answer never ends."""
+        body = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": ANSWER}}]}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        for byte in body[:40]:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            if self.server.state.release.wait(0.25):
+                return
+
+    def scenario_huge(self, attempt: int) -> None:
+        """A whole JSON answer of 3 MB."""
+        content = "Paris " * 500_000
+        body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
+        self.send_body(200, json.dumps(body).encode(), "application/json")
+
+    def scenario_hugestream(self, attempt: int) -> None:
+        """A streamed answer of 3 MB."""
+        self.start_stream()
+        chunk = delta("Paris " * 1000)
+        for _ in range(500):
+            self.wfile.write(chunk)
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def scenario_hugeerror(self, attempt: int) -> None:
+        """An error whose body is 3 MB: only its start is read."""
+        self.send_body(400, b"too long: " + b"x" * 3_000_000, "text/plain")
+
     def scenario_reset(self, attempt: int) -> None:
         if attempt == 1:
             self.reset()
