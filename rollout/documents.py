@@ -206,6 +206,8 @@ def _explain(document: Document, error: jsonschema.ValidationError) -> Problem:
         hint = difflib.get_close_matches(str(error.instance), options, n=1)
         suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
         return document.problem(path, f"{error.instance!r} is not one of {', '.join(options)}{suggestion}")
+    if error.validator == "pattern" and "x-expected" in schema:
+        return document.problem(path, f"{_short(repr(error.instance), 80)} is not {schema['x-expected']}")
     if error.validator in ("oneOf", "anyOf") and error.context:
         deepest = max(error.context, key=lambda e: len(e.absolute_path))
         return (

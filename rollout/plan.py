@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from rollout import vllm_flags
 from rollout.documents import Document, FieldPath, check_unique, load_schema, load_yaml, schema_problems
@@ -55,7 +58,8 @@ class ModelVersion:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,6 +225,8 @@ def _rule_problems(doc: Document, root: Path) -> list[Problem]:
     models = data["models"]
     for color, spec in models.items():
         problems += _model_problems(doc, ("models", color), spec)
+        if "host" in spec and (wrong := host_problem(spec["host"])):
+            problems.append(doc.problem(("models", color, "host"), wrong))
     if "green" in models:
         blue, green = models["blue"], models["green"]
         if blue["port"] == green["port"] and blue.get("host", "127.0.0.1") == green.get("host", "127.0.0.1"):
@@ -247,6 +253,8 @@ def _rule_problems(doc: Document, root: Path) -> list[Problem]:
                     )
                 )
     router = data["router"]
+    if "url" in router and (wrong := url_problem(router["url"])):
+        problems.append(doc.problem(("router", "url"), wrong))
     if router["kind"] == "gateway-api" and "gateway" not in router:
         problems.append(
             doc.problem(
@@ -258,6 +266,40 @@ def _rule_problems(doc: Document, root: Path) -> list[Problem]:
     if feedback is not None:
         problems += _feedback_problems(doc, feedback["source"])
     return sorted(problems, key=lambda p: (p.line or 0, p.field))
+
+
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def host_problem(host: str) -> str | None:
+    """What is wrong with `host` as a hostname or an IP address, or None. Hosts are rendered into router
+    configs, unit files and command lines, so nothing but a host may get through (no port, no `;`)."""
+    if ":" in host or host.replace(".", "").isdigit():
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return f"{host!r} is not an IP address (write the port under 'port:', and IPv6 without brackets)"
+        return None
+    labels = host.removesuffix(".").split(".")
+    if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return f"{host!r} is not a hostname (labels of letters, digits and '-', joined by '.')"
+    return None
+
+
+def url_problem(url: str) -> str | None:
+    """What is wrong with `url` as the router's http(s)://host[:port][/path] address, or None."""
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or parts.username or parts.password:
+        return f"{url!r}: a router URL has a host, a port and a path, and nothing else"
+    try:
+        port = parts.port
+    except ValueError:
+        return f"{url!r}: the port is not a number from 1 to 65535"
+    if port == 0:
+        return f"{url!r}: the port is not a number from 1 to 65535"
+    host = parts.hostname or ""
+    wrong = host_problem(host) if host else "no host"
+    return f"{url!r}: {wrong}" if wrong else None
 
 
 def _duration_problems(doc: Document, path: FieldPath, text: str) -> list[Problem]:

@@ -194,4 +194,17 @@ def test_the_console_script_guards_its_tracebacks_too(tmp_path: Path, repo: Path
     )
     assert proc.returncode in DOCUMENTED_EXITS, proc.stderr
     assert obeyed_lines(proc.stdout) == [], proc.stdout and obeyed_lines(proc.stderr) == []
-    assert json.dumps("x")  # the module imports json for the JSON outputs above
+
+
+@pytest.mark.parametrize("hostile", corpus("config"), ids=lambda h: h.name)
+def test_a_plan_value_that_would_escape_its_config_is_refused_at_validate(
+    repo: Path, tmp_path: Path, hostile: Hostile
+) -> None:
+    plan = repo / "rollout-plan.yaml"
+    text = plan.read_text()
+    line = text[: text.index("    port: 8002")].count("\n") + 2
+    plan.write_text(text.replace("    port: 8002", f"    port: 8002\n    host: {json.dumps(hostile.text)}"))
+    code, stdout, stderr = invoke(tmp_path, "validate", "--plan", str(plan))
+    assert code == 2
+    assert f"{plan}:{line}: models.green.host: " in stderr
+    assert_safe(stdout, stderr)

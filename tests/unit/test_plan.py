@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 
 from rollout.errors import InputError
 from rollout.plan import load_plan
+from tests.support.hostile import corpus
 from tests.support.plans import CHAT_PLAN
 
 REPO = Path(__file__).resolve().parents[2]
@@ -206,3 +208,84 @@ def test_a_plan_without_green_is_valid(tmp_path: Path) -> None:
     assert plan.green is None
     with pytest.raises(InputError, match="names no green version"):
         plan.model("green")
+
+
+NGINX_BREAK_OUT = next(h.text for h in corpus("config") if h.name == "nginx-break-out")
+# Every value rendered into a router config, a unit or a command line is checked at load, not escaped late.
+INJECTIONS = [
+    pytest.param(
+        "    port: 8002",
+        f"    port: 8002\n    host: {json.dumps(NGINX_BREAK_OUT)}",
+        "is not a hostname or",
+        id="host-break-out",
+    ),
+    pytest.param(
+        "    port: 8002", "    port: 8002\n    host: '127.0.0.1:8003'", "is not an IP address", id="host-with-port"
+    ),
+    pytest.param("    port: 8002", "    port: 8002\n    host: '300.1.1.1'", "is not an IP address", id="host-bad-ipv4"),
+    pytest.param(
+        "    port: 8002", "    port: 8002\n    host: '-gpu.internal'", "is not a hostname", id="host-bad-label"
+    ),
+    pytest.param(
+        "  url: http://127.0.0.1:4000",
+        "  url: 'http://127.0.0.1:4000; return 200 injected;'",
+        "is not an http:// or https:// URL",
+        id="url-break-out",
+    ),
+    pytest.param(
+        "  url: http://127.0.0.1:4000", "  url: http://127.0.0.1:99999", "the port is not a number", id="url-port"
+    ),
+    pytest.param("  url: http://127.0.0.1:4000", "  url: http://999.0.0.1:4000", "is not an IP address", id="url-host"),
+    pytest.param(
+        '    args: [--max-model-len, "8192", --gpu-memory-utilization, "0.45"]\n\nrouter',
+        '    args: [--max-model-len, "8192\\nExecStartPre=/bin/sh -c evil"]\n\nrouter',
+        "is not an argument without control characters",
+        id="args-line-break",
+    ),
+    pytest.param("    port: 8002", "    port: 8002\n    env: {'A=B': x}", "is not a variable name", id="env-name"),
+    pytest.param(
+        "    port: 8002", '    port: 8002\n    env: {A: "x\\ny"}', "is not a value without control", id="env-value"
+    ),
+    pytest.param(
+        "    revision: 4f1d3c2b9a8e7d6c5b4a39281706f5e4d3c2b1a0",
+        "    revision: 'main --trust-remote-code'",
+        "is not a revision without spaces",
+        id="revision-space",
+    ),
+    pytest.param(
+        "  config: /etc/litellm/config.yaml",
+        '  config: "/etc/x.conf\\nworker_processes 64;"',
+        "is not one line of text",
+        id="config-line-break",
+    ),
+    pytest.param(
+        "  config: /etc/litellm/config.yaml",
+        "  config: /etc/litellm/config.yaml\n  namespace: 'Prod; x'",
+        "is not a Kubernetes name",
+        id="namespace",
+    ),
+    pytest.param(
+        "    model: acme/llama-3.3-8b-support-ft",
+        '    model: "acme/x\\u001b]8;;evil"',
+        "is not one line of text",
+        id="model-escape",
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "message"), INJECTIONS)
+def test_values_rendered_into_configs_are_checked_at_load(tmp_path: Path, old: str, new: str, message: str) -> None:
+    text = FIXTURE.replace(old, new, 1)
+    changed = next(line for line in new.splitlines() if line not in old.splitlines())
+    found = [p for p in problems(tmp_path, text) if message in p]
+    assert found, problems(tmp_path, text)
+    assert found[0].startswith(f"rollout-plan.yaml:{line_of(text, changed)}: "), found[0]
+
+
+def test_hosts_and_router_urls_that_are_fine(tmp_path: Path) -> None:
+    text = FIXTURE.replace("    port: 8002", "    port: 8002\n    host: '::1'").replace(
+        "    port: 8001", "    port: 8001\n    host: gpu-1.internal"
+    )
+    plan = load_plan(write_plan(tmp_path, text.replace("http://127.0.0.1:4000", "https://[::1]:4000/v1")))
+    assert plan.green is not None and plan.green.url == "http://[::1]:8002"
+    assert plan.blue.url == "http://gpu-1.internal:8001"
