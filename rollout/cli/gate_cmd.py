@@ -13,7 +13,7 @@ from rollout.cli.output import echo_json_text
 from rollout.errors import CheckFailed, Inconclusive
 from rollout.gates.inputs import gate_files
 from rollout.gates.report import render_report
-from rollout.gates.verdict import verdict_to_json
+from rollout.gates.verdict import server_skew, verdict_to_json
 
 RESULTS = click.Path(path_type=Path, exists=True)
 
@@ -78,6 +78,9 @@ def gate(
         for result in verdict.gates:
             click.echo(f"{result.gate:<9} {result.outcome:<12} {result.reason}")
         click.echo(f"verdict   {verdict.outcome}")
+    skew = server_skew(verdict)
+    if skew is not None:
+        click.echo(f"warning: {skew}", err=True)
     if verdict.outcome == "fail":
         raise CheckFailed("gate failed: " + ", ".join(g.gate for g in verdict.failing()))
     if verdict.outcome == "inconclusive":

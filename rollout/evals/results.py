@@ -35,11 +35,23 @@ class CaseResult:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ServerIdentity:
+    """What the server said it serves when the run began, beside `model` and `revision`, which are what the
+    plan asked for: the ids /v1/models lists, the `root` (weights) vLLM lists for the model asked for, and the
+    release /version reports (vLLM has it; other servers may not)."""
+
+    models: tuple[str, ...] = ()
+    root: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class EvalResults:
     suite: str
     target: str
     model: str
     revision: str | None = None
+    server: ServerIdentity | None = None
     run_id: str = ""
     started_at: str = ""
     finished_at: str = ""
@@ -61,6 +73,12 @@ def results_to_dict(results: EvalResults) -> dict[str, Any]:
         "started_at": results.started_at,
         "finished_at": results.finished_at,
     }
+    if results.server is not None:
+        data["server"] = {
+            "models": list(results.server.models),
+            "root": results.server.root,
+            "version": results.server.version,
+        }
     if results.interrupted:
         data["interrupted"] = True
     data["cases"] = [_case_to_dict(case) for case in results.cases]
@@ -145,12 +163,19 @@ def _results(data: Mapping[str, Any], cases: list[CaseResult] | None, reader: _C
         target=data["target"],
         model=data["model"],
         revision=data.get("revision"),
+        server=_server(data.get("server")),
         run_id=data.get("run_id", ""),
         started_at=data.get("started_at", ""),
         finished_at=data.get("finished_at", ""),
         interrupted=bool(data.get("interrupted", False)),
         cases=tuple(cases),
     )
+
+
+def _server(data: Mapping[str, Any] | None) -> ServerIdentity | None:
+    if data is None:
+        return None
+    return ServerIdentity(models=tuple(data.get("models", ())), root=data.get("root"), version=data.get("version"))
 
 
 def _plain(value: Any) -> Any:

@@ -29,10 +29,10 @@ import httpx
 
 from rollout.evals.graders import JUDGE, GraderError, combine, grade
 from rollout.evals.judge import judge
-from rollout.evals.results import CaseResult, EvalResults
+from rollout.evals.results import CaseResult, EvalResults, ServerIdentity
 from rollout.evals.stream import BadResponse, ChatStream, parse_completion
 from rollout.evals.suite import Case, Suite
-from rollout.evals.target import Target
+from rollout.evals.target import Target, identify_server
 from rollout.evals.transport import KeepAliveTransport
 from rollout.retry import RETRY_STATUSES, RequestFailed, Retryable, RetryPolicy, retry_after_of, with_retries
 
@@ -95,9 +95,10 @@ def jobs(cases: Sequence[Case]) -> Iterator[tuple[int, int]]:
 class Collector:
     """Repeat results as they arrive, kept by case and repeat so the results' order never depends on timing."""
 
-    def __init__(self, suite: Suite, target: Target) -> None:
+    def __init__(self, suite: Suite, target: Target, *, server: ServerIdentity | None = None) -> None:
         self.suite = suite
         self.target = target
+        self.server = server
         self.outcomes: list[list[RepeatResult | None]] = [[None] * case.repeats for case in suite.cases]
         self.started = datetime.now(timezone.utc)
         self.run_id = f"{self.started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -116,6 +117,7 @@ class Collector:
             target=self.target.label,
             model=self.target.model,
             revision=self.target.revision,
+            server=self.server,
             run_id=self.run_id,
             started_at=iso(self.started),
             finished_at=iso(datetime.now(timezone.utc)),
@@ -147,8 +149,12 @@ def iso(moment: datetime) -> str:
 def run_suite(
     suite: Suite, target: Target, settings: Settings, *, env: Mapping[str, str], progress: Progress | None = None
 ) -> EvalResults:
-    """Run the suite; on Ctrl-C return what finished, marked interrupted."""
-    collector = Collector(suite, target)
+    """Run the suite; on Ctrl-C return what finished, marked interrupted. The results record what the server
+    says it serves beside what was asked for."""
+    # direct, as the run's own transports connect: never through a proxy from the environment
+    with httpx.Client(trust_env=False) as client:
+        server = identify_server(target, client=client)
+    collector = Collector(suite, target, server=server)
     try:
         asyncio.run(run(suite, target, settings, collector=collector, env=env, progress=progress))
     except KeyboardInterrupt:

@@ -9,8 +9,10 @@ from pathlib import Path
 import httpx
 
 from rollout.errors import ExternalError, InputError
+from rollout.evals.results import ServerIdentity
 from rollout.plan import COLORS, load_plan
 from rollout.serving.engines import CLIENT_KEY_ENV, client_api_key
+from rollout.serving.health import PROBE_TIMEOUT, model_ids, read_version
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,3 +67,23 @@ def served_model(url: str, api_key: str | None = None) -> str:
         raise ExternalError(f"{url}/v1/models: {exc}; pass --model NAME to skip asking") from None
     except (ValueError, KeyError, IndexError, TypeError):
         raise ExternalError(f"{url}/v1/models did not list a model; pass --model NAME") from None
+
+
+def identify_server(target: Target, *, client: httpx.Client) -> ServerIdentity | None:
+    """What the server says it serves, asked as a run begins; None when /v1/models does not answer (the
+    run's requests will say why)."""
+    try:
+        response = client.get(f"{target.url}/v1/models", headers=target.headers, timeout=PROBE_TIMEOUT)
+        body = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    data = body.get("data")
+    cards = data if isinstance(data, list) else []
+    roots = [card.get("root") for card in cards if isinstance(card, dict) and card.get("id") == target.model]
+    return ServerIdentity(
+        models=model_ids(body),
+        root=str(roots[0]) if roots and roots[0] is not None else None,
+        version=read_version(target.url, client=client),
+    )

@@ -211,9 +211,11 @@ def _on_suite(
 def _info(results: Sequence[EvalResults]) -> RunInfo:
     revisions = [r.revision for r in results if r.revision]
     targets = {r.target for r in results}
+    releases = sorted({r.server.version for r in results if r.server is not None and r.server.version})
     return RunInfo(
         model=results[0].model if results else "",
         revision=revisions[0] if revisions else None,
         target=targets.pop() if len(targets) == 1 else None,
         run_ids=tuple(r.run_id for r in results if r.run_id),
+        server_version=", ".join(releases) or None,
     )

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rollout.gates.verdict import GateOutcome, GateResult, RunInfo, Verdict
+from rollout.gates.verdict import GateOutcome, GateResult, RunInfo, Verdict, server_skew
 
 ICONS: Mapping[GateOutcome, str] = {"pass": "✅", "fail": "❌", "inconclusive": "⏸️"}
 SHOWN_REGRESSIONS = 10
@@ -89,6 +89,9 @@ def render_report(verdict: Verdict) -> str:
         f"against blue {_run(verdict.baseline)} ({len(verdict.gates)} gates: {tally or 'none'})",
         "",
     ]
+    skew = server_skew(verdict)
+    if skew is not None:
+        lines += [f"> [!WARNING]\n> {inline(skew)}", ""]
     for gate in verdict.gates:
         lines += _gate_section(gate)
     if any(_regressions(g) for g in verdict.gates):
@@ -98,7 +101,8 @@ def render_report(verdict: Verdict) -> str:
 
 def _run(info: RunInfo) -> str:
     revision = f" @ {inline(short_revision(info.revision))}" if info.revision else ""
-    return f"**{inline(info.model)}**{revision}"
+    release = f" (server {inline(info.server_version)})" if info.server_version else ""
+    return f"**{inline(info.model)}**{revision}{release}"
 
 
 def _gate_section(gate: GateResult) -> list[str]:

@@ -31,6 +31,7 @@ class RunInfo:
     revision: str | None = None
     target: str | None = None
     run_ids: tuple[str, ...] = ()
+    server_version: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,7 +67,10 @@ def compare(low: float, high: float, threshold: float, *, better: Literal["above
 
 def verdict_to_dict(verdict: Verdict) -> dict[str, Any]:
     def run(info: RunInfo) -> dict[str, Any]:
-        return {"model": info.model, "revision": info.revision, "target": info.target, "run_ids": list(info.run_ids)}
+        data = {"model": info.model, "revision": info.revision, "target": info.target, "run_ids": list(info.run_ids)}
+        if info.server_version is not None:
+            data["server_version"] = info.server_version
+        return data
 
     return {
         "schema": VERDICT_SCHEMA,
@@ -88,6 +92,18 @@ def verdict_to_dict(verdict: Verdict) -> dict[str, Any]:
     }
 
 
+def server_skew(verdict: Verdict) -> str | None:
+    """Blue and green on different server releases: the comparison is then of the releases as much as of the
+    models (vLLM's scheduler and kernels change between releases)."""
+    blue, green = verdict.baseline.server_version, verdict.candidate.server_version
+    if blue is None or green is None or blue == green:
+        return None
+    return (
+        f"blue and green ran different server releases (blue {blue}, green {green}): "
+        "latency and cost compare the releases as much as the models"
+    )
+
+
 def verdict_to_json(verdict: Verdict) -> str:
     return json.dumps(verdict_to_dict(verdict), indent=2, sort_keys=False, allow_nan=False) + "\n"
 
@@ -95,7 +111,11 @@ def verdict_to_json(verdict: Verdict) -> str:
 def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
     def run(d: Mapping[str, Any]) -> RunInfo:
         return RunInfo(
-            model=d["model"], revision=d.get("revision"), target=d.get("target"), run_ids=tuple(d.get("run_ids", ()))
+            model=d["model"],
+            revision=d.get("revision"),
+            target=d.get("target"),
+            run_ids=tuple(d.get("run_ids", ())),
+            server_version=d.get("server_version"),
         )
 
     return Verdict(

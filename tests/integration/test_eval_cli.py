@@ -108,6 +108,9 @@ def test_color_target_reads_the_plan(tmp_path: Path, stub: Stub) -> None:
         "llama-3.3-8b-ft2",
         "4f1d3c2b9a8e7d6c5b4a39281706f5e4d3c2b1a0",
     )
+    # what the server said it serves, beside what the plan asked for; this server offers no /version
+    assert results.server is not None
+    assert (results.server.models, results.server.version) == ((stub.state.model_id,), None)
     assert stub.state.attempts["ok:plan"] == 1
 
 

@@ -68,6 +68,7 @@ def test_rollout_eval_grades_real_generations(suite_dir: Path, tmp_path: Path, s
     assert result.exit_code == 0, result.output
     results = load_results(out)
     assert results.model == smollm.name
+    assert results.server is not None and results.server.models == (smollm.name,)
     suite = load_suite(suite_dir, env={})
     for case, got in zip(suite.cases, results.cases, strict=True):
         assert got.id == case.id and got.errors == ()

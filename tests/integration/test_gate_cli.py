@@ -92,6 +92,18 @@ def test_pass_writes_verdict_report_and_actions_outputs(repo: Path) -> None:
     assert "verdict   pass" in done.stdout
 
 
+def test_the_server_releases_are_recorded_and_a_difference_is_warned_about(repo: Path) -> None:
+    for color, model, release in (("blue", "blue-v1", "0.32.0"), ("green", "green-v2", "0.33.0")):
+        server = {"models": [model], "root": f"org/{model}", "version": release}
+        for suite, cases in (("quality", scored(1000, 900)), ("safety", scored(40, 40, prefix="s"))):
+            write(repo / color / f"{suite}.json", results_dict(suite, color, model, cases, server=server))
+    done = run_gate(repo, "--baseline", "blue", "--candidate", "green", "--out", "verdict.json")
+    assert done.returncode == 0, done.stderr
+    verdict = json.loads((repo / "verdict.json").read_text())
+    assert (verdict["baseline"]["server_version"], verdict["candidate"]["server_version"]) == ("0.32.0", "0.33.0")
+    assert "warning: blue and green ran different server releases (blue 0.32.0, green 0.33.0)" in done.stderr
+
+
 def test_a_regression_exits_1_with_the_failing_gate_named(repo: Path) -> None:
     suites(repo, green_quality_right=800)
     done = run_gate(

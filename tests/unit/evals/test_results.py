@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rollout.errors import InputError
-from rollout.evals.results import load_results, results_to_json
+from rollout.evals.results import ServerIdentity, load_results, results_to_json
 from tests.unit.gates.builders import results_dict
 
 
@@ -98,3 +98,17 @@ def test_a_file_round_trips(tmp_path: Path) -> None:
     assert first.cases[0].scores == (1.0, 0.5)
     (tmp_path / "again.json").write_text(results_to_json(first))
     assert load_results(tmp_path / "again.json") == first
+
+
+def test_what_the_server_said_it_serves_round_trips_beside_what_was_asked_for(tmp_path: Path) -> None:
+    server = {"models": ["g", "g-lora"], "root": "org/ft-v2", "version": "0.33.0"}
+    path = tmp_path / "green.json"
+    path.write_text(json.dumps(results_dict("quality", "green", "g", [{"id": "c", "scores": [1]}], server=server)))
+    loaded = load_results(path)
+    assert loaded.server == ServerIdentity(models=("g", "g-lora"), root="org/ft-v2", version="0.33.0")
+    assert (loaded.model, loaded.revision) == ("g", "g-rev")
+    assert json.loads(results_to_json(loaded))["server"] == server
+
+
+def test_results_without_the_server_field_still_load(tmp_path: Path) -> None:
+    assert load_results(write(tmp_path, [{"id": "c", "scores": [1]}])).server is None

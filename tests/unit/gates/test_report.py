@@ -164,3 +164,23 @@ def test_report_matches_golden(outcome: str) -> None:
     verdict = load_verdict(VERDICTS / f"{outcome}.json")
     assert verdict.outcome == outcome
     assert_golden(GOLDEN / f"{outcome}.md", render_report(verdict))
+
+
+def test_blue_and_green_on_different_server_releases_are_warned_about() -> None:
+    gates = (GateResult(gate="quality", outcome="pass", reason="r"),)
+    skewed = Verdict(
+        outcome="pass",
+        baseline=RunInfo(model="blue-v1", server_version="0.32.0"),
+        candidate=RunInfo(model="green-v2", server_version="0.33.0"),
+        gates=gates,
+    )
+    report = render_report(skewed)
+    assert "blue-v1**" in report and "(server 0.32.0)" in report and "(server 0.33.0)" in report
+    assert "> [!WARNING]\n> blue and green ran different server releases (blue 0.32.0, green 0.33.0)" in report
+    same = Verdict(
+        outcome="pass",
+        baseline=RunInfo(model="blue-v1", server_version="0.33.0"),
+        candidate=RunInfo(model="green-v2", server_version="0.33.0"),
+        gates=gates,
+    )
+    assert "[!WARNING]" not in render_report(same)
