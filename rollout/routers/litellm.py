@@ -2,13 +2,25 @@
 
 Every deployment carries a `weight`: LiteLLM's simple-shuffle looks at the first deployment to decide
 whether to weigh at all, so one without a weight turns the split uniform. A color at 0% is left out
-rather than given weight 0, because when every weighted deployment is cooling down LiteLLM falls back
-to a uniform pick and would send traffic to it. `model_info.id` is the color, which the proxy returns
-in the `x-litellm-model-id` response header; `model_info.rollout_revision` lets us see, through
-`/v1/model/info`, that a restarted proxy runs the new config. Internal stages use tag routing: green
-is tagged `internal` only, so it serves requests sent with `x-litellm-tags: internal` (or
-`"tags": ["internal"]`), and untagged requests go to blue, the `default` deployment. Probes
-authenticate with $ROLLOUT_ROUTER_KEY, else $LITELLM_MASTER_KEY.
+rather than given weight 0, because simple-shuffle picks uniformly when the weights of the deployments it
+may choose from add up to 0, and would send that color traffic. `model_info.id` is the color, which the
+proxy returns in the `x-litellm-model-id` response header; `model_info.rollout_revision` lets us see,
+through `/v1/model/info`, that the proxy's workers run the new config. Internal stages use tag routing:
+green is tagged `internal` only, so it serves requests sent with `x-litellm-tags: internal` (or
+`"tags": ["internal"]`), and untagged requests go to blue, the `default` deployment.
+
+A failed request is not retried and no deployment is ever cooled down (`num_retries: 0`,
+`disable_cooldowns: true`, no `fallbacks`): LiteLLM would otherwise retry green's failures on whichever
+deployment it picks next (blue, mostly) and, once more than half of green's requests in a minute fail,
+take green out of the pick for a while, so blue would silently carry green's share, the client would not
+see green's errors, and the live gates would judge a green that hardly served. A cooled-down blue would
+also leave untagged requests of an internal stage with no `default` deployment, which LiteLLM answers
+from any deployment: green. So the split stays the one apply verified, and green's errors reach the
+clients and the gates that watch them.
+
+The proxy reads its config when a worker starts; run under gunicorn (`--run_gunicorn`), a SIGHUP starts
+new workers on the new config while the listening socket stays open and the old workers finish what they
+have (docs/routers.md). Probes authenticate with $ROLLOUT_ROUTER_KEY, else $LITELLM_MASTER_KEY.
 """
 
 from __future__ import annotations
@@ -48,7 +60,11 @@ def render(plan: Plan, state: TrafficState) -> str:
                 "model_info": {"id": backend.color, "rollout_revision": revision},
             }
         )
-    router_settings: dict[str, Any] = {"routing_strategy": "simple-shuffle"}
+    router_settings: dict[str, Any] = {
+        "routing_strategy": "simple-shuffle",
+        "num_retries": 0,
+        "disable_cooldowns": True,
+    }
     if internal:
         router_settings["enable_tag_filtering"] = True
     config = {
@@ -93,8 +109,9 @@ def problems(text: str) -> list[str]:
 def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str]:
     raise InputError.at(
         str(plan.path),
-        "the LiteLLM proxy reads its config when it starts: set the command that "
-        "restarts it, e.g. reload: systemctl restart litellm",
+        "the LiteLLM proxy reads its config when a worker starts: set the command that reloads it, "
+        "e.g. reload: systemctl reload litellm (a unit running litellm --run_gunicorn, "
+        "ExecReload=/bin/kill -HUP $MAINPID: docs/routers.md)",
         field="router.reload",
     )
 

@@ -1,14 +1,17 @@
 """`rollout apply` against the real LiteLLM proxy on loopback, in front of two stub model servers.
 
-The proxy reads its config only at start, so its reload is a restart: the plan's reload command kills
-it and a supervisor thread starts it again (as systemd's Restart=always would). Startup takes seconds,
-so these tests are few and share one proxy.
+The proxy runs as docs/routers.md sets it up: under gunicorn, reloaded by SIGHUP (`kill -HUP` of its
+master, what `systemctl reload litellm` sends), which starts a worker on the new config while the old one
+finishes what it holds. Startup takes seconds on this machine, so the tests share one proxy and keep
+their loads small.
 """
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import httpx
@@ -20,13 +23,15 @@ from rollout.routers import render_config
 from rollout.routers.apply import apply_traffic
 from rollout.traffic import TrafficState
 from tests.support.net import free_port, wait_until
-from tests.support.routers import Stub, SupervisedLiteLLM, litellm_binary, serves, stub_model, write_plan
+from tests.support.routers import GracefulLiteLLM, Stub, litellm_binary, serves, steady_load, stub_model, write_plan
 from tests.support.routers import stage_state as state
 
 pytestmark = pytest.mark.litellm
 
 KEY = "sk-rollout-test"
 ENV = {**os.environ, "LITELLM_MASTER_KEY": KEY}
+AUTH = {"Authorization": f"Bearer {KEY}"}
+ASK = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
 
 
 @dataclass(frozen=True)
@@ -35,11 +40,27 @@ class Rig:
     blue: Stub
     green: Stub
 
-    def revisions_served(self) -> set[str]:
-        reply = httpx.get(
-            f"{self.plan.router.url}/v1/model/info", headers={"Authorization": f"Bearer {KEY}"}, timeout=10
-        )
-        return {m["model_info"]["rollout_revision"] for m in reply.json()["data"]}
+    @property
+    def url(self) -> str:
+        assert self.plan.router.url is not None
+        return self.plan.router.url
+
+    def deployments(self) -> dict[str, str]:
+        """The deployments the proxy serves now: color -> config revision."""
+        reply = httpx.get(f"{self.url}/v1/model/info", headers=AUTH, timeout=10)
+        return {m["model_info"]["id"]: m["model_info"]["rollout_revision"] for m in reply.json()["data"]}
+
+    def ask(self, count: int, headers: dict[str, str] | None = None) -> list[str]:
+        """Send `count` chat requests, 4 at a time; each outcome is the color that answered or the HTTP status."""
+
+        def one(_: int) -> str:
+            reply = httpx.post(
+                f"{self.url}/v1/chat/completions", headers={**AUTH, **(headers or {})}, json=ASK, timeout=60
+            )
+            return reply.headers["x-litellm-model-id"] if reply.status_code == 200 else f"HTTP {reply.status_code}"
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return list(pool.map(one, range(count)))
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +74,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         pytest.skip(missing)
     root = tmp_path_factory.mktemp("litellm")
     with stub_model("stub-blue") as blue, stub_model("stub-green") as green:
-        proxy = SupervisedLiteLLM(binary, root / "litellm.yaml", free_port(), root / "litellm.log", KEY)
+        proxy = GracefulLiteLLM(binary, root / "litellm.yaml", free_port(), root / "litellm.log", KEY)
         plan = load_plan(
             write_plan(
                 root,
@@ -70,40 +91,67 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         plan.router.config.write_text(render_config(plan, TrafficState.initial("chat")))
         proxy.start()
         try:
-            wait_until(lambda: serves(proxy.url, KEY), timeout=120, what="LiteLLM proxy start")
+            wait_until(lambda: serves(proxy.url, KEY), timeout=180, what="LiteLLM proxy start")
             yield Rig(plan=plan, blue=blue, green=green)
         finally:
             proxy.stop()
 
 
-def test_internal_stage_goes_to_green_only_for_tagged_requests(rig: Rig) -> None:
+def test_internal_stage_sends_only_tagged_requests_to_green(rig: Rig) -> None:
     result = apply_traffic(rig.plan, state(5), env=ENV)
     internal, everyone = result.checks
     assert (internal.audience, internal.ok) == ("internal", True), internal.describe()
     assert (everyone.audience, everyone.green, everyone.ok) == ("all", 0, True), everyone.describe()
-    assert rig.revisions_served() == {result.change.revision}
+    # Beyond apply's own 25 untagged probes: a request with no tag, or one green does not carry, is blue's.
+    untagged = rig.ask(60) + rig.ask(20, headers={"x-litellm-tags": "someone-else"})
+    assert Counter(untagged) == {"blue": 80}
+    assert rig.deployments() == {"blue": result.change.revision, "green": result.change.revision}
 
 
-def test_weights_apply_and_a_revert_takes_effect_on_the_next_restart(rig: Rig) -> None:
-    for green in (75, 25):
-        result = apply_traffic(rig.plan, state(green), env=ENV)
+def test_weight_changes_under_load_fail_no_request(rig: Rig) -> None:
+    with steady_load(rig.url, clients=4, max_seconds=300, key=KEY) as load:
+        results = [apply_traffic(rig.plan, state(green), env=ENV) for green in (25, 75, 25)]
+    for result in results:
         [check] = result.checks
-        assert check.ok and check.intended == green, check.describe()
-        assert rig.revisions_served() == {result.change.revision}
+        assert check.ok, check.describe()
+    assert load.failures == [], load.failures[:5]
+    assert load.colors["blue"] > 0 and load.colors["green"] > 0 and load.answered == sum(load.colors.values())
+    assert set(rig.deployments().values()) == {results[-1].change.revision}
 
 
-def test_a_failing_restart_command_leaves_the_proxy_serving_its_config(rig: Rig) -> None:
-    before = rig.revisions_served()
+def test_a_color_at_zero_is_absent_from_the_proxy_not_weighted_zero(rig: Rig) -> None:
+    full = apply_traffic(rig.plan, state(100), env=ENV)
+    assert rig.deployments() == {"green": full.change.revision}
+    before = apply_traffic(rig.plan, state(0), env=ENV)
+    assert rig.deployments() == {"blue": before.change.revision}
+
+
+def test_green_failing_reaches_the_client_and_is_neither_retried_on_blue_nor_cooled_down(rig: Rig) -> None:
+    apply_traffic(rig.plan, state(25), env=ENV)
+    served_blue, served_green = len(rig.blue.served), len(rig.green.served)
+    rig.green.failing.set()
+    try:
+        outcomes = rig.ask(120)
+    finally:
+        rig.green.failing.clear()
+    failed = [o for o in outcomes if o != "blue"]
+    assert set(failed) <= {"HTTP 500"}, Counter(outcomes)
+    # Each failed request reached green once and blue never: no retry, no fallback.
+    assert (len(rig.green.served) - served_green, len(rig.blue.served) - served_blue) == (
+        len(failed),
+        len(outcomes) - len(failed),
+    )
+    # Green keeps its share to the end: LiteLLM's default would cool it down after 5 failures in a minute.
+    # (Each of the last 60 requests misses green with probability 0.75: all of them do once in 30 million.)
+    assert "HTTP 500" in outcomes[-60:], Counter(outcomes)
+
+
+def test_a_failing_reload_command_leaves_the_proxy_serving_its_config(rig: Rig) -> None:
+    before = rig.deployments()
     text = rig.plan.router.config.read_text()
     failing = replace(rig.plan, router=replace(rig.plan.router, reload="echo unit not found >&2; exit 5"))
     with pytest.raises(ExternalError, match="unit not found"):
         apply_traffic(failing, state(100), env=ENV)
     assert rig.plan.router.config.read_text() == text
-    assert rig.revisions_served() == before
-    probe = httpx.post(
-        f"{rig.plan.router.url}/v1/chat/completions",
-        headers={"Authorization": f"Bearer {KEY}"},
-        json={"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1},
-        timeout=30,
-    )
-    assert probe.status_code == 200
+    assert rig.deployments() == before
+    assert set(rig.ask(4)) <= {"blue", "green"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -12,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.net import answers, free_port, wait_until
+from tests.support.net import answers, free_port, stop_group, wait_until
 
 
 def smollm_path() -> Path:
@@ -69,10 +68,4 @@ def running_model(name: str = "smol", extra: Sequence[str] = (), log: Path | Non
         )
         yield RunningModel(url=f"http://127.0.0.1:{port}", name=name, pid=proc.pid)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_group(proc, grace=10)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -21,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from rollout.traffic import TrafficState, Weights
-from tests.support.net import wait_until
+from tests.support.net import stop_group, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -73,9 +72,12 @@ def stage_state(green: int) -> TrafficState:
 
 @dataclass(frozen=True)
 class Stub:
+    """A stub model server; while `failing` is set it answers every chat request with HTTP 500."""
+
     name: str
     port: int
     served: list[str]
+    failing: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -91,6 +93,7 @@ class _Backlogged(ThreadingHTTPServer):
 def stub_model(name: str) -> Iterator[Stub]:
     """A tiny OpenAI-compatible server answering as `name`; it records the path of every request."""
     served: list[str] = []
+    failing = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -98,10 +101,10 @@ def stub_model(name: str) -> Iterator[Stub]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-        def _send(self, payload: object) -> None:
+        def _send(self, payload: object, status: int = 200) -> None:
             served.append(self.path)
             body = json.dumps(payload).encode()
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -118,6 +121,9 @@ def stub_model(name: str) -> Iterator[Stub]:
             self.rfile.read(length)
             if self.path != "/v1/chat/completions":
                 self.send_error(404)
+                return
+            if failing.is_set():
+                self._send({"error": {"message": f"{name} is failing", "type": "server_error"}}, status=500)
                 return
             self._send(
                 {
@@ -137,7 +143,7 @@ def stub_model(name: str) -> Iterator[Stub]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Stub(name=name, port=server.server_address[1], served=served)
+        yield Stub(name=name, port=server.server_address[1], served=served, failing=failing)
     finally:
         server.shutdown()
         server.server_close()
@@ -184,52 +190,46 @@ def litellm_binary() -> str | None:
     return str(local) if local.exists() else shutil.which("litellm")
 
 
-class SupervisedLiteLLM:
-    """The LiteLLM proxy restarted whenever it exits, as systemd would: `kill $(cat pidfile)` reloads it."""
+class GracefulLiteLLM:
+    """The LiteLLM proxy as `rollout init` and docs/routers.md run it: under gunicorn, reloaded by SIGHUP.
+
+    `reload_command` is `kill -HUP <master>`, what `systemctl reload litellm` does with the documented unit:
+    gunicorn starts new workers on the config file as it is now and retires the old ones once they have
+    answered what they hold, while its listening socket stays open.
+    """
 
     def __init__(self, binary: str, config: Path, port: int, log: Path, key: str) -> None:
         self.binary, self.config, self.port, self.log, self.key = binary, config, port, log, key
         self.pidfile = config.parent / "litellm.pid"
-        self._stopping = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
-        self._thread = threading.Thread(target=self._supervise, daemon=True)
 
     @property
     def reload_command(self) -> str:
-        return f"kill $(cat {self.pidfile})"
+        return f"kill -HUP $(cat {self.pidfile})"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self._thread.start()
-
-    def _supervise(self) -> None:
         env = {**os.environ, "LITELLM_MASTER_KEY": self.key, "LITELLM_LOCAL_MODEL_COST_MAP": "true", "NO_DOCS": "True"}
         with self.log.open("ab") as log:
-            while not self._stopping.is_set():
-                self._process = subprocess.Popen(
-                    [self.binary, "--config", str(self.config), "--host", "127.0.0.1", "--port", str(self.port)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                )
-                self.pidfile.write_text(str(self._process.pid))
-                self._process.wait()
+            self._process = subprocess.Popen(
+                [
+                    *(self.binary, "--config", str(self.config), "--host", "127.0.0.1", "--port", str(self.port)),
+                    *("--run_gunicorn", "--num_workers", "1"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        self.pidfile.write_text(str(self._process.pid))
 
     def stop(self) -> None:
-        self._stopping.set()
-        for _ in range(2):  # the supervisor may have started one more proxy just before it saw the flag
-            process = self._process
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
-            self._thread.join(timeout=5)
+        """SIGTERM to the whole process group (master and workers), SIGKILL after 30 s."""
+        if self._process is not None:
+            stop_group(self._process, grace=30)
 
 
 def serves(url: str, key: str) -> bool:
@@ -244,11 +244,12 @@ def serves(url: str, key: str) -> bool:
 
 @dataclass
 class LoadStats:
-    """What a steady load saw: answered requests by color, and every failure."""
+    """What a steady load saw: answered requests by color, every failure, and the slowest answer (seconds)."""
 
     colors: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     retried: int = 0
+    slowest: float = 0.0
 
     @property
     def answered(self) -> int:
@@ -256,12 +257,18 @@ class LoadStats:
 
 
 @contextmanager
-def steady_load(url: str, *, clients: int = 20, max_seconds: float = 60.0) -> Iterator[LoadStats]:
+def steady_load(
+    url: str, *, clients: int = 20, max_seconds: float = 60.0, key: str | None = None
+) -> Iterator[LoadStats]:
     """`clients` threads each sending chat requests back to back over keep-alive connections until the block ends.
 
+    `key` is sent as a bearer token (the LiteLLM proxy's master key). Answers are counted by the color the
+    router names: nginx's X-Rollout-Color, or LiteLLM's x-litellm-model-id.
+
     A request on a connection the server closed or reset before answering is retried once, as OpenAI's
-    SDK does (a keep-alive connection can be closed by an exiting nginx worker just as a request is
-    sent on it); it counts as lost only if the retry fails too, and every retry is counted.
+    SDK does (a keep-alive connection can be closed by an exiting nginx or gunicorn worker just as a
+    request is sent on it); it counts as lost only if the retry fails too, or if no answer came within
+    60 s, and every retry is counted.
     """
     stats = LoadStats()
     stop = threading.Event()
@@ -270,11 +277,14 @@ def steady_load(url: str, *, clients: int = 20, max_seconds: float = 60.0) -> It
     body = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
 
     def client() -> None:
-        with httpx.Client(base_url=url, timeout=10.0) as session:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        with httpx.Client(base_url=url, timeout=httpx.Timeout(60.0, connect=10.0), headers=headers) as session:
             while not stop.is_set() and time.monotonic() < deadline:
+                began = time.monotonic()
                 outcome, retried = _one_request(session, body)
                 with lock:
                     stats.retried += retried
+                    stats.slowest = max(stats.slowest, time.monotonic() - began)
                     if outcome.startswith("failed"):
                         stats.failures.append(outcome)
                     else:
@@ -303,5 +313,6 @@ def _one_request(session: httpx.Client, body: dict[str, object]) -> tuple[str, i
             return f"failed: {type(exc).__name__}: {exc}", attempt
         if response.status_code != 200:
             return f"failed: HTTP {response.status_code}", attempt
-        return response.headers.get("x-rollout-color", "unattributed"), attempt
+        color = response.headers.get("x-rollout-color") or response.headers.get("x-litellm-model-id")
+        return color or "unattributed", attempt
     raise AssertionError("unreachable")

@@ -102,6 +102,17 @@ def test_litellm_internal_stage_at_full_weight_keeps_blue_for_everyone_else() ->
     assert tags == {"blue": ["default"], "green": ["internal"]}
 
 
+@pytest.mark.parametrize("name", ["initial", "internal", "majority", "full"])
+def test_litellm_neither_retries_nor_cools_down_so_green_keeps_its_share_and_its_errors(name: str) -> None:
+    config = yaml.safe_load(litellm.render(*case("litellm", name)))
+    settings = config["router_settings"]
+    assert (settings["num_retries"], settings["disable_cooldowns"]) == (0, True)
+    assert not {"fallbacks", "default_fallbacks", "context_window_fallbacks", "content_policy_fallbacks"} & set(
+        settings
+    )
+    assert "litellm_settings" not in config
+
+
 def test_litellm_problems_catch_a_deployment_without_weight() -> None:
     plan, state = case("litellm", "majority")
     config = yaml.safe_load(litellm.render(plan, state))
