@@ -193,7 +193,7 @@ def test_the_console_script_guards_its_tracebacks_too(tmp_path: Path, repo: Path
         env={**os.environ, "GITHUB_ACTIONS": "true", "PYTHONPATH": str(REPO)},
     )
     assert proc.returncode in DOCUMENTED_EXITS, proc.stderr
-    assert obeyed_lines(proc.stdout) == [], proc.stdout and obeyed_lines(proc.stderr) == []
+    assert_safe(proc.stdout, proc.stderr)
 
 
 @pytest.mark.parametrize("hostile", corpus("config"), ids=lambda h: h.name)
