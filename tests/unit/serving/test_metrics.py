@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 import math
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,11 +22,28 @@ from rollout.serving.metrics import (
 from tests.unit.serving.conftest import FIXTURES
 
 RECORDED = (FIXTURES / "vllm-metrics.txt").read_text()
+MULTIPROCESS = (FIXTURES / "vllm-metrics-multiprocess.txt").read_text()
 INF = math.inf
 
 
-def test_recorded_vllm_metrics_give_interpolated_percentiles() -> None:
-    summary = summarize(parse_metrics(RECORDED))
+def test_the_fixtures_are_what_vllms_prometheus_client_prints(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(FIXTURES / "vllm_metrics.py"), str(tmp_path)], check=True, timeout=60)
+    assert (tmp_path / "vllm-metrics.txt").read_text() == RECORDED
+    assert (tmp_path / "vllm-metrics-multiprocess.txt").read_text() == MULTIPROCESS
+
+
+def test_one_api_server_prints_created_series_and_every_finished_reason() -> None:
+    assert 'vllm:generation_tokens_created{engine="0",model_name="llama-3.1-8b"}' in RECORDED
+    assert "vllm:e2e_request_latency_seconds_created" in RECORDED
+    assert "_created" not in MULTIPROCESS
+    for text in (RECORDED, MULTIPROCESS):
+        reasons = re.findall(r'vllm:request_success_total\{[^}]*finished_reason="(\w+)"', text)
+        assert reasons == ["stop", "length", "abort", "error", "repetition"]
+
+
+@pytest.mark.parametrize("text", [RECORDED, MULTIPROCESS], ids=["one-api-server", "multiprocess"])
+def test_recorded_vllm_metrics_give_interpolated_percentiles(text: str) -> None:
+    summary = summarize(parse_metrics(text))
     # TTFT: 90 of 200 requests at <= 60 ms, 130 at <= 80 ms; the 100th sits a quarter into that bucket
     assert summary.ttft.p50 == pytest.approx(0.065)
     assert summary.ttft.p95 == pytest.approx(0.25)
