@@ -69,6 +69,7 @@ def test_rollout_eval_grades_real_generations(suite_dir: Path, tmp_path: Path, s
     results = load_results(out)
     assert results.model == smollm.name
     assert results.server is not None and results.server.models == (smollm.name,)
+    assert results.server.version is None  # llama-cpp-python's server has no /version
     suite = load_suite(suite_dir, env={})
     for case, got in zip(suite.cases, results.cases, strict=True):
         assert got.id == case.id and got.errors == ()
