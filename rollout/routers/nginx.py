@@ -6,8 +6,9 @@ directory holding `router.config`. Run it as `nginx -p <that dir> -c <router.con
 validates and reloads it the same way (`nginx -t` / `nginx -s reload`, graceful: old workers finish
 their requests). Each response names the color that served it (X-Rollout-Color) and the config
 revision (X-Rollout-Config; nginx itself answers it at /rollout/revision). Internal stages send green
-only requests marked `X-Rollout-Audience: internal`. Probes send `Authorization: Bearer
-$ROLLOUT_ROUTER_KEY` when that is set, for model servers that require a key.
+only requests marked `X-Rollout-Audience: internal`. nginx passes a request's Authorization header on
+to the model server, so probes send `Authorization: Bearer $ROLLOUT_ROUTER_KEY`, else the servers' own
+$VLLM_API_KEY, when one is set: a vLLM with a key answers 401 under /v1 without it.
 """
 
 from __future__ import annotations
@@ -165,6 +166,6 @@ def probe_style(plan: Plan) -> ProbeStyle:
         live_path=REVISION_PATH,
         is_live=_is_live,
         audience_headers={"internal": {AUDIENCE_HEADER: "internal"}},
-        auth_env=("ROLLOUT_ROUTER_KEY",),
+        auth_env=("ROLLOUT_ROUTER_KEY", "VLLM_API_KEY"),
         live_timeout=10.0,
     )

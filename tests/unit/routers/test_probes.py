@@ -37,6 +37,28 @@ def test_probes_carry_the_audience_and_key_and_count_colors_by_header() -> None:
     assert {(r.method, r.url.path) for r in seen} == {("GET", "/v1/models")}
 
 
+@pytest.mark.parametrize(
+    ("env", "sent"),
+    [
+        ({"VLLM_API_KEY": "server-key"}, "Bearer server-key"),
+        ({"ROLLOUT_ROUTER_KEY": "k", "VLLM_API_KEY": "s"}, "Bearer k"),
+    ],
+)
+def test_nginx_probes_reach_a_keyed_vllm_with_its_key(env: dict[str, str], sent: str) -> None:
+    """nginx hands the probe's Authorization header to the model server, which answers 401 under /v1 without it."""
+    seen: list[str] = []
+
+    def router(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return httpx.Response(200, headers={"X-Rollout-Color": "blue"})
+
+    probe = nginx.probe_style(load_plan(GOLDEN / "nginx" / "rollout-plan.yaml"))
+    assert probe is not None
+    with httpx.Client(transport=httpx.MockTransport(router)) as client:
+        count_colors(client, "http://router", probe, INTERNAL, env=env, deadline=time.monotonic() + 30)
+    assert set(seen) == {sent}
+
+
 def test_litellm_probes_ask_for_one_token_of_the_service_with_tags() -> None:
     bodies: list[bytes] = []
 
