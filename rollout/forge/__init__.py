@@ -33,6 +33,9 @@ class PullRequest:
     state: PullState = "open"
     head_sha: str = ""
     merge_sha: str | None = None
+    foreign: str | None = None
+    """Where the head is when it is not a branch of this repository (a fork, "a deleted fork"): such a pull
+    request is never updated, commented on or merged, whatever its branch is called."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,7 +49,9 @@ class Forge(Protocol):
     """The few operations a rollout performs on a repository host.
 
     Each raises ExternalError when the host fails, InputError when it is misconfigured, and merge_pull
-    raises CheckFailed for a pull request that cannot be merged (a conflict, a protected branch).
+    raises CheckFailed for a pull request that cannot be merged (a conflict, a head that moved) and
+    ExternalError when the host's rules refuse the merge (branch protection, rulesets). Every write is
+    safe to retry after an ambiguous failure: it is looked for before it is made again.
     """
 
     name: str
@@ -71,7 +76,7 @@ class Forge(Protocol):
         """Point an existing branch at `sha`, even if that is not a fast-forward."""
 
     def open_pulls(self, prefix: str) -> Sequence[PullRequest]:
-        """Open pull requests whose head branch starts with `prefix`."""
+        """Open pull requests whose head branch starts with `prefix`, foreign ones included (marked so)."""
 
     def open_pull(
         self, *, branch: str, base: str, title: str, body: str, labels: Sequence[str], reviewers: Sequence[str]
@@ -84,8 +89,11 @@ class Forge(Protocol):
 
     def comment(self, number: int, body: str) -> None: ...
 
-    def merge_pull(self, number: int, *, title: str) -> str:
-        """Merge with a merge commit, as the default branch's history expects; return the merge commit."""
+    def merge_pull(self, number: int, *, title: str, sha: str | None = None) -> str:
+        """Merge with a merge commit, as the default branch's history expects; return the merge commit.
+
+        With `sha`, only while the head is still that commit: a push that landed since is refused.
+        """
 
     def pulls_for_commit(self, sha: str) -> Sequence[PullRequest]:
         """Pull requests that introduced `sha` (its merge commit or head)."""

@@ -146,10 +146,17 @@ class LocalForge:
         data: dict[str, Any] = json.loads(self._record_path(number).read_text())
         return {k: data[k] for k in ("labels", "reviewers", "comments", "revert_sha") if k in data}
 
-    def merge_pull(self, number: int, *, title: str) -> str:
+    def merge_pull(self, number: int, *, title: str, sha: str | None = None) -> str:
         pull = self.pull(number)
         if pull.state != "open":
             raise CheckFailed(f"pull request #{number} is {pull.state}, not open")
+        head = self.branch_head(pull.branch)
+        if sha is not None and head != sha:
+            raise CheckFailed(
+                f"pull request #{number} was not merged: its branch moved after rollout checked it (it is at "
+                f"{(head or 'nothing')[:12]}, not {sha[:12]}); look at what was pushed to it, then run "
+                f"`rollout propose` again"
+            )
         if pull.base != self.default_branch():
             raise InputError.at(str(self.root), f"check out {pull.base} to merge #{number} into it")
         result = git(

@@ -87,7 +87,8 @@ def land(
     if forge is None or move == "unchanged":
         return Landing(movement=move, headline=headline, previous=previous, current=current, result=apply())
     environment = environment_for(plan, previous, current, move)
-    pulls = tuple(p.number for p in forge.pulls_for_commit(sha))
+    # a fork's pull request can hold this commit too: only ours are told
+    pulls = tuple(p.number for p in forge.pulls_for_commit(sha) if p.foreign is None)
     deployment = forge.start_deployment(sha=sha, environment=environment, description=headline)
     forge.deployment_status(deployment, "in_progress", environment=environment, description=headline)
     try:

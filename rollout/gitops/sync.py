@@ -5,7 +5,9 @@ closed with a comment. The target's branch is rebuilt on the current default bra
 proposal or the default branch changed, and left untouched otherwise (no empty pushes). Creating
 the branch is the lock between concurrent runs: the loser stops. Writes happen in an order that
 leaves nothing half-done: the commit exists before the branch, the branch before the pull request;
-if a later step fails, the error says what exists and re-running finishes the job.
+if a later step fails, the error says what exists and re-running finishes the job. A pull request
+from a fork is never touched; one that carries the proposal's branch name sends the proposal to the
+next free `<branch>-N`. An auto-merge merges only the commit this run pushed or checked.
 """
 
 from __future__ import annotations
@@ -76,9 +78,15 @@ def sync_pulls(
                 f"{path} in this checkout differs from the one on {base} ({base_sha[:12]}): the decision would be "
                 f"made on a stale or uncommitted state; update the checkout to {base} and run again"
             )
-    open_now = sorted(forge.open_pulls(prefix), key=lambda p: p.number)
+    listed = sorted(forge.open_pulls(prefix), key=lambda p: p.number)
+    open_now = [p for p in listed if p.foreign is None]
+    foreign = [p for p in listed if p.foreign is not None]
+    dodged: tuple[str, ...] = ()
+    if proposal is not None:
+        proposal, dodged = _dodge(proposal, foreign)
     keep = proposal.branch if proposal else None
     closed, notes = _close_stale(forge, decision, open_now, keep=keep, dry_run=dry_run)
+    notes = (*dodged, *notes)
     outcome = SyncResult(decision=decision, status="none", branch=keep, closed=closed, notes=notes)
     if proposal is None:
         return outcome
@@ -97,26 +105,50 @@ def sync_pulls(
         status: SyncStatus = "unchanged" if existing and not pushed else "would-update" if existing else "would-open"
         return replace(outcome, status=status, pull=existing)
 
-    if pushed and not _push(forge, proposal, base_sha, head):
-        return replace(outcome, status="busy")
+    if pushed:
+        head = _push(forge, proposal, base_sha, head)
+        if head is None:
+            return replace(outcome, status="busy")
     pull, status = _open(forge, proposal, base, existing, pushed)
     outcome = replace(outcome, status=status, pull=pull)
     if not merge:
         return outcome
     try:
-        merged = forge.merge_pull(pull.number, title=proposal.title)
+        # only the commit checked above (or just pushed): a push landing meanwhile is refused, not merged
+        merged = forge.merge_pull(pull.number, title=proposal.title, sha=head)
     except ExternalError as exc:
         raise ExternalError(f"{exc.message}\n#{pull.number} is open ({pull.url}) but was not merged") from exc
     return replace(outcome, status="merged", merge_sha=merged)
 
 
-def _push(forge: Forge, proposal: Proposal, base_sha: str, head: str | None) -> bool:
-    """Commit the proposal on the default branch and point its branch there; False if another run won."""
+def _dodge(proposal: Proposal, foreign: Sequence[PullRequest]) -> tuple[Proposal, tuple[str, ...]]:
+    """Keep clear of foreign pull requests that carry the proposal's branch name: use the first free one.
+
+    Such a pull request (from a fork, or a deleted fork) is never touched; the proposal goes on under
+    `<branch>-2` (or -3, ...), so neither a person nor a later run can take one for the other.
+    """
+    taken = {p.branch: p for p in foreign}
+    branch = proposal.branch
+    for n in range(2, len(taken) + 3):
+        if branch not in taken:
+            break
+        branch = f"{proposal.branch}-{n}"
+    notes = tuple(
+        f"left #{p.number} alone: its head is in {p.foreign}, not this repository, though its branch is named "
+        f"{p.branch}; proposing on {branch} instead"
+        for p in foreign
+        if p.branch == proposal.branch
+    )
+    return replace(proposal, branch=branch), notes
+
+
+def _push(forge: Forge, proposal: Proposal, base_sha: str, head: str | None) -> str | None:
+    """Commit the proposal on the default branch and point its branch there; None if another run won."""
     sha = forge.write_commit(base_sha, proposal.changes, proposal.message)
     if head is None:
-        return forge.create_branch(proposal.branch, sha)
+        return sha if forge.create_branch(proposal.branch, sha) else None
     forge.move_branch(proposal.branch, sha)
-    return True
+    return sha
 
 
 def _open(

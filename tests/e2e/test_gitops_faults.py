@@ -16,6 +16,7 @@ from rollout.errors import CheckFailed
 from tests.support.fake_github import FakeGitHub
 from tests.support.gitops import (
     ACTIONS_VARIABLES,
+    GREEN,
     T0,
     GithubSite,
     Site,
@@ -211,3 +212,65 @@ def test_a_shallow_checkout_is_refused_before_anything_happens(
     applied = run(github, "apply")
     assert applied.code == 2 and "cannot tell what this push changed" in applied.output
     assert not github.router.exists() and github.fake.deployments == []
+
+
+def test_every_write_answered_502_after_it_took_effect_still_happens_once(github: GithubSite, passing: Path) -> None:
+    github.fake.ambiguous_writes = True
+    opened = propose(github, passing, at(0, 1))
+    assert (opened["exit"], opened["status"]) == (0, "opened"), opened
+    number = opened["pr"]["number"]
+    stored = github.fake.pulls[number]
+    assert list(github.fake.pulls) == [number]
+    assert (stored["labels"], stored["reviewers"], stored["teams"]) == (
+        ["rollout", "stage:internal"],
+        ["alice"],
+        ["ml-oncall"],
+    )
+    assert github.comments(number) == []
+
+    github.merge(number, at(0, 2))
+    applied = run(github, "apply")
+    assert applied.code == 0 and "this push: advanced" in applied.output, applied.output
+    [report] = github.comments(number)
+    assert report.startswith(f"Applied `{github.fake.head()[:12]}` to `rollout-chat-internal`")  # type: ignore[index]
+    assert github.deployments() == [("rollout-chat-internal", ["in_progress", "success"])]
+
+    rolled = run(github, "rollback", "--reason", "bad answers", "--auto-merge", "--json", "--now", at(0, 5).isoformat())
+    assert (rolled.code, rolled.json()["status"]) == (0, "merged"), rolled.output
+    github.sync()
+    assert "this push: rolled-back" in run(github, "apply").output
+    assert len(github.fake.pulls) == 2 and github.open_pulls() == [] and router_green(github) == 0
+    assert [len(github.comments(n)) for n in github.fake.pulls] == [1, 1]
+    assert github.deployments() == [
+        ("rollout-chat-internal", ["in_progress", "success"]),
+        ("rollout-chat-internal", ["in_progress", "success"]),
+    ]
+    answered = [(e.method, e.target.split("?")[0].split("/")[-1]) for e in github.fake.exchanges if e.status == 502]
+    assert len(answered) == len(github.fake.written) and ("PUT", "merge") in answered, answered
+
+
+def test_a_pull_request_from_a_deleted_fork_on_our_branch_name_is_never_touched(
+    github: GithubSite, passing: Path
+) -> None:
+    github.fake.now = at(0, 1)
+    fork = github.fake.fork_pull("rollout/chat/internal", {"rollout-traffic.yaml": "weights: {blue: 0, green: 100}\n"})
+    data = propose(github, passing, at(0, 1))
+    assert (data["exit"], data["status"], data["branch"]) == (0, "opened", "rollout/chat/internal-2"), data
+    assert any(f"left #{fork} alone: its head is in a deleted fork" in note for note in data["notes"])
+    again = propose(github, passing, at(0, 2))
+    assert (again["status"], again["pr"]["number"]) == ("unchanged", data["pr"]["number"])
+    stored = github.fake.pulls[fork]
+    assert stored["state"] == "open" and stored["title"] == "Change from mallory" and github.comments(fork) == []
+
+
+def test_an_auto_merged_rollback_never_merges_a_forks_pull_request(tmp_path: Path, passing: Path) -> None:
+    failing = write_verdict(tmp_path / "fail.json", "fail")
+    with FakeGitHub(tmp_path) as fake:
+        site = GithubSite(tmp_path, fake, T0, rollback="auto-merge")
+        advance(site, passing, at(0, 1))
+        fork = fake.fork_pull(f"rollout/chat/rollback-{GREEN}", {"evil.txt": "x\n"})
+        rolled = propose(site, failing, at(0, 6))
+        assert (rolled["exit"], rolled["status"]) == (1, "merged"), rolled
+        assert rolled["branch"] == f"rollout/chat/rollback-{GREEN}-2"
+        assert fake.pulls[fork]["state"] == "open" and fake.show("main", "evil.txt") is None
+        assert site.comments(fork) == []

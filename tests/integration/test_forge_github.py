@@ -13,7 +13,15 @@ import pytest
 
 from rollout.errors import CheckFailed, ExternalError, InputError
 from rollout.forge.github import GITHUB_POLICY, GithubForge, github_forge
-from tests.support.fake_github import TOKEN, FakeGitHub
+from tests.support.fake_github import (
+    ACTIONS_MAY_NOT_OPEN,
+    BASE_MODIFIED,
+    LARGE_FILE,
+    PROTECTED,
+    RULESET,
+    TOKEN,
+    FakeGitHub,
+)
 from tests.support.net import free_port
 
 
@@ -76,7 +84,7 @@ def test_pull_requests_from_open_to_merged(fake: FakeGitHub, forge: GithubForge)
 
     forge.update_pull(pull.number, title="t2", body="b2")
     forge.comment(pull.number, "hello")
-    assert (fake.pulls[pull.number]["title"], fake.comments[pull.number]) == ("t2", ["hello"])
+    assert (fake.pulls[pull.number]["title"], fake.shown_comments(pull.number)) == ("t2", ["hello"])
 
     merged = forge.merge_pull(pull.number, title="Merge it")
     assert fake.head() == merged and len(forge.commit(merged).parents) == 2
@@ -91,7 +99,7 @@ def test_closing_comments_first(fake: FakeGitHub, forge: GithubForge) -> None:
     forge.create_branch("rollout/chat/x", forge.write_commit(base, {"a": "1\n"}, "m"))
     pull, _ = forge.open_pull(branch="rollout/chat/x", base="main", title="t", body="", labels=[], reviewers=[])
     forge.close_pull(pull.number, comment="no longer holds")
-    assert fake.pulls[pull.number]["state"] == "closed" and fake.comments[pull.number] == ["no longer holds"]
+    assert fake.pulls[pull.number]["state"] == "closed" and fake.shown_comments(pull.number) == ["no longer holds"]
 
 
 def test_a_conflicting_merge_is_a_check_failure(fake: FakeGitHub, forge: GithubForge) -> None:
@@ -225,15 +233,168 @@ def test_the_token_passed_in_wins_over_the_environment(fake: FakeGitHub) -> None
     assert forge.default_branch() == "main"
 
 
-def test_a_reviewer_who_cannot_review_is_named_on_the_pull_request(fake: FakeGitHub, forge: GithubForge) -> None:
+def _proposal_branch(forge: GithubForge, branch: str = "rollout/chat/x", files: dict[str, str] | None = None) -> str:
     base = forge.branch_head("main")
     assert base is not None
-    forge.create_branch("rollout/chat/x", forge.write_commit(base, {"a": "1\n"}, "m"))
+    sha = forge.write_commit(base, files or {"a": "1\n"}, "m\n\nRollout-Proposal: 0123456789abcdef")
+    assert forge.create_branch(branch, sha)
+    return sha
+
+
+def test_one_bad_reviewer_does_not_drop_the_others(fake: FakeGitHub, forge: GithubForge) -> None:
+    _proposal_branch(forge)
+    fake.teams = {"oncall"}  # the token cannot see acme/ml-oncall, as without `members: read`
     pull, created = forge.open_pull(
-        branch="rollout/chat/x", base="main", title="t", body="", labels=["rollout"], reviewers=["mallory"]
+        branch="rollout/chat/x",
+        base="main",
+        title="t",
+        body="",
+        labels=["rollout"],
+        reviewers=["alice", "mallory", "acme/oncall", "acme/ml-oncall"],
     )
-    assert created and fake.pulls[pull.number]["labels"] == ["rollout"]
-    assert fake.comments[pull.number] == [
-        "Could not request reviews from mallory: Reviews may only be requested from collaborators. One or more of "
-        "the users or teams you specified is not a collaborator of the acme/models repository."
-    ]
+    stored = fake.pulls[pull.number]
+    assert created and stored["labels"] == ["rollout"]
+    assert (stored["reviewers"], stored["teams"]) == (["alice"], ["oncall"])
+    [said] = fake.shown_comments(pull.number)
+    lines = said.splitlines()
+    assert lines[0] == "Could not request reviews from:" and len(lines) == 3
+    assert lines[1].startswith("- `mallory`: Reviews may only be requested from collaborators.")
+    assert lines[2].startswith("- `acme/ml-oncall`: the token cannot see this team (Validation Failed: Could not")
+    assert "Members: read" in lines[2]
+
+
+def test_each_write_answered_502_after_it_took_effect_happens_once(
+    fake: FakeGitHub, forge: GithubForge, sleeps: list[float]
+) -> None:
+    for method, path in [
+        ("POST", r"/git/refs$"),
+        ("POST", r"/pulls$"),
+        ("POST", r"/labels$"),
+        ("POST", r"/requested_reviewers$"),
+        ("POST", r"/comments$"),
+        ("PUT", r"/merge$"),
+        ("POST", r"/deployments$"),
+        ("POST", r"/statuses$"),
+    ]:
+        fake.fail(status=502, method=method, path=path, applied=True, message="Bad Gateway")
+    sha = _proposal_branch(forge)
+    assert fake.head("rollout/chat/x") == sha
+    pull, created = forge.open_pull(
+        branch="rollout/chat/x", base="main", title="t", body="b", labels=["rollout"], reviewers=["alice"]
+    )
+    forge.comment(pull.number, "report")
+    merged = forge.merge_pull(pull.number, title="Merge it", sha=sha)
+    deployment = forge.start_deployment(sha=merged, environment="production", description="advance")
+    forge.deployment_status(deployment, "in_progress", environment="production", description="applying")
+    forge.deployment_status(deployment, "success", environment="production", description="applied")
+
+    assert created and list(fake.pulls) == [pull.number]
+    stored = fake.pulls[pull.number]
+    assert (stored["labels"], stored["reviewers"]) == (["rollout"], ["alice"])
+    assert fake.shown_comments(pull.number) == ["report"]
+    assert stored["merge_commit_sha"] == merged == fake.head()
+    assert [d["id"] for d in fake.deployments] == [deployment]
+    assert [s["state"] for s in fake.statuses[deployment]] == ["in_progress", "success"]
+    assert all(f.times == 0 for f in fake.faults) and sleeps == [1.0] * 8
+
+
+def test_a_branch_another_run_created_during_an_ambiguous_failure_is_theirs(
+    fake: FakeGitHub, forge: GithubForge
+) -> None:
+    base = fake.head()
+    assert base is not None
+    fake.before(method="POST", path=r"/git/refs$", action=lambda: fake.push("rollout/chat/x", {"b": "2\n"}, "Theirs"))
+    fake.fail(status=502, method="POST", path=r"/git/refs$", message="Bad Gateway")
+    assert forge.create_branch("rollout/chat/x", base) is False
+    assert fake.head("rollout/chat/x") not in (base, None)
+
+
+def test_pull_requests_from_forks_are_foreign(fake: FakeGitHub, forge: GithubForge) -> None:
+    _proposal_branch(forge, "rollout/chat/early")
+    ours, _ = forge.open_pull(branch="rollout/chat/early", base="main", title="t", body="", labels=[], reviewers=[])
+    gone = fake.fork_pull("rollout/chat/rollback-x", {"evil.txt": "x\n"})
+    live = fake.fork_pull("rollout/chat/early", {"evil.txt": "y\n"}, deleted=False)
+    found = {p.number: p.foreign for p in forge.open_pulls("rollout/chat/")}
+    assert found == {ours.number: None, gone: "a deleted fork", live: "mallory/models"}
+
+
+def test_open_pulls_reads_every_page(fake: FakeGitHub, forge: GithubForge) -> None:
+    _proposal_branch(forge)
+    pull, _ = forge.open_pull(branch="rollout/chat/x", base="main", title="t", body="", labels=[], reviewers=[])
+    fake.seed_pulls(230)
+    assert [p.number for p in forge.open_pulls("rollout/")] == [pull.number]
+    pages = [target for method, target in fake.requests if method == "GET" and target.endswith("/pulls")]
+    assert len(pages) == 3
+
+
+def test_a_merge_waits_out_a_base_branch_being_modified(
+    fake: FakeGitHub, forge: GithubForge, sleeps: list[float]
+) -> None:
+    sha = _proposal_branch(forge)
+    pull, _ = forge.open_pull(branch="rollout/chat/x", base="main", title="t", body="", labels=[], reviewers=[])
+    fake.fail(status=405, times=2, method="PUT", path=r"/merge$", message=BASE_MODIFIED)
+    assert forge.merge_pull(pull.number, title="m", sha=sha) == fake.head()
+    assert sleeps == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("message", [PROTECTED, RULESET])
+def test_a_merge_refused_by_protection_names_what_to_change(
+    fake: FakeGitHub, forge: GithubForge, sleeps: list[float], message: str
+) -> None:
+    sha = _proposal_branch(forge)
+    pull, _ = forge.open_pull(branch="rollout/chat/x", base="main", title="t", body="", labels=[], reviewers=[])
+    head = fake.head()
+    fake.fail(status=405, times=100, method="PUT", path=r"/merge$", message=message)
+    with pytest.raises(ExternalError, match=r"protection rules or rulesets .* bypass list \(docs/setup.md\)") as raised:
+        forge.merge_pull(pull.number, title="m", sha=sha)
+    assert message.splitlines()[0] in str(raised.value) and sleeps == [] and fake.head() == head
+
+
+def test_a_push_between_the_check_and_the_merge_is_not_merged(fake: FakeGitHub, forge: GithubForge) -> None:
+    sha = _proposal_branch(forge)
+    pull, _ = forge.open_pull(branch="rollout/chat/x", base="main", title="t", body="", labels=[], reviewers=[])
+    head = fake.head()
+    fake.before(method="PUT", path=r"/merge$", action=lambda: fake.push("rollout/chat/x", {"x": "1\n"}, "Sneaky"))
+    with pytest.raises(CheckFailed, match=r"#1 was not merged: its branch moved .*409: Head branch was modified"):
+        forge.merge_pull(pull.number, title="m", sha=sha)
+    assert fake.head() == head and fake.pulls[pull.number]["state"] == "open"
+
+
+def test_a_refused_pull_request_shows_githubs_errors(fake: FakeGitHub, forge: GithubForge) -> None:
+    with pytest.raises(
+        ExternalError, match=r"from rollout/chat/none \(422: Validation Failed: PullRequest head invalid\)"
+    ):
+        forge.open_pull(branch="rollout/chat/none", base="main", title="t", body="", labels=[], reviewers=[])
+
+
+def test_actions_not_allowed_to_open_pull_requests_names_the_setting(fake: FakeGitHub, forge: GithubForge) -> None:
+    _proposal_branch(forge)
+    fake.fail(status=403, method="POST", path=r"/pulls$", message=ACTIONS_MAY_NOT_OPEN)
+    with pytest.raises(
+        ExternalError, match=r"Workflow permissions .* allow GitHub Actions to create and approve"
+    ) as raised:
+        forge.open_pull(branch="rollout/chat/x", base="main", title="t", body="", labels=[], reviewers=[])
+    assert "pull-requests: write" not in str(raised.value)
+
+
+def test_a_file_over_a_megabyte_is_read_from_its_blob(fake: FakeGitHub, forge: GithubForge) -> None:
+    text = "weights: {blue: 95, green: 5}\n" * 40_000
+    sha = fake.push("main", {"big.yaml": text}, "A big file")
+    assert len(text) > LARGE_FILE and forge.read_file("big.yaml", sha) == text
+
+
+def test_a_deployment_answered_202_says_nothing_was_recorded(fake: FakeGitHub, forge: GithubForge) -> None:
+    sha = fake.head()
+    assert sha is not None
+    fake.fail(status=202, method="POST", path=r"/deployments$", message="Auto-merged main into topic on deployment.")
+    with pytest.raises(ExternalError, match=r"recorded no deployment of .* \(202: Auto-merged main"):
+        forge.start_deployment(sha=sha, environment="production", description="advance")
+    assert fake.deployments == []
+
+
+def test_the_secondary_rate_limit_as_a_403_is_waited_out(
+    fake: FakeGitHub, forge: GithubForge, sleeps: list[float]
+) -> None:
+    fake.rate_limit("secondary", wait=9, status=403)
+    assert forge.default_branch() == "main"
+    assert sleeps == [9.0]

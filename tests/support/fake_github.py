@@ -11,7 +11,8 @@ conflicts are real too. Lists are paginated with `Link` headers, as GitHub does.
 Tests steer it with:
 - `fail(status=503, times=n)`: the next n matching requests fail (server errors, or anything else);
   `applied=True` makes the write happen first, as when GitHub acts and then its gateway answers 502;
-  `errors=[...]` adds the `errors` detail GitHub sends with a 422;
+  `errors=[...]` adds the `errors` detail GitHub sends with a 422; `ambiguous_writes = True` does that
+  to the first try of every write;
 - `rate_limit("primary" | "secondary", times=n, wait=s, status=403|429)`: the next n requests hit a limit;
 - `delay(method=, path=, seconds=)`: answer matching requests late, to widen races;
 - `before(method=, path=, action=)`: run `action` just before the next matching request is handled
@@ -143,6 +144,9 @@ class FakeGitHub:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._ids = iter(range(1000, 10**9))
+        self.ambiguous_writes = False
+        """Answer each write 502 the first time it is sent, after it took effect; the same request again passes."""
+        self.written: set[tuple[str, str, str]] = set()
 
     # -- lifecycle and test controls --------------------------------------------------------------
 
@@ -273,6 +277,11 @@ class FakeGitHub:
         result = _git(self.bare, "show", f"{ref}:{path}", check=False)
         return result.stdout if result.returncode == 0 else None
 
+    def shown_comments(self, number: int) -> list[str]:
+        """The comments on a pull request as GitHub shows them: without HTML comments (hidden markers)."""
+        with self.lock:
+            return [re.sub(r"\s*<!--.*?-->", "", body, flags=re.DOTALL) for body in self.comments[number]]
+
     def open_pulls(self) -> list[dict[str, Any]]:
         with self.lock:
             return [self._pull_json(p) for p in self.pulls.values() if p["state"] == "open"]
@@ -341,7 +350,13 @@ class FakeGitHub:
                 if not fault.applied:
                     return fault.response()
             answer = self._route(method, path, query, payload)
-            return fault.response() if fault is not None else answer
+            if fault is not None:
+                return fault.response()
+            write = (method, path, json.dumps(payload, sort_keys=True))
+            if self.ambiguous_writes and method != "GET" and write not in self.written:
+                self.written.add(write)
+                return Fault(status=502, times=0, message="Bad Gateway").response()
+            return answer
 
     def _route(self, method: str, path: str, query: Mapping[str, str], payload: Any) -> Response:
         prefix = f"{self.api_prefix}/repos/{self.owner}/{self.repo}"

@@ -240,7 +240,7 @@ class GithubSite:
         ]
 
     def comments(self, number: int) -> list[str]:
-        return list(self.fake.comments[number])
+        return self.fake.shown_comments(number)
 
     def deployments(self) -> list[tuple[str, list[str]]]:
         return [(d["environment"], [s["state"] for s in self.fake.statuses[d["id"]]]) for d in self.fake.deployments]

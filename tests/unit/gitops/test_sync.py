@@ -96,8 +96,8 @@ class MemoryForge:
     def comment(self, number: int, body: str) -> None:
         self.log.append(f"comment #{number}")
 
-    def merge_pull(self, number: int, *, title: str) -> str:
-        self.log.append(f"merge #{number}")
+    def merge_pull(self, number: int, *, title: str, sha: str | None = None) -> str:
+        self.log.append(f"merge #{number} at {sha}")
         return "merged"
 
     def pulls_for_commit(self, sha: str) -> Sequence[PullRequest]:
@@ -186,4 +186,21 @@ def test_merge_after_opening() -> None:
     forge = MemoryForge()
     decision, proposal = advance()
     outcome = sync_pulls(forge, decision, proposal, prefix="rollout/chat/", merge=True)
-    assert (outcome.status, outcome.merge_sha, forge.log[-1]) == ("merged", "merged", "merge #1")
+    pushed = forge.branches["rollout/chat/internal"]
+    assert (outcome.status, outcome.merge_sha, forge.log[-1]) == ("merged", "merged", f"merge #1 at {pushed}")
+
+
+def test_a_foreign_pull_request_on_the_branch_name_is_left_alone_and_the_proposal_moves_aside() -> None:
+    forge = MemoryForge()
+    for number, where in ((1, "a deleted fork"), (2, "mallory/models")):
+        branch = "rollout/chat/internal" + ("" if number == 1 else "-2")
+        forge.pulls[number] = PullRequest(number=number, url="u", branch=branch, base="main", title="x", foreign=where)
+    decision, proposal = advance()
+    outcome = sync_pulls(forge, decision, proposal, prefix="rollout/chat/", merge=True)
+    assert (outcome.status, outcome.branch) == ("merged", "rollout/chat/internal-3")
+    assert outcome.notes == (
+        "left #1 alone: its head is in a deleted fork, not this repository, though its branch is named "
+        "rollout/chat/internal; proposing on rollout/chat/internal-3 instead",
+    )
+    assert [line for line in forge.log if "#1" in line or "#2" in line] == []
+    assert forge.log[-1].startswith("merge #3 at ") and proposal.branch == "rollout/chat/internal"
