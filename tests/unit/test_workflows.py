@@ -257,6 +257,24 @@ def test_each_caller_grants_what_its_workflow_needs_and_passes_only_known_inputs
     assert required <= set(caller_job.get("with", {}))
 
 
+@pytest.mark.parametrize("name", ["rollout-deploy.yml", "rollout-watch.yml", "rollout-decommission.yml"])
+def test_the_app_token_asks_for_members_read_only_when_the_plan_names_team_reviewers(name: str) -> None:
+    tokens = {
+        step["id"]: step
+        for _, step in steps(CALLED[name])
+        if str(step.get("uses", "")).startswith("actions/create-github-app-token@")
+    }
+    assert set(tokens) == {"app", "app-teams"}
+    asked = {
+        key: {k: v for k, v in step["with"].items() if k.startswith("permission-")} for key, step in tokens.items()
+    }
+    assert asked["app-teams"] == {**asked["app"], "permission-members": "read"}
+    assert "!inputs.team-reviewers" in tokens["app"]["if"] and "&& inputs.team-reviewers" in tokens["app-teams"]["if"]
+    assert triggers(CALLED[name])["workflow_call"]["inputs"]["team-reviewers"]["default"] is False
+    caller_job = next(iter(jobs(CALLERS[name]).values()))
+    assert caller_job["with"]["team-reviewers"] is False
+
+
 @pytest.mark.parametrize("name", REUSABLE)
 def test_runner_labels_come_from_inputs_and_model_work_runs_on_the_gpu_runner(name: str) -> None:
     workflow = CALLED[name]
