@@ -186,6 +186,8 @@ def load_python_grader(target: str) -> Callable[..., Any]:
         raise ValueError(f"{target!r} is not 'module:function'")
     try:
         module = importlib.import_module(module_name)
+    except SystemExit as exc:  # a module that exits on import would end the command, as if all were well
+        raise ValueError(f"cannot import {module_name!r}: it calls sys.exit({exc.code!r}) on import") from None
     except Exception as exc:  # any import-time failure of user code is an input problem
         raise ValueError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from None
     function: Callable[..., Any] | None = getattr(module, name, None)
@@ -198,7 +200,7 @@ def _python(output: str, exp: Expectation) -> float:
     function = load_python_grader(exp.value)
     try:
         score = function(output, exp.options)
-    except Exception as exc:  # a custom grader's failure is that repeat's error, never the run's
+    except (Exception, SystemExit) as exc:  # a custom grader's failure is that repeat's error, never the run's
         raise GraderError(f"python grader {exp.value}: {type(exc).__name__}: {exc}") from exc
     if isinstance(score, bool):
         return float(score)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rollout.documents import Document, FieldPath, load_schema, load_yaml, read_text, schema_problems
+from rollout.documents import Document, FieldPath, format_path, load_schema, load_yaml, read_text, schema_problems
 from rollout.errors import InputError, Problem
 from rollout.evals.graders import JUDGE, Expectation, parse_expectation
 
@@ -137,7 +137,7 @@ def _file_cases(document: Document, folder: Path, env: Mapping[str, str]) -> tup
         return [], [Problem(file=document.file, line=1, message="a suite file is a mapping with cases: (or dataset:)")]
     problems = schema_problems(document, load_schema("suite.schema.json"))
     if problems:
-        return [], problems
+        return [], problems + _unbroken_case_problems(document, problems, env, folder)
     data = document.data
     defaults = data.get("defaults", {})
     cases: list[Case] = []
@@ -151,6 +151,23 @@ def _file_cases(document: Document, folder: Path, env: Mapping[str, str]) -> tup
         cases += dataset_cases
         problems += dataset_problems
     return cases, problems
+
+
+def _unbroken_case_problems(
+    document: Document, schema: list[Problem], env: Mapping[str, str], folder: Path
+) -> list[Problem]:
+    """The grader problems of the cases the schema found nothing wrong with: one broken case must not hide
+    the others' problems. (Their defaults are not applied: the file's cases are not used either way.)"""
+    raw_cases = document.data.get("cases")
+    if not isinstance(raw_cases, list):
+        return []
+    problems: list[Problem] = []
+    for i, raw in enumerate(raw_cases):
+        prefix = format_path(("cases", i))
+        if any(p.field == prefix or p.field.startswith((f"{prefix}.", f"{prefix}[")) for p in schema):
+            continue
+        problems += _case(document, ("cases", i), raw, {}, env, folder)[1]
+    return problems
 
 
 def _case(

@@ -227,3 +227,29 @@ def test_schema_is_valid_json_schema() -> None:
     import jsonschema
 
     jsonschema.Draft202012Validator.check_schema(json.loads((REPO / "rollout/schemas/suite.schema.json").read_text()))
+
+
+def test_a_schema_error_in_one_case_does_not_hide_the_files_grader_errors(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "s",
+        "a.yaml",
+        "cases:\n"
+        "  - {id: a, prompt: x, expect: [{contains: y}], repeats: many}\n"
+        "  - {id: b, prompt: x, expect: [{regx: y}]}\n"
+        "  - {id: c, prompt: x, expect: [{contains_any: 3}]}\n",
+    )
+    found = problems_of(path)
+    assert any(":2: cases[0].repeats" in p for p in found), found
+    assert any(":3: cases[1].expect[0].regx: unknown grader 'regx'" in p for p in found), found
+    assert any(":4: cases[2].expect[0]" in p for p in found), found
+
+
+def test_a_grader_module_that_exits_on_import_is_a_problem_not_a_quiet_success(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    write(folder, "exiting_graders.py", "import sys\nsys.exit(0)\n")
+    write(folder, "a.yaml", "cases: [{id: a, prompt: x, expect: [{python: 'exiting_graders:grade'}]}]\n")
+    found = problems_of(folder)
+    assert (
+        "a.yaml:1: cases[0].expect[0].python: cannot import 'exiting_graders': it calls sys.exit(0) on import"
+        in found[0]
+    )
