@@ -88,6 +88,8 @@ def parse_yaml(text: str, *, file: str) -> Document:
     loader = _LOADER(text)
     try:
         root = loader.get_single_node()
+    except RecursionError:
+        raise InputError.at(file, _TOO_DEEP) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -99,7 +101,10 @@ def parse_yaml(text: str, *, file: str) -> Document:
     if root is None:
         raise InputError.at(file, "file is empty")
     builder = _Builder(file)
-    data = builder.build(root, ())
+    try:
+        data = builder.build(root, ())
+    except RecursionError:
+        raise InputError.at(file, _TOO_DEEP) from None
     if builder.problems:
         raise InputError(builder.problems)
     return Document(file=file, data=data, lines=builder.lines, key_lines=builder.key_lines)
@@ -169,11 +174,19 @@ def load_json(path: Path, *, display: str | None = None, max_bytes: int = 200_00
     if not text.strip():
         raise InputError.at(name, "file is empty")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise InputError.at(name, _TOO_DEEP) from None
     except json.JSONDecodeError as exc:
         raise InputError.at(name, f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno) from None
     except ValueError as exc:
         raise InputError.at(name, f"invalid JSON: {exc}") from None
+    return data
+
+
+# The parsers and the schema checks recurse; a file nested deeper than they can follow (a results file of
+# 100,000 nested lists) is refused whole, as bad input.
+_TOO_DEEP = "nested too deeply to read"
 
 
 def _reject_constant(name: str) -> float:
@@ -183,7 +196,10 @@ def _reject_constant(name: str) -> float:
 def schema_problems(document: Document, schema: Mapping[str, Any]) -> list[Problem]:
     """Every schema violation in the document, each with its line and a message for a person."""
     validator = jsonschema.Draft202012Validator(schema)
-    problems = [_explain(document, error) for error in validator.iter_errors(document.data)]
+    try:
+        problems = [_explain(document, error) for error in validator.iter_errors(document.data)]
+    except RecursionError:
+        return [Problem(file=document.file, message=_TOO_DEEP)]
     return sorted(problems, key=lambda p: (p.line or 0, p.field, p.message))
 
 

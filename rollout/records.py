@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
+from rollout.documents import Document, load_json, load_schema, schema_problems
+from rollout.errors import InputError
 from rollout.gates.verdict import Verdict, verdict_from_dict
 from rollout.plan import Plan
 from rollout.traffic import Weights
@@ -55,12 +58,34 @@ def next_record_number(plan: Plan) -> int:
 
 
 def latest_recorded_verdict(plan: Plan) -> Verdict | None:
-    """The verdict of the newest record that carries one; records that cannot be read are passed over."""
+    """The verdict of the newest record that carries one.
+
+    A record that cannot be read is bad input, named with its file and field: it is evidence, and reading
+    past it would decide on older evidence than the repository holds.
+    """
+    schema = load_schema("verdict.schema.json")
     for path in sorted(plan.records_dir.glob("*.json"), reverse=True):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+        if record_number(path.name) is None:
             continue
-        if isinstance(data, dict) and isinstance(data.get("verdict"), dict):
-            return verdict_from_dict(data["verdict"])
+        name = _display(plan, path)
+        data = load_json(path, display=name, max_bytes=MAX_RECORD_BYTES)
+        if not isinstance(data, dict):
+            raise InputError.at(name, "a record is a JSON object (schema, service, action, verdict, ...)")
+        verdict = data.get("verdict")
+        if verdict is None:
+            continue
+        problems = schema_problems(Document(file=name, data=verdict), schema)
+        if problems:
+            raise InputError(replace(p, field=f"verdict.{p.field}" if p.field else "verdict") for p in problems)
+        return verdict_from_dict(verdict)
     return None
+
+
+MAX_RECORD_BYTES = 20_000_000
+
+
+def _display(plan: Plan, path: Path) -> str:
+    try:
+        return str(path.relative_to(plan.root))
+    except ValueError:
+        return str(path)
