@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rollout.errors import CheckFailed
-from tests.support.fake_github import FakeGitHub
+from tests.support.fake_github import PROTECTED, FakeGitHub
 from tests.support.gitops import (
     ACTIONS_VARIABLES,
     GREEN,
@@ -274,3 +274,27 @@ def test_an_auto_merged_rollback_never_merges_a_forks_pull_request(tmp_path: Pat
         assert rolled["branch"] == f"rollout/chat/rollback-{GREEN}-2"
         assert fake.pulls[fork]["state"] == "open" and fake.show("main", "evil.txt") is None
         assert site.comments(fork) == []
+
+
+@pytest.mark.parametrize(
+    ("refusal", "code", "said"),
+    [
+        ("protected", 4, "protection rules or rulesets ask for more than rollout gives; to let rollout merge"),
+        ("pushed", 1, "was not merged: its branch moved after rollout checked it (409: Head branch was modified"),
+    ],
+)
+def test_an_auto_merge_github_refuses_says_why_and_leaves_the_rollback_open(
+    tmp_path: Path, passing: Path, refusal: str, code: int, said: str
+) -> None:
+    with FakeGitHub(tmp_path) as fake:
+        site = GithubSite(tmp_path, fake, T0)
+        advance(site, passing, at(0, 1))
+        if refusal == "protected":
+            fake.fail(status=405, times=100, method="PUT", path=r"/merge$", message=PROTECTED)
+        else:
+            branch = f"rollout/chat/rollback-{GREEN}"
+            fake.before(method="PUT", path=r"/merge$", action=lambda: fake.push(branch, {"x": "1\n"}, "Pushed"))
+        head = fake.head()
+        result = run(site, "rollback", "--reason", "bad answers", "--auto-merge", "--now", at(0, 5).isoformat())
+        assert result.code == code and said in result.output, result.output
+        assert fake.head() == head and [p["branch"] for p in site.open_pulls()] == [f"rollout/chat/rollback-{GREEN}"]
