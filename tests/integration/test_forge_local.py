@@ -93,6 +93,17 @@ def test_merge_and_revert_are_what_a_person_would_type(repo: Path, forge: LocalF
         forge.merge_pull(number, title="again")
 
 
+def test_a_merge_at_a_head_that_moved_is_refused(repo: Path, forge: LocalForge) -> None:
+    number = proposed(forge, "rollout/chat/early", {"traffic.yaml": "green: 25\n"})
+    checked = forge.branch_head("rollout/chat/early")
+    assert checked is not None
+    forge.move_branch("rollout/chat/early", forge.write_commit(checked, {"x": "1\n"}, "Pushed meanwhile"))
+    head = forge.branch_head("main")
+    with pytest.raises(CheckFailed, match=r"#1 was not merged: its branch moved after rollout checked it"):
+        forge.merge_pull(number, title="Merge", sha=checked)
+    assert forge.branch_head("main") == head and forge.pull(number).state == "open"
+
+
 def test_a_conflicting_merge_leaves_the_default_branch_as_it_was(repo: Path, forge: LocalForge) -> None:
     number = proposed(forge, "rollout/chat/early", {"traffic.yaml": "green: 25\n"})
     (repo / "traffic.yaml").write_text("green: 1\n")
