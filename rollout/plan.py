@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 import re
 import string
 from collections.abc import Mapping
@@ -60,6 +61,37 @@ class ModelVersion:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Build:
+    """What a color serves, as a verdict binds to it: a change to any part is a new version to evaluate."""
+
+    name: str
+    revision: str | None
+    serving_digest: str
+
+    def describe(self) -> str:
+        revision = f" @ {self.revision}" if self.revision else ""
+        return f"{self.name}{revision} (serving arguments {self.serving_digest})"
+
+
+def build_of(version: ModelVersion) -> Build:
+    return Build(name=version.name, revision=version.revision, serving_digest=serving_args_digest(version))
+
+
+def serving_args_digest(version: ModelVersion) -> str:
+    """A digest of what, beside name and revision, decides what a server answers: the weights it loads, the
+    engine and command template, their arguments and environment. Where it runs (host, port, supervisor)
+    is not part of it."""
+    served = {
+        "model": version.model,
+        "engine": version.engine,
+        "command": version.command,
+        "args": list(version.args),
+        "env": dict(sorted(version.env.items())),
+    }
+    return hashlib.sha256(json.dumps(served, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,7 +17,7 @@ from rollout.documents import Document, load_json, load_schema, schema_problems
 from rollout.errors import InputError
 from rollout.gates.verdict import Verdict, verdict_from_dict
 from rollout.plan import Plan
-from rollout.traffic import Weights
+from rollout.traffic import TrafficState, Weights
 
 RECORD_SCHEMA = "rollout.record/v1"
 _RECORD_NAME = re.compile(r"^(\d{4,})-")
@@ -55,6 +55,22 @@ def record_number(name: str) -> int | None:
 def next_record_number(plan: Plan) -> int:
     numbers = [n for path in plan.records_dir.glob("*.json") if (n := record_number(path.name)) is not None]
     return max(numbers, default=0) + 1
+
+
+def traffic_build(plan: Plan, state: TrafficState) -> Mapping[str, Any] | None:
+    """The green the traffic state's weights were moved to: the `green` of the newest record that advanced
+    `state.green`; None without one (a hand-written traffic file). Records that cannot be read are passed over."""
+    for path in sorted(plan.records_dir.glob("*.json"), reverse=True):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError, RecursionError):
+            continue
+        if not isinstance(data, dict) or data.get("action") != "advance":
+            continue
+        green = data.get("green")
+        if isinstance(green, dict) and green.get("name") == state.green:
+            return {**green, "record": path.name}
+    return None
 
 
 def latest_recorded_verdict(plan: Plan) -> Verdict | None:

@@ -6,12 +6,16 @@ first-parent line of git history. The decision itself is pure (rollout/stages.py
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from rollout.errors import InputError
 from rollout.gates.verdict import Verdict
 from rollout.history import last_changed
-from rollout.plan import Plan
+from rollout.plan import Plan, build_of
+from rollout.records import traffic_build
 from rollout.stages import Decision, decide
 from rollout.traffic import TrafficState, load_traffic
 
@@ -24,7 +28,34 @@ class Situation:
 
 
 def read_situation(plan: Plan) -> Situation:
-    return Situation(state=load_traffic(plan), stage_started_at=last_changed(plan.traffic_path))
+    state = load_traffic(plan)
+    check_build(plan, state, traffic_build(plan, state))
+    return Situation(state=state, stage_started_at=last_changed(plan.traffic_path))
+
+
+def check_build(plan: Plan, state: TrafficState, moved: Mapping[str, Any] | None) -> None:
+    """A green that has traffic may not change its revision or serving arguments under it: that is a new
+    version no verdict covers. `moved` is the green the traffic was moved to, as its record says."""
+    green = plan.green
+    if green is None or moved is None or not state.weights.green or state.green != green.name:
+        return
+    build = build_of(green)
+    changed = [
+        what
+        for what, key, now in (
+            ("revision", "revision", build.revision),
+            ("serving arguments", "serving_digest", build.serving_digest),
+        )
+        if key in moved and moved[key] != now
+    ]
+    if changed:
+        raise InputError.at(
+            str(plan.path),
+            f"green {green.name} serves {state.weights.green}% of the traffic as the build recorded in "
+            f"{moved.get('record')}, but the plan changes its {' and '.join(changed)}: a new build is a new "
+            "version to deploy and evaluate; roll green back (`rollout rollback`) first, or name a new version",
+            field="models.green",
+        )
 
 
 def decide_next(plan: Plan, situation: Situation, *, verdict: Verdict | None, now: datetime) -> Decision:

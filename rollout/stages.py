@@ -8,8 +8,8 @@ from typing import Literal
 
 from rollout.durations import format_duration
 from rollout.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, InputError
-from rollout.gates.verdict import Verdict
-from rollout.plan import Plan, Stage
+from rollout.gates.verdict import RunInfo, Verdict
+from rollout.plan import Build, Plan, Stage, build_of
 from rollout.traffic import ROLLED_BACK, TrafficState, Weights
 
 Action = Literal["hold", "advance", "rollback", "decommission", "complete"]
@@ -50,10 +50,11 @@ def decide(
         )
 
     current = plan.stage_index(state.stage) if state.green == green.name else None
-    evidence = _evidence(verdict, green.name)
+    build = build_of(green)
+    evidence = _evidence(verdict, build)
 
     if current is None:
-        return _start(plan, state, green.name, evidence, verdict)
+        return _start(plan, state, build, evidence, verdict)
 
     stage = plan.stages[current]
     if evidence == "fail":
@@ -74,7 +75,7 @@ def decide(
                 state, f"stage {stage.name} soaks until {_at(soaked_at)} ({_left(soaked_at, now)} left)", soaked_at
             )
         if evidence != "pass":
-            return Decision(action="hold", state=state, reason=_missing(evidence, verdict, green.name))
+            return Decision(action="hold", state=state, reason=_missing(evidence, verdict, build))
         if now < retire_at:
             return Decision(
                 action="complete",
@@ -94,7 +95,7 @@ def decide(
             state, f"stage {stage.name} soaks until {_at(soaked_at)} ({_left(soaked_at, now)} left)", soaked_at
         )
     if evidence != "pass":
-        return Decision(action="hold", state=state, reason=_missing(evidence, verdict, green.name))
+        return Decision(action="hold", state=state, reason=_missing(evidence, verdict, build))
     target = plan.stages[current + 1]
     return _advance(
         state,
@@ -104,13 +105,13 @@ def decide(
     )
 
 
-def _start(plan: Plan, state: TrafficState, green: str, evidence: str, verdict: Verdict | None) -> Decision:
+def _start(plan: Plan, state: TrafficState, green: Build, evidence: str, verdict: Verdict | None) -> Decision:
     if evidence == "fail":
-        return _gate_rollback(state, green, verdict)
+        return _gate_rollback(state, green.name, verdict)
     if evidence != "pass":
         return Decision(action="hold", state=state, reason=_missing(evidence, verdict, green))
     first = plan.stages[0]
-    return _advance(state, green, first, f"green {green} passes every gate against blue {plan.blue.name}")
+    return _advance(state, green.name, first, f"green {green.name} passes every gate against blue {plan.blue.name}")
 
 
 def _advance(state: TrafficState, green: str, stage: Stage, why: str) -> Decision:
@@ -150,19 +151,32 @@ def _wait(state: TrafficState, reason: str, until: datetime) -> Decision:
     return Decision(action="hold", state=state, reason=reason, earliest=until)
 
 
-def _evidence(verdict: Verdict | None, green: str) -> str:
+def _evidence(verdict: Verdict | None, green: Build) -> str:
     if verdict is None:
         return "missing"
-    if verdict.candidate.model != green:
+    if not covers(verdict.candidate, green):
         return "stale"
     return verdict.outcome
 
 
-def _missing(evidence: str, verdict: Verdict | None, green: str) -> str:
+def covers(candidate: RunInfo, green: Build) -> bool:
+    """A verdict's candidate is green only by name, revision and serving arguments, all three."""
+    return (
+        candidate.model == green.name
+        and candidate.revision == green.revision
+        and candidate.serving_digest == green.serving_digest
+    )
+
+
+def _missing(evidence: str, verdict: Verdict | None, green: Build) -> str:
     if evidence == "missing":
-        return f"no verdict for green {green}: run the evals on both colors and gate them"
+        return f"no verdict for green {green.describe()}: run the evals on both colors and gate them"
     if evidence == "stale" and verdict is not None:
-        return f"the verdict is for {verdict.candidate.model}, not green {green}: gate the current version"
+        candidate = verdict.candidate
+        was = Build(
+            name=candidate.model, revision=candidate.revision, serving_digest=candidate.serving_digest or "none"
+        )
+        return f"the verdict is for {was.describe()}, not green {green.describe()}: gate the current version"
     assert verdict is not None
     needs = "; ".join(f"{g.gate}: {g.reason}" for g in verdict.undecided())
     return f"the evidence is inconclusive ({needs})" if needs else "the evidence is inconclusive"

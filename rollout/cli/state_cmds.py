@@ -12,9 +12,9 @@ from rollout.actions.job_outputs import status_outputs
 from rollout.cli.options import echo_json, environ, json_option, open_plan, parse_now, plan_option
 from rollout.evals.suite import check_suites
 from rollout.gates.verdict import load_verdict
-from rollout.records import latest_recorded_verdict
+from rollout.records import latest_recorded_verdict, traffic_build
 from rollout.serving.engines import serving_warnings
-from rollout.situation import decide_next, read_situation
+from rollout.situation import check_build, decide_next, read_situation
 from rollout.stages import EXIT_CODES, decision_to_dict
 from rollout.traffic import load_traffic
 
@@ -26,6 +26,7 @@ def validate(plan_path: Path, as_json: bool) -> None:
     """Check the plan and the traffic file; report every problem with its file and line."""
     plan = open_plan(plan_path)
     state = load_traffic(plan)
+    check_build(plan, state, traffic_build(plan, state))
     check_suites([gate.suite for gate in (plan.gates.quality, plan.gates.safety) if gate is not None], env=environ())
     stages = " -> ".join(f"{s.weight}%" for s in plan.stages)
     green = plan.green.name if plan.green else "none"

@@ -39,7 +39,7 @@ from rollout.gates.verdict import Verdict, verdict_to_json
 from rollout.gitops.commands import propose
 from rollout.gitops.landing import land
 from rollout.history import git
-from rollout.plan import COLORS, Color, Plan, load_plan
+from rollout.plan import COLORS, Color, Plan, load_plan, serving_args_digest
 from rollout.routers import render_config
 from rollout.routers.apply import ApplyResult, apply_traffic
 from rollout.routers.nginx import nginx_binary
@@ -332,7 +332,13 @@ def _eval_both(plan: Plan, suite: Suite, evidence: Path, options: DemoOptions) -
     collectors = {}
     for color in COLORS:
         version = plan.model(color)
-        target = Target(label=color, url=version.url, model=version.name, revision=version.revision)
+        target = Target(
+            label=color,
+            url=version.url,
+            model=version.name,
+            revision=version.revision,
+            serving_digest=serving_args_digest(version),
+        )
         collectors[color] = Collector(suite, target)
     total = sum(case.repeats for case in suite.cases) * len(COLORS)
     with _progress(options.show_progress, total, f"{suite.name:>8} blue+green") as advance:

@@ -52,6 +52,8 @@ class EvalResults:
     model: str
     revision: str | None = None
     server: ServerIdentity | None = None
+    serving_digest: str | None = None
+    """The digest of the serving arguments the plan gave the target color (rollout.plan.serving_args_digest)."""
     run_id: str = ""
     started_at: str = ""
     finished_at: str = ""
@@ -69,6 +71,7 @@ def results_to_dict(results: EvalResults) -> dict[str, Any]:
         "target": results.target,
         "model": results.model,
         "revision": results.revision,
+        "serving_digest": results.serving_digest,
         "run_id": results.run_id,
         "started_at": results.started_at,
         "finished_at": results.finished_at,
@@ -164,6 +167,7 @@ def _results(data: Mapping[str, Any], cases: list[CaseResult] | None, reader: _C
         model=data["model"],
         revision=data.get("revision"),
         server=_server(data.get("server")),
+        serving_digest=data.get("serving_digest"),
         run_id=data.get("run_id", ""),
         started_at=data.get("started_at", ""),
         finished_at=data.get("finished_at", ""),

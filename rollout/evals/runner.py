@@ -118,6 +118,7 @@ class Collector:
             model=self.target.model,
             revision=self.target.revision,
             server=self.server,
+            serving_digest=self.target.serving_digest,
             run_id=self.run_id,
             started_at=iso(self.started),
             finished_at=iso(datetime.now(timezone.utc)),

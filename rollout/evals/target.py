@@ -10,7 +10,7 @@ import httpx
 
 from rollout.errors import ExternalError, InputError
 from rollout.evals.results import ServerIdentity
-from rollout.plan import COLORS, load_plan
+from rollout.plan import COLORS, load_plan, serving_args_digest
 from rollout.serving.engines import CLIENT_KEY_ENV, client_api_key
 from rollout.serving.health import PROBE_TIMEOUT, model_ids, read_version
 
@@ -21,6 +21,7 @@ class Target:
     url: str
     model: str
     revision: str | None = None
+    serving_digest: str | None = None
     api_key: str | None = field(default=None, repr=False)
 
     @property
@@ -46,6 +47,7 @@ def resolve_target(text: str, *, plan_path: Path, model: str | None, env: Mappin
             url=version.url,
             model=model or version.name,
             revision=version.revision,
+            serving_digest=serving_args_digest(version),
             api_key=client_api_key(version, env),
         )
     api_key = env.get(CLIENT_KEY_ENV) or None

@@ -96,7 +96,7 @@ def match_runs(baselines: Sequence[Loaded], candidates: Sequence[Loaded]) -> lis
 
 def _disagreements(side: str, loaded: Sequence[Loaded]) -> list[Problem]:
     problems = []
-    for key in ("model", "revision"):
+    for key in ("model", "revision", "serving_digest"):
         values = {getattr(item.results, key) for item in loaded} - {None}
         if len(values) > 1:
             problems.append(
@@ -210,11 +210,13 @@ def _on_suite(
 
 def _info(results: Sequence[EvalResults]) -> RunInfo:
     revisions = [r.revision for r in results if r.revision]
+    digests = [r.serving_digest for r in results if r.serving_digest]
     targets = {r.target for r in results}
     releases = sorted({r.server.version for r in results if r.server is not None and r.server.version})
     return RunInfo(
         model=results[0].model if results else "",
         revision=revisions[0] if revisions else None,
+        serving_digest=digests[0] if digests else None,
         target=targets.pop() if len(targets) == 1 else None,
         run_ids=tuple(r.run_id for r in results if r.run_id),
         server_version=", ".join(releases) or None,

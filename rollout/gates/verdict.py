@@ -29,6 +29,7 @@ class GateResult:
 class RunInfo:
     model: str
     revision: str | None = None
+    serving_digest: str | None = None
     target: str | None = None
     run_ids: tuple[str, ...] = ()
     server_version: str | None = None
@@ -67,7 +68,13 @@ def compare(low: float, high: float, threshold: float, *, better: Literal["above
 
 def verdict_to_dict(verdict: Verdict) -> dict[str, Any]:
     def run(info: RunInfo) -> dict[str, Any]:
-        data = {"model": info.model, "revision": info.revision, "target": info.target, "run_ids": list(info.run_ids)}
+        data = {
+            "model": info.model,
+            "revision": info.revision,
+            "serving_digest": info.serving_digest,
+            "target": info.target,
+            "run_ids": list(info.run_ids),
+        }
         if info.server_version is not None:
             data["server_version"] = info.server_version
         return data
@@ -113,6 +120,7 @@ def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
         return RunInfo(
             model=d["model"],
             revision=d.get("revision"),
+            serving_digest=d.get("serving_digest"),
             target=d.get("target"),
             run_ids=tuple(d.get("run_ids", ())),
             server_version=d.get("server_version"),

@@ -19,7 +19,7 @@ from typing import Any
 
 from rollout.gates.report import code, inline
 from rollout.gates.verdict import Verdict, verdict_to_dict
-from rollout.plan import Plan
+from rollout.plan import Plan, serving_args_digest
 from rollout.records import Record, record_name
 from rollout.routers import render_config
 from rollout.stages import Action, Decision
@@ -203,7 +203,14 @@ def _record(plan: Plan, decision: Decision, verdict: Verdict | None, now: dateti
 
 def _model(plan: Plan, color: str) -> dict[str, Any]:
     version = plan.blue if color == "blue" else plan.green
-    return {} if version is None else {"name": version.name, "model": version.model, "revision": version.revision}
+    if version is None:
+        return {}
+    return {
+        "name": version.name,
+        "model": version.model,
+        "revision": version.revision,
+        "serving_digest": serving_args_digest(version),
+    }
 
 
 def _target(plan: Plan, decision: Decision) -> str:

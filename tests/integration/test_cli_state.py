@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 from rollout.cli import cli
 from rollout.gates.verdict import GateResult, RunInfo, Verdict, verdict_to_json
+from rollout.plan import load_plan
+from tests.support.plans import candidate_of
 
 GREEN = "llama-3.3-8b-ft2"
 
@@ -47,11 +49,11 @@ def run(repo: Path, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def write_verdict(path: Path, outcome: str) -> Path:
+def write_verdict(path: Path, outcome: str, plan: Path) -> Path:
     verdict = Verdict(
         outcome=outcome,
         baseline=RunInfo(model="llama-3.1-8b"),
-        candidate=RunInfo(model=GREEN),  # type: ignore[arg-type]
+        candidate=candidate_of(load_plan(plan).model("green")),  # type: ignore[arg-type]
         gates=(GateResult(gate="quality", outcome=outcome, reason="r"),),
     )  # type: ignore[arg-type]
     path.write_text(verdict_to_json(verdict))
@@ -84,7 +86,7 @@ def test_validate_warns_of_a_vllm_template_that_drains_nothing(repo: Path) -> No
 
 
 def test_next_across_a_timeline_reads_the_stage_start_from_git(repo: Path, tmp_path: Path) -> None:
-    passing = str(write_verdict(tmp_path / "pass.json", "pass"))
+    passing = str(write_verdict(tmp_path / "pass.json", "pass", repo / "rollout-plan.yaml"))
     code, output = run(repo, "next", "--json", "--verdict", passing, "--now", "2026-11-01T10:00:00Z")
     assert (code, json.loads(output)["action"], json.loads(output)["stage"]) == (0, "advance", "internal")
 
@@ -95,12 +97,12 @@ def test_next_across_a_timeline_reads_the_stage_start_from_git(repo: Path, tmp_p
     code, output = run(repo, "next", "--json", "--verdict", passing, "--now", "2026-11-03T00:00:01Z")
     assert (code, json.loads(output)["stage"], json.loads(output)["weights"]) == (0, "early", {"blue": 75, "green": 25})
 
-    failing = str(write_verdict(tmp_path / "fail.json", "fail"))
+    failing = str(write_verdict(tmp_path / "fail.json", "fail", repo / "rollout-plan.yaml"))
     code, output = run(repo, "next", "--json", "--verdict", failing, "--now", "2026-11-03T00:00:01Z")
     decision = json.loads(output)
     assert (code, decision["action"], decision["weights"]["green"], decision["rejected"]) == (1, "rollback", 0, [GREEN])
 
-    undecided = str(write_verdict(tmp_path / "maybe.json", "inconclusive"))
+    undecided = str(write_verdict(tmp_path / "maybe.json", "inconclusive", repo / "rollout-plan.yaml"))
     code, output = run(repo, "next", "--verdict", undecided, "--now", "2026-11-09T00:00:00Z")
     assert code == 3 and "inconclusive" in output
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from tests.unit.gates.builders import results_dict, timed_cases, write_plan
+from tests.unit.gates.builders import results_dict, write_plan
 
 ROLLOUT = [sys.executable, "-m", "rollout"]
 GATES = "  quality: {suite: eval_suites/quality, margin: 0.02}\n  safety: {suite: eval_suites/safety}\n"
@@ -238,11 +238,8 @@ def test_feedback_latency_and_cost_from_a_live_prometheus(tmp_path: Path, promet
         "query: 'sum by (model, vote) (feedback_total)'}, margin: 0.03, min_samples: 300}\n",
     )
     suites(tmp_path, green_quality_right=900)
-    for color, model, slow in (("blue", "blue-v1", 400.0), ("green", "green-v2", 900.0)):
-        write(
-            tmp_path / color / "load.json",
-            results_dict("load", color, model, timed_cases(300, latency=slow, ttft=90, tokens=40, seed=1)),
-        )
+    slow = [{**case, "latency_ms": [case["latency_ms"][0] * 3]} for case in scored(1000, 900)]
+    write(tmp_path / "green" / "quality.json", results_dict("quality", "green", "green-v2", slow))
     done = run_gate(tmp_path, "--baseline", "blue", "--candidate", "green", "--json")
     assert done.returncode == 1, done.stderr
     gates = {g["gate"]: g for g in json.loads(done.stdout)["gates"]}

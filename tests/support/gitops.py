@@ -26,7 +26,9 @@ from rollout.forge import Forge
 from rollout.forge.github import github_forge
 from rollout.forge.local import LocalForge
 from rollout.gates.verdict import GateOutcome, GateResult, RunInfo, Verdict, verdict_to_json
+from rollout.plan import ModelVersion
 from tests.support.fake_github import FakeGitHub
+from tests.support.plans import candidate_of
 
 ACTIONS_VARIABLES = (
     "GITHUB_ACTIONS",
@@ -71,7 +73,8 @@ def verdict(outcome: GateOutcome, *, green: str = GREEN, gate: str = "latency") 
     return Verdict(
         outcome=outcome,
         baseline=RunInfo(model=BLUE),
-        candidate=RunInfo(model=green, run_ids=("r1",)),
+        # As `rollout gate` records it for the plan's green (plan_text): name, revision, serving arguments.
+        candidate=candidate_of(ModelVersion(color="green", name=green, model="acme/green", port=8002), run_ids=("r1",)),
         gates=(GateResult(gate=gate, outcome=outcome, reason=f"p95 ratio {outcome}s", estimate=1.05),),
     )
 

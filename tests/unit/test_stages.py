@@ -12,18 +12,19 @@ from rollout.gates.verdict import GateOutcome, GateResult, RunInfo, Verdict
 from rollout.plan import Plan, load_plan
 from rollout.stages import decide, decide_rollback
 from rollout.traffic import ROLLED_BACK, TrafficState, Weights
-from tests.support.plans import CHAT_PLAN
+from tests.support.plans import CHAT_PLAN, candidate_of
 
 PLAN = load_plan(CHAT_PLAN)
 GREEN = "llama-3.3-8b-ft2"
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=timezone.utc)
 
 
-def verdict(outcome: GateOutcome, model: str = GREEN) -> Verdict:
+def verdict(outcome: GateOutcome, model: str = GREEN, plan: Plan = PLAN) -> Verdict:
+    green = plan.model("green")
     return Verdict(
         outcome=outcome,
         baseline=RunInfo(model="llama-3.1-8b"),
-        candidate=RunInfo(model=model),
+        candidate=candidate_of(green) if model == green.name else RunInfo(model=model),
         gates=(GateResult(gate="quality", outcome=outcome, reason=f"quality {outcome}"),),
     )
 
@@ -106,9 +107,44 @@ def test_a_rejected_version_is_not_proposed_again_until_a_new_one_is_named() -> 
     assert "rejected" in decision.reason
     assert PLAN.green is not None
     newer = replace(PLAN, green=replace(PLAN.green, name="llama-3.3-8b-ft3"))
-    decision = decide(newer, rejected, stage_started_at=T0, verdict=verdict("pass", model="llama-3.3-8b-ft3"), now=T0)
+    decision = decide(
+        newer, rejected, stage_started_at=T0, verdict=verdict("pass", model="llama-3.3-8b-ft3", plan=newer), now=T0
+    )
     assert (decision.action, decision.state.stage, decision.state.green) == ("advance", "internal", "llama-3.3-8b-ft3")
     assert decision.state.rejected == (GREEN,)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"revision": "r2"},
+        {"args": ("--max-model-len", "32768")},
+        {"model": "acme/other-weights"},
+        {"env": {"VLLM_ATTENTION_BACKEND": "FLASHINFER"}},
+    ],
+    ids=["revision", "args", "weights", "env"],
+)
+def test_a_verdict_never_advances_a_green_whose_revision_or_serving_arguments_changed(
+    change: dict[str, object],
+) -> None:
+    assert PLAN.green is not None
+    evaluated = verdict("pass")  # for the plan's green as it was
+    changed = replace(PLAN, green=replace(PLAN.green, **change))  # type: ignore[arg-type]
+    for state, started in ((TrafficState.initial("chat"), None), (at_stage("early"), T0)):
+        decision = decide(changed, state, stage_started_at=started, verdict=evaluated, now=T0 + timedelta(days=30))
+        assert decision.action == "hold", (change, state.stage)
+        assert "the verdict is for llama-3.3-8b-ft2 @ 4f1d3c2b9a8e" in decision.reason
+        assert "gate the current version" in decision.reason
+    fresh = decide(
+        changed, TrafficState.initial("chat"), stage_started_at=None, verdict=verdict("pass", plan=changed), now=T0
+    )
+    assert fresh.action == "advance"
+
+
+def test_a_verdict_without_the_serving_digest_binds_to_nothing() -> None:
+    bare = replace(verdict("pass"), candidate=replace(verdict("pass").candidate, serving_digest=None))
+    decision = decide(PLAN, TrafficState.initial("chat"), stage_started_at=None, verdict=bare, now=T0)
+    assert decision.action == "hold" and "serving arguments none" in decision.reason
 
 
 def test_a_new_green_named_mid_rollout_starts_from_the_first_stage() -> None:

@@ -21,7 +21,7 @@ from rollout.gitops.proposal import (
 from rollout.plan import load_plan
 from rollout.stages import Decision, decide
 from rollout.traffic import TrafficState, Weights
-from tests.support.plans import CHAT_PLAN
+from tests.support.plans import CHAT_PLAN, candidate_of
 
 PLAN = load_plan(CHAT_PLAN)
 GREEN = "llama-3.3-8b-ft2"
@@ -35,7 +35,7 @@ def verdict(outcome: GateOutcome, estimate: float = 0.01, run: str = "r1") -> Ve
     return Verdict(
         outcome=outcome,
         baseline=RunInfo(model="llama-3.1-8b"),
-        candidate=RunInfo(model=GREEN, run_ids=(run,)),
+        candidate=candidate_of(PLAN.model("green"), run_ids=(run,)),
         gates=(GateResult(gate="quality", outcome=outcome, reason=f"quality {outcome}", estimate=estimate),),
     )
 

@@ -16,14 +16,14 @@ from rollout.gitops.sync import sync_pulls
 from rollout.plan import load_plan
 from rollout.stages import Decision, decide
 from rollout.traffic import TrafficState
-from tests.support.plans import CHAT_PLAN
+from tests.support.plans import CHAT_PLAN, candidate_of
 
 PLAN = load_plan(CHAT_PLAN)
 NOW = datetime(2026, 11, 10, tzinfo=timezone.utc)
 PASS = Verdict(
     outcome="pass",
     baseline=RunInfo(model="llama-3.1-8b"),
-    candidate=RunInfo(model="llama-3.3-8b-ft2"),
+    candidate=candidate_of(PLAN.model("green")),
     gates=(GateResult(gate="quality", outcome="pass", reason="ok"),),
 )
 PATHS = RepoPaths(
