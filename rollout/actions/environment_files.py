@@ -9,24 +9,31 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
+from rollout.errors import ExternalError
+
 
 def write_outputs(env: Mapping[str, str], outputs: Mapping[str, str | int | None]) -> None:
-    target = env.get("GITHUB_OUTPUT")
-    if not target:
-        return
-    with Path(target).open("a", encoding="utf-8") as handle:
-        for key, value in outputs.items():
-            text = "" if value is None else str(value)
-            if "\n" in text:
-                delimiter = f"ghadelimiter_{uuid.uuid4()}"
-                handle.write(f"{key}<<{delimiter}\n{text}\n{delimiter}\n")
-            else:
-                handle.write(f"{key}={text}\n")
+    lines = []
+    for key, value in outputs.items():
+        text = "" if value is None else str(value)
+        if "\n" in text:
+            delimiter = f"ghadelimiter_{uuid.uuid4()}"
+            lines.append(f"{key}<<{delimiter}\n{text}\n{delimiter}\n")
+        else:
+            lines.append(f"{key}={text}\n")
+    _append(env, "GITHUB_OUTPUT", "".join(lines))
 
 
 def append_summary(env: Mapping[str, str], markdown: str) -> None:
-    target = env.get("GITHUB_STEP_SUMMARY")
+    _append(env, "GITHUB_STEP_SUMMARY", markdown.rstrip("\n") + "\n\n")
+
+
+def _append(env: Mapping[str, str], variable: str, text: str) -> None:
+    target = env.get(variable)
     if not target:
         return
-    with Path(target).open("a", encoding="utf-8") as handle:
-        handle.write(markdown.rstrip("\n") + "\n\n")
+    try:
+        with Path(target).open("a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise ExternalError(f"cannot write ${variable} ({target}): {exc.strerror or exc}") from None

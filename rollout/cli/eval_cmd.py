@@ -10,8 +10,7 @@ import click
 
 from rollout.actions.annotations import neutralise
 from rollout.actions.environment_files import write_outputs
-from rollout.atomic import write_atomic
-from rollout.cli.options import echo_json, environ, json_option, plan_option
+from rollout.cli.options import echo_json, environ, json_option, plan_option, save_output
 from rollout.cli.output import raw
 from rollout.errors import EXIT_INTERRUPTED, ExternalError, InputError
 from rollout.evals.results import EvalResults, results_to_json
@@ -96,7 +95,7 @@ def eval_cmd(
     show_bar = sys.stderr.isatty() and env.get("CI", "").lower() not in ("true", "1")
     results = run_with_bar(suite, target, settings, env, show_bar)
     if out is not None:
-        write_atomic(out, results_to_json(results))
+        save_output(out, results_to_json(results), what="the results", env=env)
     summary = summarize(results)
     report = summary_dict(results, summary, out)
     write_outputs(env, {"results": report["out"], "mean": report["mean"], "errors": summary.errors})

@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from rollout.actions.environment_files import append_summary, write_outputs
-from rollout.atomic import write_atomic
-from rollout.cli.options import environ, json_option, open_plan, plan_option
+from rollout.cli.options import environ, json_option, open_plan, plan_option, save_output
 from rollout.cli.output import echo_json_text
 from rollout.errors import CheckFailed, Inconclusive
 from rollout.gates.inputs import gate_files
@@ -65,11 +64,11 @@ def gate(
     """
     verdict = gate_files(open_plan(plan_path), baselines, candidates)
     report = render_report(verdict)
-    if out_path:
-        write_atomic(out_path, verdict_to_json(verdict))
-    if report_path:
-        write_atomic(report_path, report)
     env = environ()
+    if out_path:
+        save_output(out_path, verdict_to_json(verdict), what="the verdict", env=env)
+    if report_path:
+        save_output(report_path, report, what="the report", env=env)
     write_outputs(env, {"verdict": verdict.outcome})
     append_summary(env, report)
     if as_json:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+import tempfile
+import uuid
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from rollout.atomic import write_atomic
 from rollout.cli.output import echo_json_text
-from rollout.errors import InputError
+from rollout.errors import ExternalError, InputError
 from rollout.plan import PLAN_FILE, Plan, load_plan
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,6 +54,29 @@ def parse_now(text: str | None) -> datetime:
 
 def echo_json(data: Any) -> None:
     echo_json_text(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def save_output(path: Path, text: str, *, what: str, env: Mapping[str, str]) -> None:
+    """Write a command's output file atomically. When it cannot be written (a full disk, a file size limit),
+    keep the finished work where it can be, beside the runner's temp files or else on stderr, and fail
+    with the cause (exit 4): a run that took an hour is not lost to a full disk."""
+    try:
+        write_atomic(path, text)
+        return
+    except OSError as exc:
+        cause = exc.strerror or str(exc)
+    spare = Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()) / f"rollout-{uuid.uuid4().hex[:8]}-{path.name}"
+    try:
+        write_atomic(spare, text)
+        kept = f"it is kept at {spare}"
+    except OSError as exc:
+        click.echo(f"{what}, which could not be kept in {spare.parent} either ({exc.strerror or exc}):", err=True)
+        if path.suffix == ".json":
+            echo_json_text(json.dumps(json.loads(text), indent=1, ensure_ascii=True), err=True)
+        else:
+            click.echo(text, err=True)
+        kept = "it is printed on stderr above"
+    raise ExternalError(f"cannot write {what} to {path}: {cause}; {kept}")
 
 
 def environ() -> dict[str, str]:

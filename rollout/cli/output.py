@@ -102,10 +102,10 @@ def guard_process_output() -> None:
     atexit.register(err.drain)
 
 
-def echo_json_text(text: str) -> None:
-    """JSON on stdout. `##[` can only be inside a string there, and `#\\u0023[` is the same string: the
-    guard then has nothing to change, and the output stays the JSON it was."""
-    click.echo(text.replace("##[", "#\\u0023[").rstrip("\n"))
+def echo_json_text(text: str, *, err: bool = False) -> None:
+    """JSON on stdout (or stderr). `##[` can only be inside a string there, and `#\\u0023[` is the same
+    string: the guard then has nothing to change, and the output stays the JSON it was."""
+    click.echo(text.replace("##[", "#\\u0023[").rstrip("\n"), err=err)
 
 
 def raw(stream: TextIO) -> TextIO:
