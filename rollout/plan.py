@@ -99,6 +99,7 @@ class Router:
     kind: RouterKind
     config: Path
     reload: str | None = None
+    restarts: bool = False
     validate: str | None = None
     url: str | None = None
     probes: int = 200
@@ -287,6 +288,13 @@ def _rule_problems(doc: Document, root: Path) -> list[Problem]:
     router = data["router"]
     if "url" in router and (wrong := url_problem(router["url"])):
         problems.append(doc.problem(("router", "url"), wrong))
+    if router.get("restarts") and "reload" not in router:
+        problems.append(
+            doc.problem(
+                ("router", "restarts"),
+                "restarts: true says router.reload restarts the router, but there is no router.reload",
+            )
+        )
     if router["kind"] == "gateway-api" and "gateway" not in router:
         problems.append(
             doc.problem(
@@ -423,6 +431,7 @@ def _freeze(data: Mapping[str, Any], path: Path, digest: str) -> Plan:
             kind=router["kind"],
             config=root / router["config"],
             reload=router.get("reload"),
+            restarts=router.get("restarts", False),
             validate=router.get("validate"),
             url=router.get("url"),
             probes=router.get("probes", 200),

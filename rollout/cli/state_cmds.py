@@ -13,6 +13,7 @@ from rollout.cli.options import echo_json, environ, json_option, open_plan, pars
 from rollout.evals.suite import check_suites
 from rollout.gates.verdict import load_verdict
 from rollout.records import latest_recorded_verdict, traffic_build
+from rollout.routers import router_warnings
 from rollout.serving.engines import serving_warnings
 from rollout.situation import check_build, decide_next, read_situation
 from rollout.stages import EXIT_CODES, decision_to_dict
@@ -30,7 +31,7 @@ def validate(plan_path: Path, as_json: bool) -> None:
     check_suites([gate.suite for gate in (plan.gates.quality, plan.gates.safety) if gate is not None], env=environ())
     stages = " -> ".join(f"{s.weight}%" for s in plan.stages)
     green = plan.green.name if plan.green else "none"
-    warnings = serving_warnings(plan)
+    warnings = serving_warnings(plan) + router_warnings(plan)
     if as_json:
         echo_json(
             {

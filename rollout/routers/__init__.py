@@ -5,8 +5,8 @@ One module per kind (`nginx`, `litellm`, `file`, `gateway_api`) implements `Rout
 change and carries it out (the only I/O here, with `probes`); `split` judges the observed split. What
 the kinds share lives in `_shared`.
 
-A kind defines `render` and `problems`, and only those of `validate_command`, `reload_command` and
-`probe_style` it has something to say for: the functions of the same name below give the default for
+A kind defines `render` and `problems`, and only those of `validate_command`, `reload_command`,
+`probe_style` and `plan_warnings` it has something to say for: the functions of the same name below give the default for
 the others (no check of its own, nothing to reload, not probed: the written file is checked instead).
 """
 
@@ -49,6 +49,13 @@ class Reloads(Protocol):
 
 
 @runtime_checkable
+class Warns(Protocol):
+    """A kind with plans that are legal but cost traffic, which `rollout validate` should point out."""
+
+    def plan_warnings(self, plan: Plan) -> list[str]: ...
+
+
+@runtime_checkable
 class Probed(Protocol):
     """A kind whose running router can be asked, over HTTP, which color served a request."""
 
@@ -84,3 +91,17 @@ def probe_style(plan: Plan) -> ProbeStyle | None:
     """How to ask the running router which color served; None: check the written file instead."""
     adapter = ADAPTERS[plan.router.kind]
     return adapter.probe_style(plan) if isinstance(adapter, Probed) else None
+
+
+def router_warnings(plan: Plan) -> tuple[str, ...]:
+    """What is legal in the plan's router section but fails or misroutes requests; `rollout validate` prints these."""
+    found = []
+    if plan.router.restarts:
+        found.append(
+            f"router.restarts: every change of weights restarts the {plan.router.kind} router, "
+            "and requests fail until it answers again; docs/routers.md shows reloads that keep it answering"
+        )
+    adapter = ADAPTERS[plan.router.kind]
+    if isinstance(adapter, Warns):
+        found.extend(adapter.plan_warnings(plan))
+    return tuple(found)

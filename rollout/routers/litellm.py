@@ -26,6 +26,7 @@ have (docs/routers.md). Probes authenticate with $ROLLOUT_ROUTER_KEY, else $LITE
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +38,8 @@ from rollout.routers._shared import ProbeStyle, Reply, audience, config_revision
 from rollout.traffic import TrafficState
 
 MODEL_ID_HEADER = "x-litellm-model-id"
+# `systemctl restart`, `docker restart`, `supervisorctl restart`, `kubectl rollout restart`: each stops the proxy.
+RESTART = re.compile(r"\brestart\b")
 
 
 def render(plan: Plan, state: TrafficState) -> str:
@@ -114,6 +117,17 @@ def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str]:
         "ExecReload=/bin/kill -HUP $MAINPID: docs/routers.md)",
         field="router.reload",
     )
+
+
+def plan_warnings(plan: Plan) -> list[str]:
+    reload = plan.router.reload or ""
+    if plan.router.restarts or not RESTART.search(reload):
+        return []
+    return [
+        f"router.reload {reload!r} looks like a restart: every change of weights would stop the LiteLLM proxy, "
+        "and requests fail until it is back; run it under gunicorn and reload it with SIGHUP, e.g. reload: "
+        "systemctl reload litellm (docs/routers.md), or say restarts: true to keep the restart"
+    ]
 
 
 def _color(reply: Reply) -> str | None:

@@ -85,6 +85,15 @@ def test_validate_warns_of_a_vllm_template_that_drains_nothing(repo: Path) -> No
     assert len(warnings) == 1 and warnings[0].startswith("models.blue.command runs vLLM without --shutdown-timeout")
 
 
+def test_validate_warns_of_a_litellm_reload_that_restarts_the_proxy(repo: Path) -> None:
+    plan = repo / "rollout-plan.yaml"
+    plan.write_text(plan.read_text().replace("reload: systemctl reload litellm", "reload: systemctl restart litellm"))
+    result = CliRunner().invoke(cli, ["validate", "--plan", str(plan)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("ok:")
+    assert f"warning: {plan}: router.reload 'systemctl restart litellm' looks like a restart" in result.stderr
+
+
 def test_next_across_a_timeline_reads_the_stage_start_from_git(repo: Path, tmp_path: Path) -> None:
     passing = str(write_verdict(tmp_path / "pass.json", "pass", repo / "rollout-plan.yaml"))
     code, output = run(repo, "next", "--json", "--verdict", passing, "--now", "2026-11-01T10:00:00Z")

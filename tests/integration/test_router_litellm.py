@@ -119,6 +119,20 @@ def test_weight_changes_under_load_fail_no_request(rig: Rig) -> None:
     assert set(rig.deployments().values()) == {results[-1].change.revision}
 
 
+def test_a_request_in_flight_during_the_reload_is_answered_in_full(rig: Rig) -> None:
+    apply_traffic(rig.plan, state(25), env=ENV)
+    began = len(rig.blue.started) + len(rig.green.started)
+    slow = {**ASK, "messages": [{"role": "user", "content": "slow 8"}]}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(httpx.post, f"{rig.url}/v1/chat/completions", headers=AUTH, json=slow, timeout=120)
+        wait_until(lambda: len(rig.blue.started) + len(rig.green.started) > began, timeout=60, what="slow request")
+        result = apply_traffic(rig.plan, state(75), env=ENV)
+        reply = answer.result()
+    assert result.checks[0].ok, result.checks[0].describe()
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["choices"][0]["message"]["content"] in ("stub-blue", "stub-green")
+
+
 def test_a_color_at_zero_is_absent_from_the_proxy_not_weighted_zero(rig: Rig) -> None:
     full = apply_traffic(rig.plan, state(100), env=ENV)
     assert rig.deployments() == {"green": full.change.revision}

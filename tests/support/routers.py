@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from tests.support.net import stop_group, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+SLOW = re.compile(rb"slow (\d+(?:\.\d+)?)")
 
 
 def write_plan(
@@ -77,6 +79,7 @@ class Stub:
     name: str
     port: int
     served: list[str]
+    started: list[str] = field(default_factory=list)
     failing: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -91,8 +94,12 @@ class _Backlogged(ThreadingHTTPServer):
 
 @contextmanager
 def stub_model(name: str) -> Iterator[Stub]:
-    """A tiny OpenAI-compatible server answering as `name`; it records the path of every request."""
+    """A tiny OpenAI-compatible server answering as `name`; it records the path of every request it answered.
+
+    A request whose prompt says `slow N` is answered after N seconds; `started` records it on arrival.
+    """
     served: list[str] = []
+    started: list[str] = []
     failing = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
@@ -118,10 +125,14 @@ def stub_model(name: str) -> Iterator[Stub]:
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
-            self.rfile.read(length)
+            request = self.rfile.read(length)
             if self.path != "/v1/chat/completions":
                 self.send_error(404)
                 return
+            slow = SLOW.search(request)
+            if slow:
+                started.append(self.path)
+                time.sleep(float(slow[1]))
             if failing.is_set():
                 self._send({"error": {"message": f"{name} is failing", "type": "server_error"}}, status=500)
                 return
@@ -143,7 +154,7 @@ def stub_model(name: str) -> Iterator[Stub]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Stub(name=name, port=server.server_address[1], served=served, failing=failing)
+        yield Stub(name=name, port=server.server_address[1], served=served, started=started, failing=failing)
     finally:
         server.shutdown()
         server.server_close()
@@ -244,12 +255,13 @@ def serves(url: str, key: str) -> bool:
 
 @dataclass
 class LoadStats:
-    """What a steady load saw: answered requests by color, every failure, and the slowest answer (seconds)."""
+    """What a steady load saw: answered requests by color and when each came, every failure, the slowest answer."""
 
     colors: Counter[str] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     retried: int = 0
     slowest: float = 0.0
+    answered_at: list[float] = field(default_factory=list)
 
     @property
     def answered(self) -> int:
@@ -289,6 +301,7 @@ def steady_load(
                         stats.failures.append(outcome)
                     else:
                         stats.colors[outcome] += 1
+                        stats.answered_at.append(time.monotonic())
 
     threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
     for thread in threads:

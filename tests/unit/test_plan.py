@@ -91,6 +91,18 @@ EDITS = [
         id="missing-suite",
     ),
     pytest.param("    name: llama-3.3-8b-ft2", "    name: llama-3.1-8b", "is blue's name too", id="same-name"),
+    pytest.param(
+        "  reload: systemctl reload litellm",
+        "  restarts: true",
+        "router.restarts: restarts: true says router.reload restarts the router, but there is no router.reload",
+        id="restarts-without-reload",
+    ),
+    pytest.param(
+        "  url: http://127.0.0.1:4000",
+        "  restarts: yes please",
+        "router.restarts: 'yes please' is not of type 'boolean'",
+        id="restarts-not-boolean",
+    ),
 ]
 
 
