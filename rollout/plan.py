@@ -231,6 +231,27 @@ def load_plan(path: Path | str, *, display: str | None = None) -> Plan:
     return _freeze(document.data, path, hashlib.sha256(path.read_bytes()).hexdigest())
 
 
+def suite_gate_paths(gates: Gates) -> tuple[Path, ...]:
+    """The eval suites the gates run, quality's first."""
+    return tuple(gate.suite for gate in (gates.quality, gates.safety) if gate is not None)
+
+
+def require_suites(plan: Plan) -> None:
+    """Refuse a plan whose gates run no eval suite: latency and cost are measured on the suites' answers,
+    and the workflows fan out one eval job per suite and color, which GitHub refuses to do for none."""
+    if not suite_gate_paths(plan.gates):
+        raise InputError(
+            [
+                load_yaml(plan.path).problem(
+                    ("gates",),
+                    "no gate runs an eval suite, so a rollout would have no evidence to gate on (latency and "
+                    "cost are measured on the suites' answers); add gates.quality or gates.safety with a suite",
+                    key=True,
+                )
+            ]
+        )
+
+
 def _rule_problems(doc: Document, root: Path) -> list[Problem]:
     data = doc.data
     problems: list[Problem] = []

@@ -12,6 +12,7 @@ from rollout.actions.job_outputs import status_outputs
 from rollout.cli.options import echo_json, environ, json_option, open_plan, parse_now, plan_option
 from rollout.evals.suite import check_suites
 from rollout.gates.verdict import load_verdict
+from rollout.plan import require_suites, suite_gate_paths
 from rollout.records import latest_recorded_verdict, traffic_build
 from rollout.routers import router_warnings
 from rollout.serving.engines import serving_warnings
@@ -28,7 +29,8 @@ def validate(plan_path: Path, as_json: bool) -> None:
     plan = open_plan(plan_path)
     state = load_traffic(plan)
     check_build(plan, state, traffic_build(plan, state))
-    check_suites([gate.suite for gate in (plan.gates.quality, plan.gates.safety) if gate is not None], env=environ())
+    require_suites(plan)
+    check_suites(suite_gate_paths(plan.gates), env=environ())
     stages = " -> ".join(f"{s.weight}%" for s in plan.stages)
     green = plan.green.name if plan.green else "none"
     warnings = serving_warnings(plan) + router_warnings(plan)

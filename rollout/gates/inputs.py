@@ -16,7 +16,7 @@ from rollout.evals.results import load_results
 from rollout.gates.evaluate import Loaded, evaluate_gates, match_runs
 from rollout.gates.feedback_sources import fetch_feedback
 from rollout.gates.verdict import Verdict
-from rollout.plan import Plan
+from rollout.plan import Plan, suite_gate_paths
 
 
 def gate_files(
@@ -24,7 +24,7 @@ def gate_files(
 ) -> Verdict:
     runs = match_runs(_load(baselines), _load(candidates))
     feedback = fetch_feedback(plan.gates.feedback.source, transport=transport) if plan.gates.feedback else None
-    suites = [g.suite for g in (plan.gates.quality, plan.gates.safety) if g is not None]
+    suites = suite_gate_paths(plan.gates)
     return evaluate_gates(plan.gates, runs, feedback=feedback, declared={path: declared_names(path) for path in suites})
 
 

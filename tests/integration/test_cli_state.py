@@ -72,6 +72,19 @@ def test_validate_passes_on_a_fresh_init(repo: Path) -> None:
     assert code == 0 and output.startswith("ok:")
 
 
+def test_validate_refuses_a_plan_whose_gates_run_no_suite(repo: Path) -> None:
+    plan = repo / "rollout-plan.yaml"
+    text = plan.read_text()
+    lines = text.splitlines(keepends=True)
+    gates = next(i for i, line in enumerate(lines) if line.startswith("gates:"))
+    kept = [line for line in lines if not line.startswith(("  quality:", "  safety:", "  cost:"))]
+    plan.write_text("".join(kept))
+    code, output = run(repo, "validate")
+    assert code == 2, output
+    assert f"{plan}:{gates + 1}: gates: no gate runs an eval suite" in output
+    assert "add gates.quality or gates.safety with a suite" in output
+
+
 def test_validate_warns_of_a_vllm_template_that_drains_nothing(repo: Path) -> None:
     plan = repo / "rollout-plan.yaml"
     text = plan.read_text()
