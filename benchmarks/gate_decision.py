@@ -1,104 +1,453 @@
-"""How often the quality gate promotes a worse candidate, and blocks an equal one, on simulated suites.
+"""How often the gates promote a worse green, and block an equal one: exactly where it can be counted, else simulated.
 
-Each simulated case has a difficulty both colors share (so their scores are correlated, as on a real
-suite); each color answers it correctly when difficulty plus its own noise is under its threshold,
-and the thresholds are set so that green's true mean score is exactly blue's minus the margin
-("worse") or equal to it ("equal"). `idiosyncrasy` lets the colors disagree case by case beyond that,
-as two real model versions do; `noise` is repeat-to-repeat sampling noise.
+Our promise: a green truly worse by exactly the margin is promoted in at most 5% of rollouts, and an equal green
+is failed in at most 2.5%, whatever the suite size, discordance, repeats or how often the gate is read.
 
-    .venv/bin/python benchmarks/gate_decision.py [--suites 400] [--repeats 1] [--noise 0] [--idiosyncrasy 0.15]
+    .venv/bin/python benchmarks/gate_decision.py binary     # quality, binary scores: exact, by enumeration
+    .venv/bin/python benchmarks/gate_decision.py graded     # quality, repeats and graded scores: simulated
+    .venv/bin/python benchmarks/gate_decision.py safety     # safety with repeats, and the absolute bar: simulated
+    .venv/bin/python benchmarks/gate_decision.py feedback   # feedback votes read every hour for 14 days: simulated
+    .venv/bin/python benchmarks/gate_decision.py all [--runs N] [--seed S]
+
+Each decision is the package's own: `paired_excludes` (what the quality and safety gates decide with),
+`rate_sequence` (the safety bar), `proportion_sequence_excludes` (the feedback gate). numpy and scipy draw the
+simulations and give the exact binomial probabilities; the gates use neither.
 """
 
 from __future__ import annotations
 
 import argparse
-import random
+import math
 import time
-from pathlib import Path
-from statistics import NormalDist
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
-from rollout.evals.results import CaseResult
-from rollout.gates.pairing import CasePair, Paired
-from rollout.gates.quality import quality_gate
-from rollout.plan import QualityGate
+import numpy as np
+from scipy.stats import binom, norm
 
-SIZES = (50, 200, 1000)
+from rollout.gates.feedback import tuning
+from rollout.gates.stats import (
+    Discordance,
+    Proportions,
+    paired_excludes,
+    paired_sequence,
+    proportion_score,
+    proportion_sequence_excludes,
+    rate_sequence,
+)
+
+CONFIDENCE = 0.95
 MARGIN = 0.02
-BLUE_ACCURACY = 0.75
+SIZES = (20, 50, 200, 1000, 5000)
+BLUE_RATES = (0.5, 0.7, 0.9, 0.95)
+CORRELATIONS = (0.0, 0.5, 0.9, 0.95)
+FINE_SIZES = (20, 30, 50, 100, 200, 300, 500, 1000, 2000, 5000)
+FINE_BLUE = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+FINE_CORRELATIONS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95)
+FEEDBACK_MARGIN = 0.03
 
 
-def simulate(
-    rng: random.Random, *, cases: int, repeats: int, green_accuracy: float, noise: float, idiosyncrasy: float
-) -> Paired:
-    normal = NormalDist()
-    spread = (1 + noise**2) ** 0.5
-    blue_threshold = spread * normal.inv_cdf(BLUE_ACCURACY)
-    green_threshold = (1 + noise**2 + idiosyncrasy**2) ** 0.5 * normal.inv_cdf(green_accuracy)
-    pairs = []
-    for i in range(cases):
-        difficulty = rng.gauss(0, 1)
-        own = rng.gauss(0, idiosyncrasy) if idiosyncrasy else 0.0
-        blue = tuple(float(difficulty + rng.gauss(0, noise) < blue_threshold) for _ in range(repeats))
-        green = tuple(float(difficulty + own + rng.gauss(0, noise) < green_threshold) for _ in range(repeats))
-        pairs.append(
-            CasePair(id=str(i), blue=CaseResult(id=str(i), scores=blue), green=CaseResult(id=str(i), scores=green))
+def percent(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+# Quality, binary scores: exact -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cell:
+    """The four joint outcomes of a case: blue right and green wrong (worse), the reverse (better), ties."""
+
+    worse: float
+    better: float
+    capped: bool
+
+
+def cell(blue: float, green: float, correlation: float) -> Cell:
+    """Joint rates with this phi correlation, capped at the largest one the two rates allow."""
+    both = blue * green + correlation * math.sqrt(blue * (1 - blue) * green * (1 - green))
+    most = min(blue, green)
+    capped = both > most
+    both = min(both, most)
+    return Cell(worse=blue - both, better=green - both, capped=capped)
+
+
+def decisions(n: int, joint: Cell, threshold: float) -> tuple[float, float, float]:
+    """P(pass), P(fail) of the quality gate and P(pass) of the naive rule, summed over every (worse, better) count.
+
+    W ~ Binomial(n, worse); given W = w, B ~ Binomial(n - w, better / (1 - worse)). The gate passes for a given
+    w from some smallest count of improvements on, and fails up to some largest one (the score rises with
+    improvements); each boundary is found by bisection, so a cell costs a few thousand score tests.
+    """
+    low_w, high_w = (int(v) for v in binom.ppf([1e-13, 1 - 1e-13], n, joint.worse)) if joint.worse > 0 else (0, 0)
+    conditional = joint.better / (1 - joint.worse) if joint.worse < 1 else 0.0
+    passed = failed = naive = 0.0
+    for w in range(low_w, high_w + 1):
+        weight = float(binom.pmf(w, n, joint.worse))
+        if weight < 1e-16:
+            continue
+        rest = n - w
+
+        def side(g: int, w: int = w) -> int:
+            return paired_excludes(Discordance(worse=w, better=g, cases=n), threshold, confidence=CONFIDENCE)
+
+        first_pass = _first(lambda g: side(g) > 0, rest)
+        last_fail = _first(lambda g: side(g) >= 0, rest) - 1
+        passed += weight * float(binom.sf(first_pass - 1, rest, conditional))
+        failed += weight * float(binom.cdf(last_fail, rest, conditional))
+        # naive: (g - w) / n >= threshold
+        naive += weight * float(binom.sf(math.ceil(w + threshold * n - 1e-9) - 1, rest, conditional))
+    return passed, failed, naive
+
+
+def _first(true: Callable[[int], bool], most: int) -> int:
+    """The smallest g in [0, most] with true(g) (true is monotone), or most + 1 if none."""
+    if not true(most):
+        return most + 1
+    low, high = -1, most
+    while high - low > 1:
+        middle = (low + high) // 2
+        if true(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def binary_table() -> None:
+    print("Quality gate, binary scores, exact (every count of regressions and improvements enumerated).")
+    print(f"Margin {MARGIN}; blue pass rate x phi correlation between the colors' per-case scores; 'capped':")
+    print("the correlation is the largest the two rates allow (green never better than blue on any case).\n")
+    print(
+        "| cases | blue | correlation | discordant (worse) | worse: promoted | naive | decided "
+        "| discordant (equal) | equal: failed | promoted | decided |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n in SIZES:
+        for blue in BLUE_RATES:
+            for correlation in CORRELATIONS:
+                worse_cell = cell(blue, blue - MARGIN, correlation)
+                equal_cell = cell(blue, blue, correlation)
+                w_pass, w_fail, w_naive = decisions(n, worse_cell, -MARGIN)
+                e_pass, e_fail, _ = decisions(n, equal_cell, -MARGIN)
+                mark = " (capped)" if worse_cell.capped else ""
+                print(
+                    f"| {n:,} | {blue} | {correlation}{mark} | {percent(worse_cell.worse + worse_cell.better)} "
+                    f"| {percent(w_pass)} | {percent(w_naive)} | {percent(w_pass + w_fail)} "
+                    f"| {percent(equal_cell.worse + equal_cell.better)} | {percent(e_fail)} | {percent(e_pass)} "
+                    f"| {percent(e_pass + e_fail)} |",
+                    flush=True,
+                )
+    print(f"\nEvery cell of the finer grid: blue {', '.join(map(str, FINE_BLUE))} x correlation")
+    print(f"{', '.join(map(str, FINE_CORRELATIONS))}, worst cell per size (blue, correlation in brackets):\n")
+    print(
+        "| cases | worst false promotion | (naive rule's worst) | worst false block | least often an equal green passes |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    for n in FINE_SIZES:
+        promotion: tuple[float, str] = (0.0, "")
+        naive: tuple[float, str] = (0.0, "")
+        block: tuple[float, str] = (0.0, "")
+        equal: tuple[float, str] = (1.0, "")
+        for blue in FINE_BLUE:
+            for correlation in FINE_CORRELATIONS:
+                where = f"({blue}, {correlation})"
+                w_pass, _, w_naive = decisions(n, cell(blue, blue - MARGIN, correlation), -MARGIN)
+                e_pass, e_fail, _ = decisions(n, cell(blue, blue, correlation), -MARGIN)
+                promotion = max(promotion, (w_pass, where))
+                naive = max(naive, (w_naive, where))
+                block = max(block, (e_fail, where))
+                equal = min(equal, (e_pass, where))
+        print(
+            f"| {n:,} | {percent(promotion[0])} {promotion[1]} | {percent(naive[0])} | {percent(block[0])} {block[1]} "
+            f"| {percent(equal[0])} {equal[1]} |",
+            flush=True,
         )
-    return Paired(pairs=tuple(pairs))
+    e_pass, e_fail, _ = decisions(1000, cell(0.9, 0.9, 0.9), -MARGIN)
+    print(f"\nEqual green, 1,000 cases, blue 0.9, correlation 0.9: passes {percent(e_pass)}, fails {percent(e_fail)}")
 
 
-def naive_promotes(paired: Paired) -> bool:
-    blue = sum(p.blue.mean or 0.0 for p in paired.pairs) / len(paired.pairs)
-    green = sum(p.green.mean or 0.0 for p in paired.pairs) / len(paired.pairs)
-    return green >= blue - MARGIN
+# Quality, repeats and graded scores: simulated -------------------------------------------------------------------
+
+
+def simulate_quality(
+    rng: np.random.Generator,
+    *,
+    runs: int,
+    cases: int,
+    repeats: int,
+    blue: float,
+    green: float,
+    idiosyncrasy: float,
+    noise: float,
+    graded: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-case mean scores (runs x cases) for each color, with true mean scores exactly `blue` and `green`.
+
+    Case difficulty t ~ N(0, 1) is shared; green adds its own u ~ N(0, idiosyncrasy). A repeat's chance of being
+    right is Phi((threshold - t [- u]) / noise): sampling noise between repeats. A repeat scores 0/1, or, graded,
+    the share of ten sub-checks passed at that chance (scores in tenths, the same mean).
+    """
+    spread = math.sqrt(1 + noise**2)
+    blue_threshold = spread * norm.ppf(blue)
+    green_threshold = math.sqrt(1 + idiosyncrasy**2 + noise**2) * norm.ppf(green)
+    difficulty = rng.standard_normal((runs, cases))
+    own = rng.standard_normal((runs, cases)) * idiosyncrasy
+
+    def scores(threshold: float, shift: np.ndarray) -> np.ndarray:
+        if noise == 0:
+            chance = (difficulty + shift < threshold).astype(float)
+        else:
+            chance = norm.cdf((threshold - difficulty - shift) / noise)
+        if graded:
+            draws = rng.binomial(10, chance[..., None], size=(runs, cases, repeats)) / 10
+        else:
+            draws = (rng.random((runs, cases, repeats)) < chance[..., None]).astype(float)
+        result: np.ndarray = draws.mean(axis=2)
+        return result
+
+    return scores(blue_threshold, np.zeros_like(own)), scores(green_threshold, own)
+
+
+def quality_outcomes(blue: np.ndarray, green: np.ndarray, threshold: float) -> tuple[float, float, float]:
+    """Share passed, failed, and passed by the naive rule, over the simulated suites."""
+    diffs = np.round(green - blue, 12)
+    worse = np.where(diffs < 0, -diffs, 0).sum(axis=1)
+    better = np.where(diffs > 0, diffs, 0).sum(axis=1)
+    n = diffs.shape[1]
+    sides = [
+        paired_excludes(Discordance(worse=float(w), better=float(b), cases=n), threshold, confidence=CONFIDENCE)
+        for w, b in zip(worse, better, strict=True)
+    ]
+    naive = float(np.mean(diffs.mean(axis=1) >= threshold))
+    return sides.count(1) / len(sides), sides.count(-1) / len(sides), naive
+
+
+def graded_table(rng: np.random.Generator, runs: int) -> None:
+    print(f"Quality gate with repeats and graded scores, simulated: {runs} suites per cell, margin {MARGIN}.")
+    print("Noise 0.5 is repeat-to-repeat sampling noise; idiosyncrasy sets how much the versions differ per case.\n")
+    print(
+        "| cases | blue | scores | repeats | idiosyncrasy | mean abs. difference | worse: promoted | naive "
+        "| equal: failed | promoted |"
+    )
+    print("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    worst = [0.0, 0.0]
+    for cases in (20, 200, 1000, 5000):
+        for blue in (0.5, 0.9):
+            for graded in (False, True):
+                for repeats in (1, 3, 5):
+                    for idiosyncrasy in (0.1, 0.5):
+                        common = {
+                            "cases": cases,
+                            "repeats": repeats,
+                            "blue": blue,
+                            "idiosyncrasy": idiosyncrasy,
+                            "noise": 0.5,
+                            "graded": graded,
+                        }
+                        count = runs // 4 if cases >= 5000 else runs
+                        b, g = simulate_quality(rng, runs=count, green=blue - MARGIN, **common)
+                        w_pass, _, w_naive = quality_outcomes(b, g, -MARGIN)
+                        disagreement = float(np.abs(g - b).mean())
+                        b, g = simulate_quality(rng, runs=count, green=blue, **common)
+                        e_pass, e_fail, _ = quality_outcomes(b, g, -MARGIN)
+                        worst = [max(worst[0], w_pass), max(worst[1], e_fail)]
+                        print(
+                            f"| {cases:,} | {blue} | {'tenths' if graded else '0/1'} | {repeats} | {idiosyncrasy} "
+                            f"| {percent(disagreement)} | {percent(w_pass)} | {percent(w_naive)} | {percent(e_fail)} "
+                            f"| {percent(e_pass)} |",
+                            flush=True,
+                        )
+    print(f"\nWorst false promotion {percent(worst[0])}, worst false block {percent(worst[1])}")
+
+
+# Safety: repeats as one observation per case, and the bar --------------------------------------------------------
+
+
+def safety_table(rng: np.random.Generator, runs: int) -> None:
+    print(f"Safety gate, simulated: {runs} runs per cell. A share of the cases is noisy: each repeat fails with")
+    print("the case's own chance; the rest never fail. 'Old rule': fail on any case where a green repeat failed")
+    print("and no blue repeat did (the previous gate, max_failures 0).\n")
+    print("| cases | noisy cases | repeats | blue fails | green fails | blocked, ours | blocked, old rule |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    worst_equal = 0.0
+    for cases in (34, 200):
+        for noisy, blue_fail, green_fail in ((3, 0.1, 0.1), (10, 0.3, 0.3), (10, 0.1, 0.5), (34, 0.2, 1.0)):
+            if noisy > cases:
+                continue
+            for repeats in (1, 3, 5):
+                blue = np.zeros((runs, cases, repeats), dtype=bool)
+                green = np.zeros((runs, cases, repeats), dtype=bool)
+                blue[:, :noisy] = rng.random((runs, noisy, repeats)) < blue_fail
+                green[:, :noisy] = rng.random((runs, noisy, repeats)) < green_fail
+                ours = 0
+                old = 0
+                for b, g in zip(blue, green, strict=True):
+                    excess = paired_sequence((g.mean(axis=1) - b.mean(axis=1)).tolist(), confidence=CONFIDENCE)
+                    ours += excess.low > 0
+                    old += bool((g.any(axis=1) & ~b.any(axis=1)).any())
+                if blue_fail == green_fail:
+                    worst_equal = max(worst_equal, ours / runs)
+                print(
+                    f"| {cases} | {noisy} | {repeats} | {percent(blue_fail)} | {percent(green_fail)} "
+                    f"| {percent(ours / runs)} | {percent(old / runs)} |",
+                    flush=True,
+                )
+    print(f"\nWorst block of an equal green: {percent(worst_equal)}\n")
+    print("The bar: green's failure rate exactly at max_failure_rate, spread over the cases (each case's chance")
+    print("drawn from a Beta with that mean), passes when the exact sequence's upper end is below the bar.\n")
+    print("| cases | repeats | bar | passed (false promotion) | failed | exact bound at 0 failures | pooled repeats' |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for cases in (34, 200, 1000):
+        for repeats in (1, 5):
+            for bar in (0.02, 0.1):
+                chance = rng.beta(bar * 4, (1 - bar) * 4, size=(runs, cases))
+                failures = rng.binomial(repeats, chance) / repeats
+                passed = failed = 0
+                for row in failures:
+                    interval = rate_sequence(float(row.sum()), cases, confidence=CONFIDENCE)
+                    passed += interval.high <= bar
+                    failed += interval.low > bar
+                zero = rate_sequence(0.0, cases, confidence=CONFIDENCE).high
+                pooled = 1 - 0.05 ** (1 / (cases * repeats))
+                print(
+                    f"| {cases} | {repeats} | {percent(bar)} | {percent(passed / runs)} | {percent(failed / runs)} "
+                    f"| {percent(zero)} | {percent(pooled)} |",
+                    flush=True,
+                )
+
+
+# Feedback: votes arriving every hour, the gate read every hour ---------------------------------------------------
+
+
+def newcombe_excludes(counts: Proportions, threshold: float) -> int:
+    """The previous gate: Newcombe's hybrid score interval, valid for one look."""
+    z = float(norm.ppf(0.975))
+
+    def wilson(s: int, n: int) -> tuple[float, float]:
+        p = s / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return centre - half, centre + half
+
+    p_new, p_old = counts.new / counts.new_n, counts.old / counts.old_n
+    (l1, u1), (l2, u2) = wilson(counts.new, counts.new_n), wilson(counts.old, counts.old_n)
+    d = p_new - p_old
+    low = d - math.sqrt((p_new - l1) ** 2 + (u2 - p_old) ** 2)
+    high = d + math.sqrt((u1 - p_new) ** 2 + (p_old - l2) ** 2)
+    return 1 if low > threshold else -1 if high < threshold else 0
+
+
+def fixed_excludes(counts: Proportions, threshold: float) -> int:
+    """A fixed-size test for one planned look: the same score statistic against the normal quantile."""
+    distance, error = proportion_score(counts, threshold)
+    z = float(norm.ppf(0.975))
+    return 0 if abs(distance) <= z * error else (1 if distance > 0 else -1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rollout:
+    outcome: int
+    votes: int
+
+
+def hourly(
+    rng: np.random.Generator,
+    *,
+    rule: Callable[[Proportions], int],
+    blue: float,
+    green: float,
+    share: float,
+    per_hour: float,
+    first_look: int,
+    hours: int,
+    min_samples: int,
+) -> Iterator[Rollout]:
+    """One rollout per yield: votes accumulate hour by hour; from `first_look` on the rule is read every hour."""
+    green_votes = rng.poisson(per_hour * share, hours)
+    blue_votes = rng.poisson(per_hour * (1 - share), hours)
+    green_up = np.cumsum(rng.binomial(green_votes, green))
+    blue_up = np.cumsum(rng.binomial(blue_votes, blue))
+    green_n, blue_n = np.cumsum(green_votes), np.cumsum(blue_votes)
+    for hour in range(first_look - 1, hours):
+        if green_n[hour] < min_samples or blue_n[hour] < min_samples:
+            continue
+        counts = Proportions(
+            new=int(green_up[hour]), new_n=int(green_n[hour]), old=int(blue_up[hour]), old_n=int(blue_n[hour])
+        )
+        side = rule(counts)
+        if side:
+            yield Rollout(outcome=side, votes=int(green_n[hour] + blue_n[hour]))
+            return
+    yield Rollout(outcome=0, votes=int(green_n[-1] + blue_n[-1]))
+
+
+def feedback_table(rng: np.random.Generator, runs: int) -> None:
+    per_hour, first_look, hours, min_samples = 100, 48, 14 * 24, 300
+    threshold = -FEEDBACK_MARGIN
+
+    def ours(counts: Proportions) -> int:
+        return proportion_sequence_excludes(counts, threshold, confidence=CONFIDENCE, tuned_at=tuning(FEEDBACK_MARGIN))
+
+    rules: dict[str, tuple[Callable[[Proportions], int], int]] = {
+        "ours, every hour": (ours, first_look),
+        "previous (Newcombe), every hour": (lambda c: newcombe_excludes(c, threshold), first_look),
+        "fixed-size, one look at 14 days": (lambda c: fixed_excludes(c, threshold), hours),
+    }
+    print(f"Feedback gate, simulated: {runs} rollouts per cell; {per_hour} votes an hour in all, green's share of")
+    print(f"them as its traffic share; margin {FEEDBACK_MARGIN}; read every hour from hour {first_look} (after the")
+    print(f"soak) to day 14, stopping at the first pass or fail; at least {min_samples} votes per color.\n")
+    print(
+        "| green share | blue thumbs-up | rule | worse: promoted | equal: failed | equal: passed by day 14 "
+        "| equal: votes read at the decision (mean) |"
+    )
+    print("|---:|---:|---|---:|---:|---:|---:|")
+    for share in (0.05, 0.25, 0.5):
+        for blue in (0.5, 0.8, 0.95):
+            for name, (rule, look) in rules.items():
+                common = {
+                    "rule": rule,
+                    "share": share,
+                    "per_hour": per_hour,
+                    "first_look": look,
+                    "hours": hours,
+                    "min_samples": min_samples,
+                }
+                worse = [
+                    r
+                    for _ in range(runs)
+                    for r in hourly(rng, blue=blue, green=blue - FEEDBACK_MARGIN, **common)  # type: ignore[arg-type]
+                ]
+                equal = [r for _ in range(runs) for r in hourly(rng, blue=blue, green=blue, **common)]  # type: ignore[arg-type]
+                promoted = sum(r.outcome > 0 for r in worse) / runs
+                blocked = sum(r.outcome < 0 for r in equal) / runs
+                passed = sum(r.outcome > 0 for r in equal) / runs
+                votes = sum(r.votes for r in equal) / runs
+                print(
+                    f"| {percent(share)} | {blue} | {name} | {percent(promoted)} | {percent(blocked)} "
+                    f"| {percent(passed)} | {votes:,.0f} |",
+                    flush=True,
+                )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suites", type=int, default=400, help="simulated suites per size and scenario")
-    parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--noise", type=float, default=0.0, help="repeat-to-repeat noise (0: temperature 0)")
-    parser.add_argument("--idiosyncrasy", type=float, default=0.15, help="how much the versions differ per case")
+    parser.add_argument("part", choices=("binary", "graded", "safety", "feedback", "all"))
+    parser.add_argument("--runs", type=int, default=1000, help="simulated suites or rollouts per cell")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    config = QualityGate(suite=Path("sim"), margin=MARGIN, confidence=0.95)
-    rng = random.Random(args.seed)
-    started = time.perf_counter()
-    print(
-        f"{args.suites} suites per cell; blue accuracy {BLUE_ACCURACY}, margin {MARGIN}, repeats {args.repeats}, "
-        f"noise {args.noise}, idiosyncrasy {args.idiosyncrasy}\n"
-    )
-    print(
-        "| cases | mean abs. per-case difference | worse by margin: promoted (ours) | (naive) | inconclusive (ours) "
-        "| equal: promoted (ours) | (naive) | equal: blocked as fail (ours) |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for size in SIZES:
-        row: dict[str, list[float]] = {}
-        disagreement = 0.0
-        for scenario, green_accuracy in (("worse", BLUE_ACCURACY - MARGIN), ("equal", BLUE_ACCURACY)):
-            ours_pass = naive_pass = ours_undecided = ours_fail = 0
-            for _ in range(args.suites):
-                paired = simulate(
-                    rng,
-                    cases=size,
-                    repeats=args.repeats,
-                    green_accuracy=green_accuracy,
-                    noise=args.noise,
-                    idiosyncrasy=args.idiosyncrasy,
-                )
-                disagreement += sum(abs((p.green.mean or 0.0) - (p.blue.mean or 0.0)) for p in paired.pairs) / size
-                outcome = quality_gate(paired, config, suite="sim").outcome
-                ours_pass += outcome == "pass"
-                ours_undecided += outcome == "inconclusive"
-                ours_fail += outcome == "fail"
-                naive_pass += naive_promotes(paired)
-            row[scenario] = [x / args.suites for x in (ours_pass, naive_pass, ours_undecided, ours_fail)]
-        worse, equal = row["worse"], row["equal"]
-        print(
-            f"| {size} | {disagreement / (2 * args.suites):.1%} | {worse[0]:.1%} | {worse[1]:.1%} | {worse[2]:.1%} "
-            f"| {equal[0]:.1%} | {equal[1]:.1%} | {equal[3]:.1%} |"
-        )
-    print(f"\n{time.perf_counter() - started:.1f} s")
+    rng = np.random.default_rng(args.seed)
+    parts: dict[str, Callable[[], None]] = {
+        "binary": binary_table,
+        "graded": lambda: graded_table(rng, args.runs),
+        "safety": lambda: safety_table(rng, args.runs),
+        "feedback": lambda: feedback_table(rng, args.runs),
+    }
+    for name, part in parts.items():
+        if args.part in (name, "all"):
+            started = time.perf_counter()
+            part()
+            print(f"\n({name}: {time.perf_counter() - started:.0f} s)\n")
 
 
 if __name__ == "__main__":

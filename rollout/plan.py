@@ -128,6 +128,9 @@ class QualityGate:
 class SafetyGate:
     suite: Path
     max_failures: int = 0
+    """Green's excess failures over blue (cases' worth, repeats averaged per case) tolerated."""
+    max_failure_rate: float | None = None
+    """The bar: green's failure rate on the harmful cases (every case if none is tagged) must be shown below it."""
     confidence: float = 0.95
 
 

@@ -20,7 +20,6 @@ from rollout.gates.pairing import Paired, pair_cases, pool
 from rollout.gates.performance import cost_gate, latency_gate
 from rollout.gates.quality import quality_gate
 from rollout.gates.safety import safety_gate
-from rollout.gates.stats import SEED
 from rollout.gates.verdict import GateResult, RunInfo, Verdict, combine
 from rollout.plan import Gates
 
@@ -118,7 +117,6 @@ def evaluate_gates(
     *,
     feedback: Feedback | None = None,
     declared: Mapping[Path, Collection[str]] | None = None,
-    seed: int = SEED,
 ) -> Verdict:
     """`declared` holds the names each gate suite's files give themselves, besides its folder name."""
     names = {
@@ -150,7 +148,7 @@ def evaluate_gates(
                 quality.suite,
                 [r for r in runs if r.suite in names[quality.suite]],
                 paired,
-                lambda pairs, suite: quality_gate(pairs, quality, suite=suite, seed=seed),
+                lambda pairs, suite: quality_gate(pairs, quality, suite=suite),
             )
         )
     if gates.safety is not None:

@@ -2,9 +2,13 @@
 
 Every source speaks of a model version by its name (models.<color>.name) and of a vote as up or down:
 - Prometheus: an instant vector whose series carry the labels `model` and `vote` (up|down), e.g.
-  `sum by (model, vote) (increase(chat_feedback_total[7d]))`;
+  `sum by (model, vote) (increase(chat_feedback_total[30d]))`;
 - HTTP JSON: `{"<model>": {"up": 410, "down": 90}, ...}`;
 - JSONL: one vote per line, `{"model": "<model>", "vote": "up"}`.
+
+The gate is read every watch round as votes accumulate, so it judges with a confidence sequence, which holds
+at every look, not an interval valid at one. That needs each round's counts to include the previous round's:
+every vote since green started (a query window longer than the rollout), never a sliding window.
 """
 
 from __future__ import annotations
@@ -15,9 +19,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rollout.gates.stats import noninferiority_interval, samples_to_decide
-from rollout.gates.verdict import GateResult, compare
-from rollout.gates.wording import ci, needed, signed
+from rollout.gates.stats import (
+    Proportions,
+    growth_to_decide,
+    proportion_score,
+    proportion_sequence,
+    proportion_sequence_excludes,
+)
+from rollout.gates.verdict import GateOutcome, GateResult
+from rollout.gates.wording import signed
 from rollout.plan import FeedbackGate
 
 VOTES = ("up", "down")
@@ -98,6 +108,15 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+def tuning(margin: float) -> float:
+    """The standard error at which the confidence sequence is narrowest: where an equal green would just pass.
+
+    At that point the sequence's half-width is about 3 standard errors (a single look's would be 1.96).
+    """
+    # A margin of 0 cannot be shown; tune for a small one so the sequence stays finite.
+    return max(margin, 0.005) / 3
+
+
 def feedback_gate(feedback: Feedback, config: FeedbackGate, *, blue: str, green: str) -> GateResult:
     threshold = -config.margin
     details: dict[str, Any] = {"source": feedback.source}
@@ -130,15 +149,32 @@ def feedback_gate(feedback: Feedback, config: FeedbackGate, *, blue: str, green:
             details=details,
             reason=f"too few votes to judge: {', '.join(short)} of the {config.min_samples} needed",
         )
-    estimate = new.up / new.total - old.up / old.total
-    interval = noninferiority_interval(new.up, new.total, old.up, old.total, confidence=config.confidence)
-    outcome = compare(interval.low, interval.high, threshold, better="above")
-    said = f"thumbs-up rate green - blue {signed(estimate)} ({ci(interval, config.confidence)})"
+    counts = Proportions(new=new.up, new_n=new.total, old=old.up, old_n=old.total)
+    estimate = counts.difference
+    tuned_at = tuning(config.margin)
+    interval = proportion_sequence(counts, confidence=config.confidence, tuned_at=tuned_at)
+    side = proportion_sequence_excludes(counts, threshold, confidence=config.confidence, tuned_at=tuned_at)
+    outcome: GateOutcome = "pass" if side > 0 else "fail" if side < 0 else "inconclusive"
+    said = (
+        f"thumbs-up rate green - blue {signed(estimate)} "
+        f"({config.confidence:.0%} confidence sequence {signed(interval.low)} to {signed(interval.high)})"
+    )
     if outcome == "inconclusive":
-        distance = abs(estimate - threshold)
-        more = samples_to_decide(min(old.total, new.total), interval.half_width, distance)
-        details["needed"] = {"votes_per_color": more}
-        reason = f"{said} straddles {signed(threshold)}: {needed(more, unit='votes per color')}"
+        distance, error = proportion_score(counts, threshold)
+        factor = growth_to_decide(distance, error, confidence=config.confidence, tuned_at=tuned_at)
+        more = (
+            {"blue": math.ceil(old.total * factor), "green": math.ceil(new.total * factor)}
+            if factor is not None
+            else None
+        )
+        details["needed"] = {"votes": more}
+        wanted = (
+            f"about {more['green']:,} votes for green and {more['blue']:,} for blue in all, at these rates, "
+            "would decide"
+            if more
+            else "the estimate sits on the threshold; more votes narrow it but may not decide"
+        )
+        reason = f"{said} straddles {signed(threshold)}: {wanted}"
     else:
         reason = f"{said} {'stays above' if outcome == 'pass' else 'is below'} {signed(threshold)}"
     return GateResult(

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 from rollout.gates.pairing import PASS_SCORE, Paired, regression_details
 from rollout.gates.stats import (
-    SEED,
-    bootstrap_mean,
+    discordance,
     mean,
+    paired_cases_to_decide,
+    paired_excludes,
+    paired_interval,
     repeats_to_decide,
-    samples_to_decide,
     stdev,
 )
-from rollout.gates.verdict import GateResult, compare
+from rollout.gates.verdict import GateOutcome, GateResult
 from rollout.gates.wording import ci, needed, signed
 from rollout.plan import QualityGate
 
-PSEUDO_CASES = (-1.0, 1.0)
-"""One pseudo-case at each end of the range of a per-case difference; see stats.bootstrap_mean."""
 
-
-def quality_gate(paired: Paired, config: QualityGate, *, suite: str, seed: int = SEED) -> GateResult:
+def quality_gate(paired: Paired, config: QualityGate, *, suite: str) -> GateResult:
     pairs = paired.pairs
     details = {"suite": suite, **paired.exclusion_details()}
     if not pairs:
@@ -33,8 +31,9 @@ def quality_gate(paired: Paired, config: QualityGate, *, suite: str, seed: int =
     blue = [p.blue.mean or 0.0 for p in pairs]
     green = [p.green.mean or 0.0 for p in pairs]
     diffs = [g - b for g, b in zip(green, blue, strict=True)]
-    estimate = mean(diffs)
-    interval = bootstrap_mean(diffs, confidence=config.confidence, pseudo=PSEUDO_CASES, seed=seed)
+    pairs_mass = discordance(diffs)
+    estimate = pairs_mass.difference
+    interval = paired_interval(pairs_mass, confidence=config.confidence)
     threshold = -config.margin
     regressed = [p for p, b, g in zip(pairs, blue, green, strict=True) if b >= PASS_SCORE > g]
     repeats = min(min(len(p.blue.scores), len(p.green.scores)) for p in pairs)
@@ -49,20 +48,20 @@ def quality_gate(paired: Paired, config: QualityGate, *, suite: str, seed: int =
                 },
             },
             "repeats": repeats,
+            "discordance": {"worse": pairs_mass.worse, "better": pairs_mass.better},
             "regressions": regression_details(regressed),
         }
     )
     said = f"green - blue mean score {signed(estimate)} ({ci(interval, config.confidence)}) over {len(pairs)} cases"
-    outcome = compare(interval.low, interval.high, threshold, better="above")
+    side = paired_excludes(pairs_mass, threshold, confidence=config.confidence)
+    outcome: GateOutcome = "pass" if side > 0 else "fail" if side < 0 else "inconclusive"
     if outcome == "pass":
         reason = f"{said} stays above {signed(threshold)}"
     elif outcome == "fail":
         reason = f"{said} is below {signed(threshold)}"
     else:
         distance = abs(estimate - threshold)
-        cases = samples_to_decide(
-            len(pairs), estimate - interval.low if estimate > threshold else interval.high - estimate, distance
-        )
+        cases = paired_cases_to_decide(pairs_mass, threshold, confidence=config.confidence)
         more_repeats = _repeats_needed(paired, diffs, repeats, distance, config.confidence)
         details["needed"] = {"cases": cases, "repeats": more_repeats}
         reason = f"{said} straddles {signed(threshold)}: {needed(cases, more_repeats)}"

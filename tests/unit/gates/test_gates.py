@@ -47,6 +47,14 @@ def test_a_small_suite_where_both_colors_agree_everywhere_is_not_proof() -> None
     assert result.outcome == "inconclusive"
 
 
+def test_one_regression_among_few_discordant_cases_does_not_pass() -> None:
+    # The colors agree on 199 of 200 cases; the one that differs is a regression. A percentile bootstrap passed it.
+    result = quality_gate(binary_suite(200, blue_right=180, green_right=179, both=179), QUALITY, suite="quality")
+    assert result.outcome == "inconclusive"
+    assert result.details["discordance"] == {"worse": 1.0, "better": 0.0}
+    assert result.interval is not None and result.interval[0] < -0.02
+
+
 def test_quality_suggests_repeats_when_sampling_noise_blurs_the_comparison() -> None:
     # Blue is a coin flip on every case; green's per-case means differ from it only by that noise.
     noisy = paired([[1.0, 0.0]] * 100, [[1.0, 0.0], [0.0, 1.0]] * 25 + [[1.0, 1.0], [0.0, 0.0]] * 25)
@@ -105,22 +113,68 @@ def test_no_comparable_case_is_inconclusive() -> None:
 SAFETY = SafetyGate(suite=Path("safety"), max_failures=0)
 
 
-def test_safety_counts_only_failures_blue_did_not_have() -> None:
+def test_safety_passes_the_failures_blue_has_too() -> None:
     blue = [[1.0]] * 38 + [[0.0], [0.0]]
     green = [[1.0]] * 38 + [[0.0], [0.0]]
     result = safety_gate(paired(blue, green), SAFETY, suite="safety")
     assert result.outcome == "pass" and result.estimate == 0
-    assert result.details["failure_rate_upper_bound"] > 2 / 40
+    assert result.details["failure_rate"]["interval"][1] > 2 / 40
 
 
-def test_safety_fails_on_a_new_unsafe_completion_in_any_repeat() -> None:
-    blue = [[1.0, 1.0]] * 30
-    green = [[1.0, 1.0]] * 29 + [[1.0, 0.0]]
+def test_safety_counts_a_case_s_repeats_as_one_failure_rate() -> None:
+    # Blue failed one repeat in five of every case; green failed them all: 27.2 cases' worth of excess failures.
+    blue = [[0.0, 1.0, 1.0, 1.0, 1.0]] * 34
+    green = [[0.0] * 5] * 34
     result = safety_gate(paired(blue, green), SAFETY, suite="safety")
-    assert result.outcome == "fail" and result.estimate == 1
-    assert "1 new failure(s)" in result.reason and "upper bound" in result.reason
-    allowed = safety_gate(paired(blue, green), SafetyGate(suite=Path("s"), max_failures=1), suite="safety")
+    assert result.outcome == "fail" and result.estimate == pytest.approx(27.2)
+    assert result.interval is not None and result.interval[0] > 0
+    assert "excess failures over blue +27.20" in result.reason
+
+
+def test_safety_does_not_block_noise_that_more_repeats_only_average() -> None:
+    # Three noisy cases fail one repeat in five on both colors, on different repeats.
+    blue = [[1.0] * 5] * 31 + [[0.0, 1.0, 1.0, 1.0, 1.0]] * 3
+    green = [[1.0] * 5] * 31 + [[1.0, 1.0, 1.0, 1.0, 0.0]] * 3
+    assert safety_gate(paired(blue, green), SAFETY, suite="safety").outcome == "pass"
+    # One new unsafe answer in one repeat is 0.5 of a case; it is reported, but chance explains it.
+    lone = safety_gate(paired([[1.0, 1.0]] * 30, [[1.0, 1.0]] * 29 + [[1.0, 0.0]]), SAFETY, suite="safety")
+    assert lone.outcome == "pass" and lone.estimate == 0.5 and lone.details["regressions"]["count"] == 1
+
+
+def test_safety_fails_six_new_failures_that_blue_did_not_have() -> None:
+    blue = [[1.0]] * 100
+    six = safety_gate(paired(blue, [[0.0]] * 6 + [[1.0]] * 94), SAFETY, suite="safety")
+    five = safety_gate(paired(blue, [[0.0]] * 5 + [[1.0]] * 95), SAFETY, suite="safety")
+    assert six.outcome == "fail" and five.outcome == "pass"
+    allowed = safety_gate(
+        paired(blue, [[0.0]] * 6 + [[1.0]] * 94), SafetyGate(suite=Path("s"), max_failures=3), suite="safety"
+    )
     assert allowed.outcome == "pass"
+
+
+def test_safety_bar_bounds_green_s_failure_rate_exactly() -> None:
+    clean = paired([[1.0]] * 34, [[1.0]] * 34)
+    loose = safety_gate(clean, SafetyGate(suite=Path("s"), max_failure_rate=0.15), suite="safety")
+    assert loose.outcome == "pass" and "bar 15.0%: below it" in loose.reason
+    assert loose.details["failure_rate"]["interval"][1] == pytest.approx(0.1008, abs=1e-4)
+    tight = safety_gate(clean, SafetyGate(suite=Path("s"), max_failure_rate=0.05), suite="safety")
+    cases = tight.details["needed"]["cases"]
+    assert tight.outcome == "inconclusive" and f"about {cases} such cases would decide" in tight.reason
+    failing = paired([[1.0]] * 34, [[0.0]] * 10 + [[1.0]] * 24)
+    over = safety_gate(failing, SafetyGate(suite=Path("s"), max_failures=20, max_failure_rate=0.05), suite="safety")
+    assert over.outcome == "fail" and "above it" in over.reason
+
+
+def test_safety_bar_reads_only_the_harmful_cases_when_there_are_any() -> None:
+    blue = [case("h1", [1.0], tags=("harmful",)), case("b1", [1.0], tags=("benign",))]
+    green = [case("h1", [1.0], tags=("harmful",)), case("b1", [0.0], tags=("benign",))]
+    result = safety_gate(
+        pair_cases(results("s", "blue", "b", blue), results("s", "green", "g", green)),
+        SafetyGate(suite=Path("s"), max_failure_rate=0.5),
+        suite="safety",
+    )
+    assert result.details["failure_rate"]["estimate"] == 0.0 and result.details["failure_rate"]["cases"] == 1
+    assert "on 1 harmful cases" in result.reason
 
 
 def test_safety_reports_harmful_and_benign_separately() -> None:
@@ -237,6 +291,22 @@ def test_feedback_non_inferiority(blue: Votes, green: Votes, outcome: str) -> No
     assert result.outcome == outcome
     if green.total < 300:
         assert "270 of the 300 needed" in result.reason and result.estimate is None
+
+
+def test_feedback_reads_a_confidence_sequence_and_says_how_many_votes_would_decide() -> None:
+    votes = {"b": Votes(up=4560, down=1140), "g": Votes(up=238, down=62)}
+    result = feedback_gate(Feedback(source="x", votes=votes), FEEDBACK, blue="b", green="g")
+    assert result.outcome == "inconclusive" and "95% confidence sequence" in result.reason
+    more = result.details["needed"]["votes"]
+    assert more["green"] > 300 and more["blue"] > 5700
+    assert f"about {more['green']:,} votes for green" in result.reason
+    # The same rates at the counts it asks for decide.
+    grown = {
+        "b": Votes(up=more["blue"] * 4560 // 5700, down=more["blue"] * 1140 // 5700),
+        "g": Votes(up=more["green"] * 238 // 300, down=more["green"] * 62 // 300),
+    }
+    decided = feedback_gate(Feedback(source="x", votes=grown), FEEDBACK, blue="b", green="g")
+    assert decided.outcome == "pass"
 
 
 def test_feedback_unavailable_holds_and_says_why() -> None:

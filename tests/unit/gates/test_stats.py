@@ -3,11 +3,16 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.optimize import minimize_scalar
+from scipy.stats import beta, binom
 
 from rollout.gates import stats
+
+Z = stats.z_value(0.95)
 
 
 def test_wilson_matches_the_textbook_values() -> None:
@@ -17,86 +22,196 @@ def test_wilson_matches_the_textbook_values() -> None:
     assert stats.wilson(0, 0, confidence=0.95) == stats.Interval(low=0.0, high=1.0)
 
 
-def test_clopper_pearson_matches_the_exact_values() -> None:
-    half = stats.clopper_pearson(5, 10, confidence=0.95)
-    assert half.low == pytest.approx(0.18709, abs=1e-5)
-    assert half.high == pytest.approx(0.81291, abs=1e-5)
-    none = stats.clopper_pearson(0, 10, confidence=0.95)
-    assert none.low == 0.0 and none.high == pytest.approx(1 - 0.025 ** (1 / 10), abs=1e-9)
-    every = stats.clopper_pearson(10, 10, confidence=0.95)
-    assert every.high == 1.0 and every.low == pytest.approx(0.025 ** (1 / 10), abs=1e-9)
+def _restricted_worse_rate(worse: float, better: float, n: int, d: float) -> float:
+    """The rate of regressions maximising the multinomial likelihood given better - worse rates = d, numerically."""
 
+    def negative_log_likelihood(q: float) -> float:
+        return -(worse * math.log(q) + better * math.log(q + d) + (n - worse - better) * math.log(1 - 2 * q - d))
 
-def test_exact_upper_bound_for_zero_failures_is_the_rule_of_three() -> None:
-    assert stats.exact_upper_bound(0, 100, confidence=0.95) == pytest.approx(1 - 0.05 ** (1 / 100), abs=1e-9)
-    assert stats.exact_upper_bound(0, 100, confidence=0.95) < 3 / 100
-    assert stats.exact_upper_bound(3, 3, confidence=0.95) == 1.0
+    found = minimize_scalar(
+        negative_log_likelihood,
+        bounds=(max(0.0, -d) + 1e-12, (1 - d) / 2 - 1e-12),
+        method="bounded",
+        options={"xatol": 1e-13},
+    )
+    return float(found.x)
 
 
 @pytest.mark.parametrize(
-    ("x", "a", "b", "expected"),
-    [
-        (0.3, 1.0, 4.0, 1 - 0.7**4),
-        (0.3, 5.0, 1.0, 0.3**5),
-        (0.5, 7.0, 7.0, 0.5),
-        (0.95, 2000.0, 100.0, None),
-    ],
+    ("worse", "better", "n", "d"),
+    [(1, 0, 200, -0.02), (5, 3, 100, 0.01), (10, 2, 1000, -0.02), (3.4, 1.2, 40, -0.05), (40, 55, 300, 0.1)],
 )
-def test_regularized_beta_against_closed_forms(x: float, a: float, b: float, expected: float | None) -> None:
-    value = stats.regularized_beta(x, a, b)
-    if expected is None:  # symmetry I_x(a, b) = 1 - I_(1-x)(b, a) exercises both branches
-        assert value == pytest.approx(1 - stats.regularized_beta(1 - x, b, a), abs=1e-12)
-        assert 0.0 < value < 1.0
-    else:
-        assert value == pytest.approx(expected, abs=1e-12)
+def test_tango_score_uses_the_restricted_maximum_likelihood_variance(
+    worse: float, better: float, n: int, d: float
+) -> None:
+    q = _restricted_worse_rate(worse, better, n, d)
+    expected = (better - worse - n * d) / math.sqrt(n * ((q + q + d) - d * d))
+    assert stats.paired_score(stats.Discordance(worse=worse, better=better, cases=n), d) == pytest.approx(
+        expected, rel=1e-6
+    )
 
 
-def test_beta_quantile_inverts_the_cdf() -> None:
-    for p in (0.025, 0.5, 0.975):
-        x = stats.beta_quantile(p, 3.0, 40.0)
-        assert stats.regularized_beta(x, 3.0, 40.0) == pytest.approx(p, abs=1e-10)
+def test_one_regression_in_200_cases_does_not_show_a_regression_rate_under_2_percent() -> None:
+    # At a true difference of -2% the spread is that of 4 expected regressions, not of the 1 seen.
+    pairs = stats.Discordance(worse=1, better=0, cases=200)
+    interval = stats.paired_interval(pairs, confidence=0.95)
+    assert interval.low < -0.02 < 0 < interval.high
+    assert stats.paired_excludes(pairs, -0.02, confidence=0.95) == 0
+    assert stats.paired_score(pairs, interval.low) == pytest.approx(Z, abs=1e-6)
+    assert stats.paired_score(pairs, interval.high) == pytest.approx(-Z, abs=1e-6)
 
 
-def test_newcombe_interval_matches_the_published_example() -> None:
-    # Newcombe (1998), Statistics in Medicine 17:873, method 10: 56/70 - 48/80.
-    interval = stats.noninferiority_interval(56, 70, 48, 80, confidence=0.95)
-    assert interval.low == pytest.approx(0.0524, abs=1e-4)
-    assert interval.high == pytest.approx(0.3339, abs=1e-4)
+def test_tango_pass_region_grows_with_improvements_and_shrinks_with_regressions() -> None:
+    # The exact benchmark finds each boundary by bisection; that needs this monotonicity, checked here outright.
+    n = 40
+    for w in range(n + 1):
+        sides = [
+            stats.paired_excludes(stats.Discordance(worse=w, better=g, cases=n), -0.02, confidence=0.95)
+            for g in range(n - w + 1)
+        ]
+        assert sides == sorted(sides)
+        if w < n:
+            fewer = [
+                stats.paired_excludes(stats.Discordance(worse=w + 1, better=g, cases=n), -0.02, confidence=0.95)
+                for g in range(n - w)
+            ]
+            assert all(a <= b for a, b in zip(fewer, sides, strict=False))
 
 
-@pytest.mark.parametrize(("n", "p"), [(20, 0.1), (1000, 0.3), (50_000, 0.9)])
-def test_binomial_draws_have_the_right_mean_and_variance(n: int, p: float) -> None:
-    rng = random.Random(5)
-    draws = [stats.binomial(rng, n, p) for _ in range(20_000)]
-    assert all(0 <= d <= n for d in draws)
-    assert stats.mean(draws) == pytest.approx(n * p, rel=0.01, abs=0.02)
-    assert stats.stdev(draws) ** 2 == pytest.approx(n * p * (1 - p), rel=0.05)
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 60), st.integers(0, 60), st.integers(120, 400), st.floats(-0.3, 0.3))
+def test_the_score_test_at_a_threshold_agrees_with_the_interval(worse: int, better: int, n: int, t: float) -> None:
+    pairs = stats.Discordance(worse=worse, better=better, cases=n)
+    interval = stats.paired_interval(pairs, confidence=0.95)
+    side = stats.paired_excludes(pairs, t, confidence=0.95)
+    if min(abs(t - interval.low), abs(t - interval.high)) > 1e-9:
+        assert side == (1 if interval.low > t else -1 if interval.high < t else 0)
 
 
-def test_bootstrap_is_reproducible_and_covers_the_mean() -> None:
-    rng = random.Random(3)
-    values = [rng.choice((-1.0, 0.0, 0.0, 0.0, 1.0)) for _ in range(400)]
-    first = stats.bootstrap_mean(values, confidence=0.95)
-    assert first == stats.bootstrap_mean(list(values), confidence=0.95)
-    assert first.low < stats.mean(values) < first.high
-    se = stats.stdev(values) / math.sqrt(len(values))
-    assert first.half_width == pytest.approx(1.96 * se, rel=0.1)
-    assert stats.bootstrap_mean(values, confidence=0.95, seed=4) != first
+def test_cases_to_decide_is_the_size_at_which_the_same_mix_decides() -> None:
+    pairs = stats.Discordance(worse=5, better=4, cases=100)
+    cases = stats.paired_cases_to_decide(pairs, -0.02, confidence=0.95)
+    assert cases is not None
+    grown = cases / 100
+    scaled = stats.Discordance(worse=5 * grown, better=4 * grown, cases=cases)
+    assert stats.paired_excludes(scaled, -0.02, confidence=0.95) == 1
+    fewer = (cases - 2) / 100
+    assert (
+        stats.paired_excludes(
+            stats.Discordance(worse=5 * fewer, better=4 * fewer, cases=cases - 2), -0.02, confidence=0.95
+        )
+        == 0
+    )
+    assert stats.paired_cases_to_decide(stats.Discordance(worse=2, better=0, cases=100), -0.02, confidence=0.95) is None
 
 
-def test_both_resampling_paths_agree_on_the_same_distribution() -> None:
-    # Few distinct values take the multinomial path; adding a unique jitter to each forces plain resampling.
-    values = [float(i % 3 == 0) for i in range(600)]
-    counted = stats.bootstrap_mean(values, confidence=0.9)
-    jittered = stats.bootstrap_mean([v + i * 1e-9 for i, v in enumerate(values)], confidence=0.9)
-    assert counted.low == pytest.approx(jittered.low, abs=0.01)
-    assert counted.high == pytest.approx(jittered.high, abs=0.01)
+def test_paired_sequence_is_exact_for_a_sign_test_at_every_count_of_discordant_cases() -> None:
+    # Equal colors: each discordant case is a regression with probability 1/2. Exact, for each count: from all
+    # regressions down, every count that shows green worse, until one does not (fewer regressions show less).
+    for m in range(1, 61):
+        wrong = 0.0
+        for w in range(m, -1, -1):
+            if stats.paired_sequence([1.0] * w + [-1.0] * (m - w), confidence=0.95).low <= 0:
+                break
+            wrong += binom.pmf(w, m, 0.5)
+        assert wrong <= 0.025
 
 
-def test_pseudo_cases_keep_an_all_agree_small_suite_from_a_zero_width_interval() -> None:
-    assert stats.bootstrap_mean([0.0] * 50, confidence=0.95) == stats.Interval(low=0.0, high=0.0)
-    padded = stats.bootstrap_mean([0.0] * 50, confidence=0.95, pseudo=(-1.0, 1.0))
-    assert padded.low < -0.02 < 0.02 < padded.high
+def test_paired_sequence_counts_only_the_cases_that_differ() -> None:
+    six = stats.paired_sequence([1.0] * 6 + [0.0] * 194, confidence=0.95)
+    five = stats.paired_sequence([1.0] * 5 + [0.0] * 195, confidence=0.95)
+    assert six.low > 0 >= five.low
+    assert stats.paired_sequence([1.0] * 6 + [0.0] * 994, confidence=0.95).low > 0
+    graded = stats.paired_sequence([0.8] * 34, confidence=0.95)
+    assert 0.5 < graded.low < 0.8 < graded.high <= 1.0
+    assert stats.paired_sequence([], confidence=0.95) == stats.Interval(low=-1.0, high=1.0)
+
+
+@pytest.mark.parametrize(
+    ("new", "new_n", "old", "old_n", "d"),
+    [(280, 300, 5400, 5700, -0.03), (6, 300, 285, 5700, -0.03), (0, 300, 20, 400, -0.03), (150, 300, 160, 300, 0.05)],
+)
+def test_farrington_manning_rates_maximise_the_likelihood(new: int, new_n: int, old: int, old_n: int, d: float) -> None:
+    def negative_log_likelihood(p: float) -> float:
+        q = p - d
+        return -(
+            new * math.log(p) + (new_n - new) * math.log1p(-p) + old * math.log(q) + (old_n - old) * math.log1p(-q)
+        )
+
+    found = minimize_scalar(
+        negative_log_likelihood,
+        bounds=(max(0.0, d) + 1e-12, min(1.0, 1 + d) - 1e-12),
+        method="bounded",
+        options={"xatol": 1e-13},
+    )
+    p, q = stats.restricted_rates(stats.Proportions(new=new, new_n=new_n, old=old, old_n=old_n), d)
+    assert p == pytest.approx(float(found.x), abs=1e-6) and p - q == pytest.approx(d)
+
+
+def test_mixture_boundary_is_narrowest_near_where_it_is_tuned_and_never_below_a_single_look() -> None:
+    tuned = stats.mixture_half_width(0.01, confidence=0.95, tuned_at=0.01) / 0.01
+    assert tuned == pytest.approx(3.035, abs=1e-3)
+    for se in (0.001, 0.003, 0.03, 0.1):
+        assert stats.mixture_half_width(se, confidence=0.95, tuned_at=0.01) / se > tuned > Z
+    assert stats.mixture_half_width(0.0, confidence=0.95, tuned_at=0.01) == 0.0
+
+
+def test_normal_sequence_holds_at_every_look_of_a_random_walk() -> None:
+    # 2,000 walks of 2,000 steps, read at every step: the two-sided 95% sequence is left by at most 5% of them.
+    rng = np.random.default_rng(3)
+    steps = 2000
+    sums = np.cumsum(rng.standard_normal((2000, steps)), axis=1)
+    t = np.arange(1, steps + 1)
+    half = np.array([stats.mixture_half_width(1 / math.sqrt(k), confidence=0.95, tuned_at=0.05) for k in t])
+    left = (np.abs(sums / t) > half).any(axis=1).mean()
+    naive = (np.abs(sums / t) > Z / np.sqrt(t)).any(axis=1).mean()
+    assert left <= 0.05 < naive
+    ratio = stats.ratio_sequence(math.log(1.1), 0.02, confidence=0.95, tuned_at=0.02)
+    assert ratio.low < 1.1 < ratio.high and ratio.low > 1.0
+
+
+def test_proportion_sequence_contains_the_estimate_and_decides_as_its_ends() -> None:
+    counts = stats.Proportions(new=250, new_n=300, old=4600, old_n=5700)
+    interval = stats.proportion_sequence(counts, confidence=0.95, tuned_at=0.01)
+    assert interval.low < counts.difference < interval.high
+    for t in (interval.low - 0.01, interval.low + 0.01, interval.high + 0.01):
+        side = stats.proportion_sequence_excludes(counts, t, confidence=0.95, tuned_at=0.01)
+        assert side == (1 if interval.low > t else -1 if interval.high < t else 0)
+    distance, error = stats.proportion_score(counts, interval.low - 0.005)
+    factor = stats.growth_to_decide(distance, error, confidence=0.95, tuned_at=0.01)
+    assert factor is not None and factor < 1.0001
+    assert stats.growth_to_decide(0.0, error, confidence=0.95, tuned_at=0.01) is None
+
+
+@pytest.mark.parametrize(("n", "rate"), [(34, 0.02), (34, 0.1), (200, 0.02), (200, 0.3), (1000, 0.01)])
+def test_rate_sequence_misses_a_true_rate_at_most_5_percent_of_the_time_exactly(n: int, rate: float) -> None:
+    missed = sum(
+        binom.pmf(k, n, rate)
+        for k in range(n + 1)
+        if not (lambda i: i.low <= rate <= i.high)(stats.rate_sequence(k, n, confidence=0.95))
+    )
+    assert missed <= 0.05
+
+
+def test_rate_sequence_bounds_zero_failures_like_the_exact_single_look() -> None:
+    none = stats.rate_sequence(0, 34, confidence=0.95)
+    assert none.low == 0.0 and none.high == pytest.approx(0.1008, abs=1e-4)
+    # Clopper-Pearson's one-sided 97.5% bound for 0 of 34, for comparison:
+    assert none.high < float(beta.ppf(0.975, 1, 34))
+    every = stats.rate_sequence(34, 34, confidence=0.95)
+    assert every.high == 1.0 and every.low > 0.7
+    assert stats.rate_sequence(0, 0, confidence=0.95) == stats.Interval(low=0.0, high=1.0)
+
+
+def test_rate_cases_to_decide_is_the_size_at_which_the_same_rate_decides() -> None:
+    cases = stats.rate_cases_to_decide(0, 34, 0.05, confidence=0.95)
+    assert cases is not None
+    assert (
+        stats.rate_sequence(0, cases, confidence=0.95).high
+        <= 0.05
+        < stats.rate_sequence(0, cases - 1, confidence=0.95).high
+    )
+    assert stats.rate_cases_to_decide(5, 100, 0.05, confidence=0.95) is None
 
 
 def test_quantile_is_the_inverted_cdf() -> None:
@@ -128,12 +243,6 @@ def test_ratio_of_ratios_is_one_for_identical_colors_and_scales_with_time() -> N
     assert stats.ratio_of_ratios_interval([(0.0, 1.0, 1.0, 1.0)], confidence=0.95) is None
 
 
-def test_samples_to_decide_scales_with_the_square_of_the_gap() -> None:
-    assert stats.samples_to_decide(100, 0.04, 0.02) == 400
-    assert stats.samples_to_decide(100, 0.01, 0.02) == 101
-    assert stats.samples_to_decide(100, 0.04, 0.0) is None
-
-
 def test_repeats_to_decide_only_when_noise_is_what_blurs() -> None:
     z = stats.z_value(0.95)
     # distance 0.02 over 100 cases: the variance budget is 0.02**2 * 100 / z**2.
@@ -150,11 +259,3 @@ def test_repeats_to_decide_only_when_noise_is_what_blurs() -> None:
         )
         is None
     )
-
-
-@settings(max_examples=50, deadline=None)
-@given(st.lists(st.sampled_from([-1.0, -0.5, 0.0, 0.25, 1.0]), min_size=1, max_size=300))
-def test_bootstrap_interval_is_ordered_and_within_the_sample(values: list[float]) -> None:
-    interval = stats.bootstrap_mean(values, confidence=0.95, pseudo=(-1.0, 1.0))
-    assert -1.0 <= interval.low <= interval.high <= 1.0
-    assert interval == stats.bootstrap_mean(values, confidence=0.95, pseudo=(-1.0, 1.0))
