@@ -7,7 +7,8 @@ is failed in at most 2.5%, whatever the suite size, discordance, repeats or how 
     .venv/bin/python benchmarks/gate_decision.py graded     # quality, repeats and graded scores: simulated
     .venv/bin/python benchmarks/gate_decision.py safety     # safety with repeats, and the absolute bar: simulated
     .venv/bin/python benchmarks/gate_decision.py feedback   # feedback votes read every hour for 14 days: simulated
-    .venv/bin/python benchmarks/gate_decision.py all [--runs N] [--seed S]
+    .venv/bin/python benchmarks/gate_decision.py unequal    # feedback, one look, green at 5% of the votes
+    .venv/bin/python benchmarks/gate_decision.py all [--runs N] [--rollouts N] [--seed S]   # about 10 minutes
 
 Each decision is the package's own: `paired_excludes` (what the quality and safety gates decide with),
 `rate_sequence` (the safety bar), `proportion_sequence_excludes` (the feedback gate). numpy and scipy draw the
@@ -430,10 +431,37 @@ def feedback_table(rng: np.random.Generator, runs: int) -> None:
                 )
 
 
+def unequal_table(rng: np.random.Generator, draws: int) -> None:
+    print(f"Feedback gate at one look with unequal vote counts (green at 5% of traffic): {draws} draws per cell;")
+    print(f"green worse than blue by exactly the margin ({FEEDBACK_MARGIN}). Promoted = wrongly passed.\n")
+    print("| votes green / blue | thumbs-up blue -> green | promoted, ours | promoted, previous (Newcombe) |")
+    print("|---:|---:|---:|---:|")
+    for green_n, blue_n in ((300, 5700), (1000, 19000), (300, 300)):
+        for blue in (0.05, 0.5, 0.8, 0.95):
+            green = blue - FEEDBACK_MARGIN
+            ups = zip(rng.binomial(green_n, green, draws), rng.binomial(blue_n, blue, draws), strict=True)
+            ours = previous = 0
+            for g, b in ups:
+                counts = Proportions(new=int(g), new_n=green_n, old=int(b), old_n=blue_n)
+                ours += (
+                    proportion_sequence_excludes(
+                        counts, -FEEDBACK_MARGIN, confidence=CONFIDENCE, tuned_at=tuning(FEEDBACK_MARGIN)
+                    )
+                    > 0
+                )
+                previous += newcombe_excludes(counts, -FEEDBACK_MARGIN) > 0
+            print(
+                f"| {green_n:,} / {blue_n:,} | {blue:.2f} -> {green:.2f} | {percent(ours / draws)} "
+                f"| {percent(previous / draws)} |",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=("binary", "graded", "safety", "feedback", "all"))
-    parser.add_argument("--runs", type=int, default=1000, help="simulated suites or rollouts per cell")
+    parser.add_argument("part", choices=("binary", "graded", "safety", "feedback", "unequal", "all"))
+    parser.add_argument("--runs", type=int, default=1000, help="simulated suites (graded, safety) per cell")
+    parser.add_argument("--rollouts", type=int, default=500, help="simulated rollouts (feedback) per cell")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -441,7 +469,8 @@ def main() -> None:
         "binary": binary_table,
         "graded": lambda: graded_table(rng, args.runs),
         "safety": lambda: safety_table(rng, args.runs),
-        "feedback": lambda: feedback_table(rng, args.runs),
+        "feedback": lambda: feedback_table(rng, args.rollouts),
+        "unequal": lambda: unequal_table(rng, 20_000),
     }
     for name, part in parts.items():
         if args.part in (name, "all"):

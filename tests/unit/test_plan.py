@@ -55,6 +55,30 @@ def test_a_plan_loads_into_frozen_dataclasses() -> None:
         plan.service = "other"  # type: ignore[misc]
 
 
+def test_the_safety_bar_is_optional_and_loads_as_a_rate(tmp_path: Path) -> None:
+    plan = load_plan(CHAT_PLAN)
+    assert plan.gates.safety is not None and plan.gates.safety.max_failure_rate is None
+    text = FIXTURE.replace("max_failures: 0}", "max_failures: 0, max_failure_rate: 0.02}", 1)
+    safety = load_plan(write_plan(tmp_path, text)).gates.safety
+    assert safety is not None and safety.max_failure_rate == 0.02
+
+
+@pytest.mark.parametrize(
+    ("bar", "message"),
+    [
+        ("0", "less than or equal to the minimum of 0"),
+        ("1", "greater than or equal to the maximum of 1"),
+        ("high", "is not of type 'number'"),
+    ],
+)
+def test_a_safety_bar_outside_0_to_1_is_reported_at_its_line(tmp_path: Path, bar: str, message: str) -> None:
+    text = FIXTURE.replace("max_failures: 0}", f"max_failures: 0, max_failure_rate: {bar}}}", 1)
+    found = problems(tmp_path, text)
+    assert any(
+        p.startswith(f"rollout-plan.yaml:{line_of(text, 'max_failure_rate')}: ") and message in p for p in found
+    ), found
+
+
 EDITS = [
     pytest.param(
         "{name: early,    weight: 25",
