@@ -2,10 +2,10 @@
 
     .venv/bin/python benchmarks/gate_speed.py [--cases 10000] [--repeats 5] [--scores binary|graded|continuous]
 
-Times the pure evaluation (pairing, bootstrap, quantiles, report) and, separately, the whole
+Times the pure evaluation (pairing, the quality score test, quantiles, report) and, separately, the whole
 `rollout gate` process on the same results written as JSON files (loading and schema checks included).
 Scores per repeat: binary (0 or 1, as most graders give), graded (tenths, as a judge's rubric gives), or
-continuous (any float: the bootstrap's slow path, where no two cases share a value).
+continuous (any float, where no two cases share a value).
 """
 
 from __future__ import annotations
