@@ -106,7 +106,7 @@ def _against_bar(
     details["failure_rate"] = {"estimate": failures / n, "interval": [bound.low, bound.high], "cases": n, "bar": bar}
     said = (
         f"green's failure rate on {n} {which} {failures / n:.1%} "
-        f"(exact {ci(bound, config.confidence, sign=False)}), bar {bar:.1%}"
+        f"(exact {config.confidence:.0%} confidence sequence {bound.low:.1%} to {bound.high:.1%}), bar {bar:.1%}"
     )
     if bound.high <= bar:
         return "pass", f"{said}: below it"

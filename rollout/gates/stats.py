@@ -1,7 +1,14 @@
 """The statistics behind the gates: intervals that say how sure a comparison is. Pure, stdlib only.
 
-Every random draw comes from `random.Random(seed)` with a fixed seed, so the same inputs give the same
-interval, and therefore the same verdict, byte for byte.
+- paired differences (quality): `discordance`, Tango's `paired_score` / `paired_interval` / `paired_excludes`,
+  `paired_cases_to_decide`; a single look at one run of a suite;
+- confidence sequences, valid at every look as evidence grows (docs/gates.md has the table):
+  exact: `paired_sequence` (a mean of paired differences, safety), `rate_sequence` (a rate or a mean in [0, 1]);
+  asymptotic: `mixture_half_width`, `normal_sequence`, `ratio_sequence`, `proportion_sequence` (feedback);
+  `growth_to_decide` and `rate_cases_to_decide` say how much more evidence would decide;
+- quantiles and ratios (latency, cost): bootstrap draws from `random.Random(seed)` with a fixed seed.
+
+None of it depends on anything but its inputs, so the same results give the same verdict, byte for byte.
 """
 
 from __future__ import annotations
@@ -25,14 +32,6 @@ class Interval:
     @property
     def half_width(self) -> float:
         return (self.high - self.low) / 2
-
-
-@dataclass(frozen=True, kw_only=True)
-class SampleSize:
-    """What would decide an inconclusive comparison: this many cases, or (where known) this many repeats."""
-
-    cases: int | None
-    repeats: int | None = None
 
 
 def z_value(confidence: float) -> float:
