@@ -10,12 +10,13 @@ import contextlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from rollout.atomic import write_atomic
-from rollout.plan import SupervisorKind
+from rollout.plan import Color, SupervisorKind
 from rollout.serving.procfs import process_info
-from rollout.serving.spec import ServerSpec
+from rollout.serving.spec import ServerSpec, color_file
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +110,22 @@ def read_launch(spec: ServerSpec) -> Launch | None:
         port=version.port,
         started_at=started,
     )
+
+
+def read_recorded(state_dir: Path, color: Color) -> Launch | None:
+    """The launch record a color's JSON holds, whatever the plan now says of that color; None when unreadable."""
+    try:
+        return launch_from_dict(json.loads(color_file(state_dir, color, ".json").read_text(encoding="utf-8")))
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+
+
+def move_launch(state_dir: Path, source: Color, target: Color) -> None:
+    """Make `source`'s record, pid file and log `target`'s: the same server, now serving as the other color.
+    The record moves last, so an interrupted move leaves it where it is found again."""
+    for suffix in (".log", ".pid", ".json"):
+        with contextlib.suppress(FileNotFoundError):
+            color_file(state_dir, source, suffix).replace(color_file(state_dir, target, suffix))
 
 
 def forget_launch(spec: ServerSpec) -> None:

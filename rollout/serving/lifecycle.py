@@ -23,10 +23,17 @@ import httpx
 from rollout import vllm_flags
 from rollout.documents import load_yaml
 from rollout.errors import CheckFailed, ExternalError, InputError
-from rollout.plan import Color, Plan
+from rollout.plan import Color, ModelVersion, Plan
 from rollout.serving.engines import local_model_path
 from rollout.serving.health import Health, probe, read_version
-from rollout.serving.launch_records import Launch, forget_launch, read_launch, write_launch
+from rollout.serving.launch_records import (
+    Launch,
+    forget_launch,
+    move_launch,
+    read_launch,
+    read_recorded,
+    write_launch,
+)
 from rollout.serving.ports import port_holder, port_in_use
 from rollout.serving.spec import ServerSpec, server_spec
 from rollout.serving.supervisors import LOG_TAIL_LINES, STOP_GRACE, SUPERVISORS, StopHow
@@ -87,6 +94,7 @@ def status(
     plan: Plan, color: Color, *, env: Mapping[str, str] | None = None, client: httpx.Client | None = None
 ) -> ServerStatus:
     spec = server_spec(plan, color, os.environ if env is None else env)
+    _follow_promotion(plan, spec)
     with _client(client) as http:
         return _status(spec, _look(spec), http)
 
@@ -113,6 +121,7 @@ def start(
     began = time.monotonic()
     deadline = began + timeout
     with _client(client) as http, _start_lock(spec, deadline, say):
+        _follow_promotion(plan, spec)
         seen = _look(spec)
         if seen.launch is not None:
             current = _status(spec, seen, http)
@@ -156,6 +165,7 @@ def stop(
     spec = server_spec(plan, color, os.environ if env is None else env)
     if not force:
         _refuse_live(plan, color)
+    _follow_promotion(plan, spec)
     seen = _look(spec)
     if seen.launch is None:
         return StopResult(color=color, action="not-running", notes=seen.notes)
@@ -169,13 +179,7 @@ def stop(
 def differences(launch: Launch, spec: ServerSpec) -> tuple[str, ...]:
     """How the running server differs from what the plan now says; empty when it matches."""
     version = spec.version
-    found = []
-    if launch.name != version.name:
-        found.append(f"serves {launch.name!r}, the plan names {version.name!r}")
-    if launch.revision != version.revision:
-        found.append(f"runs revision {launch.revision or '(none)'}, the plan says {version.revision or '(none)'}")
-    if launch.port != version.port or launch.host != version.host:
-        found.append(f"listens on {launch.host}:{launch.port}, the plan says {version.host}:{version.port}")
+    found = list(identity_differences(launch, version))
     if launch.supervisor != version.supervisor:
         found.append(f"runs under {launch.supervisor}, the plan says {version.supervisor}")
     if launch.argv != spec.argv and not found:
@@ -184,9 +188,34 @@ def differences(launch: Launch, spec: ServerSpec) -> tuple[str, ...]:
     return tuple(found)
 
 
+def identity_differences(launch: Launch, version: ModelVersion) -> tuple[str, ...]:
+    """Whether the recorded server is another version altogether: its name, revision or address."""
+    found = []
+    if launch.name != version.name:
+        found.append(f"serves {launch.name!r}, the plan names {version.name!r}")
+    if launch.revision != version.revision:
+        found.append(f"runs revision {launch.revision or '(none)'}, the plan says {version.revision or '(none)'}")
+    if launch.port != version.port or launch.host != version.host:
+        found.append(f"listens on {launch.host}:{launch.port}, the plan says {version.host}:{version.port}")
+    return tuple(found)
+
+
 def traffic_share(weights: Weights, color: Color) -> int:
     """The percentage of requests the router sends to `color`; blue keeps them all until green is at 100."""
     return weights.blue if color == "blue" else weights.green
+
+
+def _follow_promotion(plan: Plan, spec: ServerSpec) -> None:
+    """After a decommission the plan names the old green as blue: its record becomes blue's, so blue is
+    found running where green was, and green's name is free for the next version."""
+    if spec.color != "blue" or read_launch(spec) is not None:
+        return
+    promoted = read_recorded(spec.state_dir, "green")
+    if promoted is None or promoted.supervisor != "process" or identity_differences(promoted, plan.blue):
+        return
+    if plan.green is not None and not identity_differences(promoted, plan.green):
+        return
+    move_launch(spec.state_dir, "green", "blue")
 
 
 def _look(spec: ServerSpec) -> _Seen:
@@ -275,6 +304,12 @@ def _wait_for_other(
         return
     other_spec = server_spec(plan, other, env)
     seen = _look(other_spec)
+    if seen.launch is not None and (found := identity_differences(seen.launch, other_spec.version)):
+        raise CheckFailed(
+            f"the state dir records a {other} server that is not the plan's {other}: it {'; '.join(found)}"
+            f" ({other_spec.launch_file}). It will never become the plan's {other}, so {spec.color} does not wait"
+            f" for it: stop it (rollout serve stop {other} --force), or restore the plan it was started from."
+        )
     current = _status(other_spec, seen, http)
     if current.state == "starting" and seen.launch is not None:
         say(f"waiting for {other} to finish starting before {spec.color} starts (never two at once)")

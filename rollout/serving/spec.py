@@ -47,19 +47,24 @@ class ServerSpec:
 
     @property
     def pid_file(self) -> Path:
-        return self.state_dir / f"{self.color}.pid"
+        return color_file(self.state_dir, self.color, ".pid")
 
     @property
     def launch_file(self) -> Path:
-        return self.state_dir / f"{self.color}.json"
+        return color_file(self.state_dir, self.color, ".json")
 
     @property
     def log_file(self) -> Path:
-        return self.state_dir / f"{self.color}.log"
+        return color_file(self.state_dir, self.color, ".log")
 
     @property
     def lock_file(self) -> Path:
         return self.state_dir / "start.lock"
+
+
+def color_file(state_dir: Path, color: Color, suffix: str) -> Path:
+    """Where a color's pid file (.pid), launch record (.json) or log (.log) lives in the state dir."""
+    return state_dir / f"{color}{suffix}"
 
 
 def server_spec(plan: Plan, color: Color, env: Mapping[str, str]) -> ServerSpec:

@@ -174,3 +174,49 @@ def test_a_server_program_that_does_not_exist_is_named(plan: Plan) -> None:
     with pytest.raises(ExternalError, match="cannot run /nonexistent/bin/vllm"):
         start(dataclasses.replace(plan, blue=missing), "blue", timeout=TIMEOUT)
     assert read_launch(server_spec(plan, "blue", os.environ)) is None
+
+
+def promoted(plan: Plan, *, name: str) -> Plan:
+    """The plan after a decommission and the next PR: green is blue now, and a new green takes blue's port."""
+    green = plan.model("green")
+    keep = {"model": green.model, "command": green.command}
+    return write_plan(
+        plan.root,
+        {"name": green.name, "port": green.port, **keep},
+        {"name": name, "port": plan.blue.port, **keep},
+    )
+
+
+def test_a_promoted_green_is_found_running_as_blue_and_the_next_green_starts_on_the_freed_port(plan: Plan) -> None:
+    start(plan, "blue", timeout=TIMEOUT)
+    serving = start(plan, "green", timeout=TIMEOUT).status.pid
+    stop(plan, "blue", force=True)
+    after = promoted(plan, name="stub-v3")
+    blue = start(after, "blue", timeout=TIMEOUT)
+    assert (blue.action, blue.status.pid, blue.status.matches_plan) == ("already-running", serving, True)
+    green = start(after, "green", timeout=TIMEOUT)
+    assert green.action == "started" and green.status.served == ("stub-v3",) and green.status.port == plan.blue.port
+    launch = read_launch(server_spec(after, "blue", os.environ))
+    assert launch is not None and (launch.pid, launch.name) == (serving, "stub-green")
+    assert status(after, "blue").log == server_spec(after, "blue", os.environ).log_file
+    assert stop(after, "blue", force=True).pid == serving and not alive(serving)
+
+
+def test_a_record_of_another_version_is_reported_at_once_never_waited_on(plan: Plan) -> None:
+    start(plan, "blue", timeout=TIMEOUT)
+    start(plan, "green", timeout=TIMEOUT)
+    stop(plan, "blue", force=True)
+    renamed = write_plan(
+        plan.root,
+        {"name": plan.blue.name, "port": plan.blue.port, "model": "m", "command": plan.blue.command},
+        {"name": "stub-v3", "port": plan.model("green").port, "model": "m", "command": plan.blue.command},
+    )
+    with pytest.raises(CheckFailed) as refused:
+        start(renamed, "blue", timeout=TIMEOUT)
+    message = str(refused.value)
+    assert "records a green server that is not the plan's green: it serves 'stub-green', the plan names 'stub-v3'" in (
+        message
+    )
+    assert "rollout serve stop green --force" in message
+    assert stop(renamed, "green", force=True).action == "stopped"
+    assert start(renamed, "blue", timeout=TIMEOUT).action == "started"
