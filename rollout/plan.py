@@ -21,7 +21,8 @@ from rollout.errors import InputError, Problem
 
 Color = Literal["blue", "green"]
 COLORS: tuple[Color, Color] = ("blue", "green")
-RouterKind = Literal["litellm", "nginx", "file", "gateway-api"]
+RouterKind = Literal["litellm", "nginx", "file", "gateway-api", "kserve"]
+BackendKind = Literal["Service", "InferencePool"]
 Engine = Literal["vllm", "command"]
 SupervisorKind = Literal["process", "systemd", "docker"]
 
@@ -106,6 +107,8 @@ class Router:
     namespace: str | None = None
     gateway: str | None = None
     backends: Mapping[Color, str] = field(default_factory=dict)
+    backend_kind: BackendKind = "Service"
+    """gateway-api: what the HTTPRoute's backendRefs name, Services or Inference Extension InferencePools."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -326,10 +329,29 @@ def _rule_problems(doc: Document, root: Path) -> list[Problem]:
                 "gateway-api needs router.gateway: the Gateway (NAME or NAMESPACE/NAME) the HTTPRoute attaches to",
             )
         )
+    problems += _kubernetes_problems(doc, data)
     feedback = data["gates"].get("feedback")
     if feedback is not None:
         problems += _feedback_problems(doc, feedback["source"])
     return sorted(problems, key=lambda p: (p.line or 0, p.field))
+
+
+def _kubernetes_problems(doc: Document, data: Mapping[str, Any]) -> list[Problem]:
+    router = data["router"]
+    problems = []
+    if "backend_kind" in router and router["kind"] != "gateway-api":
+        problems.append(doc.problem(("router", "backend_kind"), "backend_kind is for router.kind: gateway-api only"))
+    if router["kind"] == "kserve":
+        for i, stage in enumerate(data["stages"]):
+            if stage.get("audience") == "internal":
+                problems.append(
+                    doc.problem(
+                        ("stages", i, "audience"),
+                        "kserve group weights split all requests alike and cannot match a header: "
+                        "use gateway-api for a stage with audience: internal",
+                    )
+                )
+    return problems
 
 
 _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
@@ -462,6 +484,7 @@ def _freeze(data: Mapping[str, Any], path: Path, digest: str) -> Plan:
             namespace=router.get("namespace"),
             gateway=router.get("gateway"),
             backends=dict(router.get("backends", {})),
+            backend_kind=router.get("backend_kind", "Service"),
         ),
         stages=tuple(
             Stage(

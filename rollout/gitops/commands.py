@@ -14,6 +14,7 @@ from rollout.gitops.sync import SyncResult, sync_pulls
 from rollout.history import git, require_full_history
 from rollout.plan import Plan
 from rollout.records import next_record_number
+from rollout.routers import MANIFEST_KINDS
 from rollout.situation import decide_next, read_situation
 from rollout.stages import Decision, decide_rollback
 from rollout.traffic import TrafficState, load_traffic
@@ -90,7 +91,7 @@ def repo_paths(plan: Plan) -> RepoPaths:
         return (path.absolute().parent.resolve() / path.name).relative_to(top).as_posix()
 
     route = None
-    if plan.router.kind == "gateway-api" and plan.router.config.absolute().resolve().is_relative_to(top):
+    if plan.router.kind in MANIFEST_KINDS and plan.router.config.absolute().resolve().is_relative_to(top):
         route = rel(plan.router.config)
     return RepoPaths(
         plan=rel(plan.path),

@@ -43,7 +43,7 @@ class RepoPaths:
     """The service's records folder, e.g. rollout-records/chat."""
     next_record_number: int
     route: str | None = None
-    """A gateway-api HTTPRoute kept in the repository: Argo CD or Flux apply it once the PR merges."""
+    """Kubernetes manifests kept in the repository (gateway-api, kserve): Argo CD or Flux apply them once the PR merges."""
 
 
 @dataclass(frozen=True, kw_only=True)

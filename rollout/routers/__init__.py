@@ -1,6 +1,6 @@
 """Routers: which kinds exist, what each must do, and the config each renders for a traffic state.
 
-One module per kind (`nginx`, `litellm`, `file`, `gateway_api`) implements `RouterAdapter`, and
+One module per kind (`nginx`, `litellm`, `file`, `gateway_api`, `kserve`) implements `RouterAdapter`, and
 `ADAPTERS` maps the plan's `router.kind` to it. Rendering is pure; `rollout.routers.apply` plans a
 change and carries it out (the only I/O here, with `probes`); `split` judges the observed split. What
 the kinds share lives in `_shared`.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from rollout.plan import Plan, RouterKind
-from rollout.routers import file, gateway_api, litellm, nginx
+from rollout.routers import file, gateway_api, kserve, litellm, nginx
 from rollout.routers._shared import ProbeStyle
 from rollout.traffic import TrafficState
 
@@ -67,7 +67,12 @@ ADAPTERS: dict[RouterKind, RouterAdapter] = {
     "nginx": nginx,
     "file": file,
     "gateway-api": gateway_api,
+    "kserve": kserve,
 }
+
+MANIFEST_KINDS: frozenset[RouterKind] = frozenset({"gateway-api", "kserve"})
+"""Kinds whose config is Kubernetes manifests kept in the repository: they change in the same pull request as
+the traffic file, and Argo CD or Flux applies them when it merges."""
 
 
 def render_config(plan: Plan, state: TrafficState) -> str:

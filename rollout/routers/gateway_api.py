@@ -1,7 +1,9 @@
 """Kubernetes Gateway API: an HTTPRoute with weighted backendRefs, committed for Argo CD or Flux to apply.
 
-Backends are the Services `router.backends.<color>` (default `<service>-blue`, `<service>-green`) on
-each color's model port, in `router.namespace`; the route attaches to `router.gateway`. A color at 0%
+Backends are `router.backends.<color>` (default `<service>-blue`, `<service>-green`) in `router.namespace`:
+Services on each color's model port, or, with `router.backend_kind: InferencePool`, the Gateway API
+Inference Extension's InferencePools (`inference.networking.k8s.io/v1`), one per color, as in the
+extension's conformance test of a route weighted across two pools. The route attaches to `router.gateway`. A color at 0%
 is left out. Internal stages get two rules: requests with `X-Rollout-Audience: internal` are split,
 everything else goes to blue. The cluster applies the file when it syncs, so apply checks what it
 wrote, not live traffic.
@@ -9,6 +11,7 @@ wrote, not live traffic.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -41,18 +44,11 @@ def render(plan: Plan, state: TrafficState) -> str:
         raise InputError.at(
             str(plan.path), "gateway-api needs the Gateway the HTTPRoute attaches to", field="router.gateway"
         )
-    namespace, _, name = plan.router.gateway.rpartition("/")
-    parent: dict[str, str] = {"name": name, **({"namespace": namespace} if namespace else {})}
-    metadata: dict[str, Any] = {"name": plan.service}
-    if plan.router.namespace:
-        metadata["namespace"] = plan.router.namespace
-    metadata["labels"] = {"app.kubernetes.io/managed-by": "model-rollout"}
-    metadata["annotations"] = {"rollout/stage": state.stage or "none", "rollout/revision": config_revision(plan, state)}
     route = {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": metadata,
-        "spec": {"parentRefs": [parent], "rules": rules},
+        "metadata": object_metadata(plan, state, plan.service),
+        "spec": {"parentRefs": [gateway_ref(plan.router.gateway)], "rules": rules},
     }
     header = (
         f"# HTTPRoute for {plan.service}, rendered by `rollout apply` from rollout-traffic.yaml; "
@@ -61,10 +57,37 @@ def render(plan: Plan, state: TrafficState) -> str:
     return header + yaml.safe_dump(route, sort_keys=False, default_flow_style=False)
 
 
+INFERENCE_GROUP = "inference.networking.k8s.io"
+
+
+def backend_name(plan: Plan, color: Color) -> str:
+    """The Kubernetes name of a color's backend (Service, InferencePool or LLMInferenceService)."""
+    return plan.router.backends.get(color, f"{plan.service}-{color}")
+
+
+def gateway_ref(gateway: str) -> dict[str, str]:
+    """A Gateway named NAME or NAMESPACE/NAME, as a parentRef."""
+    namespace, _, name = gateway.rpartition("/")
+    return {"name": name, **({"namespace": namespace} if namespace else {})}
+
+
+def object_metadata(
+    plan: Plan, state: TrafficState, name: str, labels: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The metadata of an object we render: its namespace, our label, and the stage and config revision."""
+    metadata: dict[str, Any] = {"name": name}
+    if plan.router.namespace:
+        metadata["namespace"] = plan.router.namespace
+    metadata["labels"] = {"app.kubernetes.io/managed-by": "model-rollout", **(labels or {})}
+    metadata["annotations"] = {"rollout/stage": state.stage or "none", "rollout/revision": config_revision(plan, state)}
+    return metadata
+
+
 def _backend_ref(plan: Plan, backend: Backend) -> dict[str, Any]:
-    color: Color = backend.color
-    name = plan.router.backends.get(color, f"{plan.service}-{color}")
-    return {"name": name, "port": plan.model(color).port, "weight": backend.weight}
+    name = backend_name(plan, backend.color)
+    if plan.router.backend_kind == "InferencePool":
+        return {"group": INFERENCE_GROUP, "kind": "InferencePool", "name": name, "weight": backend.weight}
+    return {"name": name, "port": plan.model(backend.color).port, "weight": backend.weight}
 
 
 def problems(text: str) -> list[str]:

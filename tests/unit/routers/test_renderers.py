@@ -23,6 +23,7 @@ from rollout.routers import (
     Validates,
     file,
     gateway_api,
+    kserve,
     litellm,
     nginx,
     probe_style,
@@ -38,6 +39,7 @@ EXPECTED = {
     "nginx": "expected.conf",
     "file": "expected.json",
     "gateway-api": "expected.yaml",
+    "kserve": "expected.yaml",
 }
 CASES = sorted(p for p in GOLDEN.glob("*/*") if (p / "rollout-traffic.yaml").exists())
 
@@ -63,7 +65,9 @@ def test_renderer_matches_golden(case: Path) -> None:
 
 
 def test_every_kind_has_golden_cases() -> None:
-    assert {case.parent.name for case in CASES} == set(ADAPTERS)
+    assert {load_plan(case.parent / "rollout-plan.yaml").router.kind for case in CASES} == set(ADAPTERS)
+    backend_kinds = {load_plan(case.parent / "rollout-plan.yaml").router.backend_kind for case in CASES}
+    assert backend_kinds == {"Service", "InferencePool"}
 
 
 def case(kind: str, name: str) -> tuple[Plan, TrafficState]:
@@ -207,6 +211,7 @@ def test_each_kind_defines_only_the_hooks_it_needs_and_the_rest_default() -> Non
         "litellm": (False, True, True),
         "file": (False, False, False),
         "gateway-api": (False, False, False),
+        "kserve": (False, False, False),
     }
     plan, _ = case("gateway-api", "initial")
     assert (validate_command(plan, plan.router.config, {}), reload_command(plan, {}), probe_style(plan)) == (
@@ -214,3 +219,64 @@ def test_each_kind_defines_only_the_hooks_it_needs_and_the_rest_default() -> Non
         None,
         None,
     )
+
+
+def test_gateway_route_to_inference_pools_names_them_by_group_and_kind_without_a_port() -> None:
+    plan, state = case("gateway-api-inferencepool", "majority")
+    refs = yaml.safe_load(gateway_api.render(plan, state))["spec"]["rules"][0]["backendRefs"]
+    pool = {"group": "inference.networking.k8s.io", "kind": "InferencePool"}
+    assert refs == [{**pool, "name": "chat-blue", "weight": 25}, {**pool, "name": "chat-v2", "weight": 75}]
+
+
+def members(name: str) -> dict[str, dict[str, object]]:
+    plan, state = case("kserve", name)
+    docs = list(yaml.safe_load_all(kserve.render(plan, state)))
+    return {d["metadata"]["labels"]["rollout/color"]: d["spec"]["router"]["route"] for d in docs}
+
+
+@pytest.mark.parametrize(
+    ("name", "routes"),
+    [
+        ("initial", {"blue": {"group": "chat", "weight": 100}, "green": {}}),
+        ("canary", {"blue": {"group": "chat", "weight": 95}, "green": {"group": "chat", "weight": 5}}),
+        ("full", {"blue": {"group": "chat", "weight": 0}, "green": {"group": "chat", "weight": 100}}),
+        ("rolled-back", {"blue": {"group": "chat", "weight": 100}, "green": {}}),
+    ],
+)
+def test_kserve_green_joins_the_group_at_its_first_weight_never_at_zero(
+    name: str, routes: dict[str, dict[str, object]]
+) -> None:
+    assert members(name) == routes
+
+
+def test_kserve_members_serve_one_model_name_and_carry_the_plan_serving_arguments() -> None:
+    plan, state = case("kserve", "canary")
+    blue, green = yaml.safe_load_all(kserve.render(plan, state))
+    assert blue["spec"]["model"] == {
+        "uri": "hf://meta-llama/Llama-3.1-8B-Instruct:0e9e39f249a16976918f6564b8830bc894c89659",
+        "name": "chat",
+    }
+    assert green["spec"]["model"] == {"uri": "hf://acme/ft-v2", "name": "chat"}
+    assert blue["spec"]["template"]["containers"][0]["args"] == ["--max-model-len", "8192"]
+    assert green["spec"]["template"]["containers"][0]["env"] == [{"name": "VLLM_LOGGING_LEVEL", "value": "DEBUG"}]
+    assert blue["spec"]["router"]["gateway"] == {"refs": [{"name": "public", "namespace": "infra"}]}
+
+
+def test_kserve_problems_catch_a_group_without_traffic() -> None:
+    plan, state = case("kserve", "majority")
+    docs = list(yaml.safe_load_all(kserve.render(plan, state)))
+    for doc in docs:
+        doc["spec"]["router"]["route"] = {"group": "chat", "weight": 0}
+    assert kserve.problems(yaml.safe_dump_all(docs)) == ["no member of the group gets traffic"]
+    assert kserve.problems("kind: Service\n") != []
+
+
+def test_a_kserve_plan_with_an_internal_stage_is_rejected_at_load(tmp_path: Path) -> None:
+    text = (
+        (GOLDEN / "kserve" / "rollout-plan.yaml")
+        .read_text()
+        .replace("weight: 5, soak: 1d}", "weight: 5, soak: 1d, audience: internal}")
+    )
+    (tmp_path / "rollout-plan.yaml").write_text(text)
+    with pytest.raises(InputError, match=r"stages\[0\]\.audience|cannot match a header"):
+        load_plan(tmp_path / "rollout-plan.yaml")
