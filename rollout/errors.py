@@ -5,6 +5,7 @@
     ├── InputError                2  bad input or usage; carries every Problem found
     ├── Inconclusive              3  not enough evidence to decide: hold
     └── ExternalError             4  GitHub, the router or a model server failed after retries
+        └── Stopped         128 + N  a signal stopped the command, which undid its work first
 
 Anything else raised out of a command is a bug and shows its traceback.
 """
@@ -74,3 +75,12 @@ class Inconclusive(RolloutError):
 
 class ExternalError(RolloutError):
     exit_code = EXIT_EXTERNAL
+
+
+class Stopped(ExternalError):
+    """A signal (SIGTERM from a cancelled job, SIGINT) stopped a command that cleans up after itself first:
+    raised where the work was, so that the work's own failure handling runs. Exits 128 + the signal."""
+
+    def __init__(self, signum: int, name: str) -> None:
+        super().__init__(f"stopped by {name}")
+        self.exit_code = 128 + signum

@@ -10,7 +10,15 @@ from rollout.actions.environment_files import append_summary, write_outputs
 from rollout.cli.options import echo_json, environ, json_option, open_plan, plan_option
 from rollout.forge import FORGE_CHOICES, ForgeChoice, optional_forge
 from rollout.gitops.landing import land, landing_markdown, pushed_sha
-from rollout.routers.apply import apply_traffic, change_for, change_to_dict, describe_change, result_to_dict
+from rollout.routers.apply import (
+    LOCK_WAIT,
+    apply_traffic,
+    change_for,
+    change_to_dict,
+    describe_change,
+    result_to_dict,
+    signals_stop_cleanly,
+)
 from rollout.traffic import load_traffic
 
 
@@ -38,11 +46,23 @@ from rollout.traffic import load_traffic
     help="Where to record the deployment and comment on the PR that caused it (auto: github in Actions, "
     "else this git repository, else nowhere).",
 )
+@click.option(
+    "--lock-wait",
+    type=click.FloatRange(min=0),
+    default=LOCK_WAIT,
+    show_default=True,
+    metavar="S",
+    help="Seconds to wait while another apply holds the router, before giving up (exit 4).",
+)
 @json_option
-def apply(plan_path: Path, dry_run: bool, probes: int | None, forge_choice: ForgeChoice, as_json: bool) -> None:
+def apply(
+    plan_path: Path, dry_run: bool, probes: int | None, forge_choice: ForgeChoice, lock_wait: float, as_json: bool
+) -> None:
     """Render the router config from rollout-traffic.yaml, reload the router, and verify the split.
 
-    On any failure after the swap the previous config is restored and reloaded (exit 4).
+    One apply at a time: a second waits for the first (--lock-wait), then says the router is busy (exit 4).
+    On any failure after the swap the previous config is restored and reloaded (exit 4); so it is on
+    SIGTERM or Ctrl-C (exit 143 or 130), and the deployment is marked failed.
     """
     plan = open_plan(plan_path)
     env = environ()
@@ -55,9 +75,14 @@ def apply(plan_path: Path, dry_run: bool, probes: int | None, forge_choice: Forg
             click.echo(describe_change(change), nl=False)
         return
     forge = optional_forge(forge_choice, root=plan.root, env=env)
-    landing = land(
-        plan, state, forge, sha=pushed_sha(plan, env), apply=lambda: apply_traffic(plan, state, probes=probes, env=env)
-    )
+    with signals_stop_cleanly():
+        landing = land(
+            plan,
+            state,
+            forge,
+            sha=pushed_sha(plan, env),
+            apply=lambda: apply_traffic(plan, state, probes=probes, env=env, lock_wait=lock_wait),
+        )
     result, change = landing.result, landing.result.change
     write_outputs(
         env, {"revision": change.revision, "changed": str(change.changed).lower(), "movement": landing.movement}

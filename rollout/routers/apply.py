@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import fcntl
 import os
 import shlex
+import signal
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -25,7 +28,7 @@ from typing import Literal
 import httpx
 
 from rollout.atomic import write_atomic
-from rollout.errors import ExternalError, InputError, RolloutError
+from rollout.errors import ExternalError, InputError, RolloutError, Stopped
 from rollout.plan import Plan, RouterKind
 from rollout.routers import ADAPTERS, probe_style, reload_command, validate_command
 from rollout.routers._shared import ProbeStyle, config_revision, expectations, headline
@@ -36,6 +39,9 @@ from rollout.traffic import TrafficState
 
 COMMAND_TIMEOUT = 120.0
 PROBE_TIMEOUT = 60.0
+LOCK_WAIT = 300.0
+"""How long a second apply waits for the first: longer than one apply takes (validate, reload, probes)."""
+LOCK_POLL = 0.1
 
 VerifiedBy = Literal["probes", "file"]
 
@@ -155,10 +161,48 @@ def apply_traffic(
     env: Mapping[str, str],
     transport: httpx.BaseTransport | None = None,
     live_timeout: float | None = None,
+    lock_wait: float = LOCK_WAIT,
 ) -> ApplyResult:
-    """Make the router serve `state`, and prove it; raise ExternalError (after undoing) if it cannot."""
-    change = change_for(plan, state, probes=probes, env=env)
-    return carry_out(change, env=env, transport=transport, live_timeout=live_timeout)
+    """Make the router serve `state`, and prove it; raise ExternalError (after undoing) if it cannot.
+
+    One apply at a time per router config: a second waits up to `lock_wait` seconds for the first, then
+    says the router is busy (ExternalError); the change is planned under the lock, against the live config.
+    """
+    with router_lock(plan, wait=lock_wait):
+        change = change_for(plan, state, probes=probes, env=env)
+        return carry_out(change, env=env, transport=transport, live_timeout=live_timeout)
+
+
+@contextlib.contextmanager
+def router_lock(plan: Plan, *, wait: float) -> Iterator[None]:
+    """An exclusive lock on the folder of the router config (where apply writes its candidate and backup),
+    held by one apply at a time. The folder itself is locked, so no lock file is left behind."""
+    folder = plan.router.config.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise InputError.at(
+            str(plan.path),
+            f"cannot write the router config beside {plan.router.config}: {exc.strerror or exc}",
+            field="router.config",
+        ) from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ExternalError(
+                        f"the router is busy: another rollout apply is changing {folder}; "
+                        f"waited {wait:g}s (try again when it has finished)"
+                    ) from None
+                time.sleep(LOCK_POLL)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def carry_out(
@@ -184,6 +228,30 @@ def carry_out(
         raise
     _discard_backup(change.config)
     return ApplyResult(change=change, checks=checks, seconds=time.monotonic() - started)
+
+
+@contextlib.contextmanager
+def signals_stop_cleanly() -> Iterator[None]:
+    """SIGTERM (a cancelled job) and SIGINT become a Stopped error where apply is, so that what would follow
+    any failure follows a signal too: the previous config restored and reloaded, the deployment marked.
+    Further signals are ignored until then; the runner's SIGKILL still ends everything. Outside the main
+    thread, where Python cannot take signals, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = (signal.SIGTERM, signal.SIGINT)
+
+    def stop(signum: int, frame: object) -> None:
+        for number in caught:
+            signal.signal(number, signal.SIG_IGN)
+        raise Stopped(signum, signal.Signals(signum).name)
+
+    previous = {number: signal.signal(number, stop) for number in caught}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def change_to_dict(change: RouterChange) -> dict[str, object]:
@@ -291,9 +359,12 @@ def _swap(change: RouterChange, env: Mapping[str, str]) -> None:
         write_atomic(candidate, change.text, mode=mode)
         if change.previous is not None:
             write_atomic(_backup(config), change.previous, mode=mode)
-    except OSError as exc:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             candidate.unlink()
+        _discard_backup(config)
+        if not isinstance(exc, OSError):
+            raise
         raise InputError.at(
             str(change.source),
             f"cannot write the router config beside {config}: {exc.strerror or exc}",
@@ -353,16 +424,17 @@ def _verify(
 
 
 def _undo(change: RouterChange, env: Mapping[str, str], cause: RolloutError) -> ExternalError:
-    """Put the previous config back and reload it; the error says what failed and what was restored."""
+    """Put the previous config back and reload it; the error says what failed and what was restored (and
+    keeps a signal's exit code)."""
     config = change.config
     if change.previous is None:
         note = f"there was no previous config to restore; the new {config} stays for the router's first start"
-        return ExternalError(f"{cause.message}\n{note}")
+        return _undone(cause, f"{cause.message}\n{note}")
     try:
         write_atomic(config, change.previous)
     except OSError as exc:
-        return ExternalError(
-            f"{cause.message}\nAND RESTORING THE PREVIOUS CONFIG FAILED: {exc}; it is kept at {_backup(config)}"
+        return _undone(
+            cause, f"{cause.message}\nAND RESTORING THE PREVIOUS CONFIG FAILED: {exc}; it is kept at {_backup(config)}"
         )
     _discard_backup(config)
     notes = [f"restored the previous {config}"]
@@ -372,7 +444,14 @@ def _undo(change: RouterChange, env: Mapping[str, str], cause: RolloutError) -> 
             notes.append("reloaded it")
         except ExternalError as exc:
             notes.append(f"reloading it failed too: {exc}")
-    return ExternalError(f"{cause.message}\n{'; '.join(notes)}")
+    return _undone(cause, f"{cause.message}\n{'; '.join(notes)}")
+
+
+def _undone(cause: RolloutError, message: str) -> ExternalError:
+    error = ExternalError(message)
+    if isinstance(cause, Stopped):
+        error.exit_code = cause.exit_code
+    return error
 
 
 def _discard_backup(config: Path) -> None:

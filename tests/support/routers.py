@@ -74,13 +74,15 @@ def stage_state(green: int) -> TrafficState:
 
 @dataclass(frozen=True)
 class Stub:
-    """A stub model server; while `failing` is set it answers every chat request with HTTP 500."""
+    """A stub model server; while `failing` is set it answers every chat request with HTTP 500, and while
+    `stalling` is set it takes a tenth of a second over each answer."""
 
     name: str
     port: int
     served: list[str]
     started: list[str] = field(default_factory=list)
     failing: threading.Event = field(default_factory=threading.Event)
+    stalling: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -101,6 +103,7 @@ def stub_model(name: str) -> Iterator[Stub]:
     served: list[str] = []
     started: list[str] = []
     failing = threading.Event()
+    stalling = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -133,6 +136,8 @@ def stub_model(name: str) -> Iterator[Stub]:
             if slow:
                 started.append(self.path)
                 time.sleep(float(slow[1]))
+            if stalling.is_set():
+                time.sleep(0.1)
             if failing.is_set():
                 self._send({"error": {"message": f"{name} is failing", "type": "server_error"}}, status=500)
                 return
@@ -154,7 +159,9 @@ def stub_model(name: str) -> Iterator[Stub]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Stub(name=name, port=server.server_address[1], served=served, started=started, failing=failing)
+        yield Stub(
+            name=name, port=server.server_address[1], served=served, started=started, failing=failing, stalling=stalling
+        )
     finally:
         server.shutdown()
         server.server_close()
