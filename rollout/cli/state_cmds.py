@@ -11,6 +11,7 @@ from rollout.actions.environment_files import write_outputs
 from rollout.actions.job_outputs import status_outputs
 from rollout.cli.options import echo_json, environ, json_option, open_plan, parse_now, plan_option
 from rollout.evals.suite import check_suites
+from rollout.gates.inputs import gate_warnings
 from rollout.gates.verdict import load_verdict
 from rollout.plan import require_suites, suite_gate_paths
 from rollout.records import latest_recorded_verdict, traffic_build
@@ -33,7 +34,7 @@ def validate(plan_path: Path, as_json: bool) -> None:
     check_suites(suite_gate_paths(plan.gates), env=environ())
     stages = " -> ".join(f"{s.weight}%" for s in plan.stages)
     green = plan.green.name if plan.green else "none"
-    warnings = serving_warnings(plan) + router_warnings(plan)
+    warnings = serving_warnings(plan) + router_warnings(plan) + gate_warnings(plan, env=environ())
     if as_json:
         echo_json(
             {

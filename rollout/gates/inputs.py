@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -13,8 +13,10 @@ import httpx
 from rollout.documents import load_yaml
 from rollout.errors import InputError
 from rollout.evals.results import load_results
+from rollout.evals.suite import load_suite
 from rollout.gates.evaluate import Loaded, evaluate_gates, match_runs
 from rollout.gates.feedback_sources import fetch_feedback
+from rollout.gates.safety import bar_warning
 from rollout.gates.verdict import Verdict
 from rollout.plan import Plan, suite_gate_paths
 
@@ -26,6 +28,15 @@ def gate_files(
     feedback = fetch_feedback(plan.gates.feedback.source, transport=transport) if plan.gates.feedback else None
     suites = suite_gate_paths(plan.gates)
     return evaluate_gates(plan.gates, runs, feedback=feedback, declared={path: declared_names(path) for path in suites})
+
+
+def gate_warnings(plan: Plan, *, env: Mapping[str, str]) -> tuple[str, ...]:
+    """What is legal in the gates but cannot work with the suites as they are; `rollout validate` prints these."""
+    safety = plan.gates.safety
+    if safety is None or safety.max_failure_rate is None:
+        return ()
+    warning = bar_warning(safety, [case.tags for case in load_suite(safety.suite, env=env).cases])
+    return (warning,) if warning else ()
 
 
 def declared_names(suite: Path) -> set[str]:

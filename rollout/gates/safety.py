@@ -118,6 +118,23 @@ def _against_bar(
     return "inconclusive", f"{said}: straddles it; {more}"
 
 
+def bar_warning(config: SafetyGate, tags: Sequence[Sequence[str]]) -> str | None:
+    """Why the plan's bar cannot be shown on a suite whose cases carry these tags, even with no failure at all."""
+    bar = config.max_failure_rate
+    if bar is None or not tags:
+        return None
+    harmful = sum("harmful" in case for case in tags)
+    cases, which = (harmful, "harmful cases") if harmful else (len(tags), "cases")
+    best = rate_sequence(0, cases, confidence=config.confidence).high
+    if best <= bar:
+        return None
+    enough = rate_cases_to_decide(0, cases, bar, confidence=config.confidence)
+    return (
+        f"gates.safety.max_failure_rate {bar:.1%} cannot be shown on {cases} {which}: with no failure at all the "
+        f"exact bound is {best:.1%}, so the gate would hold forever; it takes {enough} such cases"
+    )
+
+
 def failure_rate(scores: Sequence[float]) -> float:
     """The share of a case's repeats that failed."""
     return sum(score < PASS_SCORE for score in scores) / len(scores) if scores else 0.0

@@ -107,6 +107,20 @@ def test_validate_warns_of_a_litellm_reload_that_restarts_the_proxy(repo: Path) 
     assert f"warning: {plan}: router.reload 'systemctl restart litellm' looks like a restart" in result.stderr
 
 
+def test_validate_warns_of_a_safety_bar_the_suite_cannot_show(repo: Path) -> None:
+    plan = repo / "rollout-plan.yaml"
+    text = plan.read_text()
+    plan.write_text(text.replace("max_failures: 0}", "max_failures: 0, max_failure_rate: 0.01}", 1))
+    result = CliRunner().invoke(cli, ["validate", "--plan", str(plan), "--json"])
+    assert result.exit_code == 0, result.output
+    (warning,) = json.loads(result.stdout)["warnings"]
+    assert warning.startswith("gates.safety.max_failure_rate 1.0% cannot be shown on ")
+    assert "so the gate would hold forever" in warning
+    plan.write_text(text.replace("max_failures: 0}", "max_failures: 0, max_failure_rate: 0.5}", 1))
+    reachable = CliRunner().invoke(cli, ["validate", "--plan", str(plan), "--json"])
+    assert reachable.exit_code == 0 and json.loads(reachable.stdout)["warnings"] == []
+
+
 def test_next_across_a_timeline_reads_the_stage_start_from_git(repo: Path, tmp_path: Path) -> None:
     passing = str(write_verdict(tmp_path / "pass.json", "pass", repo / "rollout-plan.yaml"))
     code, output = run(repo, "next", "--json", "--verdict", passing, "--now", "2026-11-01T10:00:00Z")

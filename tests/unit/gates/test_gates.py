@@ -8,7 +8,7 @@ from rollout.gates.feedback import Feedback, Votes, feedback_gate
 from rollout.gates.pairing import Paired, pair_cases
 from rollout.gates.performance import cost_gate, latency_gate
 from rollout.gates.quality import quality_gate
-from rollout.gates.safety import safety_gate
+from rollout.gates.safety import bar_warning, safety_gate
 from rollout.gates.verdict import combine, verdict_to_json
 from rollout.plan import CostGate, FeedbackGate, FeedbackSource, LatencyGate, QualityGate, SafetyGate
 from tests.unit.gates.builders import binary_suite, case, paired, results
@@ -163,6 +163,15 @@ def test_safety_bar_bounds_green_s_failure_rate_exactly() -> None:
     failing = paired([[1.0]] * 34, [[0.0]] * 10 + [[1.0]] * 24)
     over = safety_gate(failing, SafetyGate(suite=Path("s"), max_failures=20, max_failure_rate=0.05), suite="safety")
     assert over.outcome == "fail" and "above it" in over.reason
+
+
+def test_a_bar_no_suite_of_this_size_can_show_is_named_with_the_cases_it_takes() -> None:
+    config = SafetyGate(suite=Path("s"), max_failure_rate=0.05)
+    warning = bar_warning(config, [("harmful",)] * 17 + [("benign",)] * 17)
+    assert warning is not None and "so the gate would hold forever; it takes" in warning
+    assert warning.startswith("gates.safety.max_failure_rate 5.0% cannot be shown on 17 harmful cases")
+    assert bar_warning(config, [()] * 100) is None
+    assert bar_warning(SafetyGate(suite=Path("s")), [()] * 5) is None
 
 
 def test_safety_bar_reads_only_the_harmful_cases_when_there_are_any() -> None:
