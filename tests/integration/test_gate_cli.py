@@ -198,10 +198,11 @@ class Votes(BaseHTTPRequestHandler):
                     "result": [
                         {"metric": {"model": model, "vote": vote}, "value": [0, str(count)]}
                         for model, vote, count in (
-                            ("blue-v1", "up", 800),
-                            ("blue-v1", "down", 200),
-                            ("green-v2", "up", 820),
-                            ("green-v2", "down", 180),
+                            # 5,000 votes each: enough for the confidence sequence to show +0.02 above -0.03.
+                            ("blue-v1", "up", 4000),
+                            ("blue-v1", "down", 1000),
+                            ("green-v2", "up", 4100),
+                            ("green-v2", "down", 900),
                         )
                     ],
                 },
