@@ -53,7 +53,7 @@ def check_build(plan: Plan, state: TrafficState, moved: Mapping[str, Any] | None
             str(plan.path),
             f"green {green.name} serves {state.weights.green}% of the traffic as the build recorded in "
             f"{moved.get('record')}, but the plan changes its {' and '.join(changed)}: a new build is a new "
-            "version to deploy and evaluate; roll green back (`rollout rollback`) first, or name a new version",
+            "version to deploy and evaluate: roll green back (`rollout rollback`) first, then name it as a new version",
             field="models.green",
         )
 
