@@ -142,12 +142,12 @@ def run(site: Site, *args: str, extra_env: Mapping[str, str] | None = None) -> R
 class LocalSite:
     forge = "local"
 
-    def __init__(self, root: Path, started: datetime, *, rollback: str = "open-pr") -> None:
+    def __init__(self, root: Path, started: datetime, *, rollback: str = "open-pr", plan: str | None = None) -> None:
         self.checkout = root / "repo"
         self.router = root / "router" / "flags.json"
         self.checkout.mkdir(parents=True)
         git(self.checkout, "init", "-q", "-b", "main")
-        (self.checkout / "rollout-plan.yaml").write_text(plan_text(self.router, rollback=rollback))
+        (self.checkout / "rollout-plan.yaml").write_text(plan or plan_text(self.router, rollback=rollback))
         git(self.checkout, "add", "rollout-plan.yaml")
         git(self.checkout, "commit", "-qm", "Start the rollout of green", date=started)
 
@@ -204,13 +204,15 @@ class LocalSite:
 class GithubSite:
     forge = "github"
 
-    def __init__(self, root: Path, fake: FakeGitHub, started: datetime, *, rollback: str = "open-pr") -> None:
+    def __init__(
+        self, root: Path, fake: FakeGitHub, started: datetime, *, rollback: str = "open-pr", plan: str | None = None
+    ) -> None:
         self.fake = fake
         self.router = root / "router" / "flags.json"
         seed = root / "seed"
         seed.mkdir()
         git(seed, "init", "-q", "-b", "main")
-        (seed / "rollout-plan.yaml").write_text(plan_text(self.router, rollback=rollback))
+        (seed / "rollout-plan.yaml").write_text(plan or plan_text(self.router, rollback=rollback))
         git(seed, "add", "rollout-plan.yaml")
         git(seed, "commit", "-qm", "Start the rollout of green", date=started)
         git(seed, "push", "-q", str(fake.bare), "main")
@@ -265,13 +267,16 @@ def numbers(pulls: Sequence[Mapping[str, Any]]) -> list[int]:
 
 
 @contextlib.contextmanager
-def open_site(kind: str, root: Path, started: datetime, *, rollback: str = "open-pr") -> Iterator[Site]:
-    """A fresh rollout repository on the `local` forge or on a fake GitHub started for it."""
+def open_site(
+    kind: str, root: Path, started: datetime, *, rollback: str = "open-pr", plan: str | None = None
+) -> Iterator[Site]:
+    """A fresh rollout repository on the `local` forge or on a fake GitHub started for it; `plan` replaces the
+    test plan (whose router is the `file` kind)."""
     if kind == "local":
-        yield LocalSite(root, started, rollback=rollback)
+        yield LocalSite(root, started, rollback=rollback, plan=plan)
         return
     with FakeGitHub(root) as fake:
-        yield GithubSite(root, fake, started, rollback=rollback)
+        yield GithubSite(root, fake, started, rollback=rollback, plan=plan)
 
 
 def at(days: float, hours: float = 0) -> datetime:
