@@ -26,6 +26,8 @@ BackendKind = Literal["Service", "InferencePool"]
 Engine = Literal["vllm", "command"]
 SupervisorKind = Literal["process", "systemd", "docker"]
 
+DEFAULT_RUNNER = ("self-hosted", "gpu")
+"""The GPU jobs' runner labels when the plan names none: the reusable workflows' `runner` default too."""
 PLAN_FILE = "rollout-plan.yaml"
 TRAFFIC_FILE = "rollout-traffic.yaml"
 RECORDS_DIR = "rollout-records"
@@ -465,7 +467,7 @@ def _feedback_problems(doc: Document, source: Mapping[str, Any]) -> list[Problem
 def _freeze(data: Mapping[str, Any], path: Path, digest: str) -> Plan:
     root = path.parent
     gates = data["gates"]
-    runner = data.get("runner", ["self-hosted"])
+    runner = data.get("runner", list(DEFAULT_RUNNER))
     router = data["router"]
     return Plan(
         path=path,

@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rollout.atomic import write_atomic
+from rollout.callers import render_caller
+from rollout.documents import parse_yaml
 from rollout.errors import InputError
-from rollout.plan import PLAN_FILE, TRAFFIC_FILE
+from rollout.plan import DEFAULT_RUNNER, PLAN_FILE, TRAFFIC_FILE
 from rollout.traffic import TrafficState, render_traffic
 
 TEMPLATES = Path(__file__).parent / "templates" / "init"
+CALLERS = ".github/workflows/"
 _SERVICE_LINE = re.compile(r"^service:[ \t]*[^\s#]*", re.MULTILINE)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
@@ -32,6 +35,10 @@ def scaffold(service: str) -> Scaffold:
         if path.is_file() and "__pycache__" not in path.parts:
             files[path.relative_to(TEMPLATES).as_posix()] = path.read_text(encoding="utf-8")
     files[PLAN_FILE] = _SERVICE_LINE.sub(f"service: {service}", files[PLAN_FILE], count=1)
+    runner = parse_yaml(files[PLAN_FILE], file=PLAN_FILE).data.get("runner", DEFAULT_RUNNER)
+    for name in files:
+        if name.startswith(CALLERS):
+            files[name] = render_caller(files[name], runner=(runner,) if isinstance(runner, str) else runner)
     files[TRAFFIC_FILE] = render_traffic(TrafficState.initial(service))
     return Scaffold(files=files)
 

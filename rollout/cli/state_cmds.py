@@ -9,6 +9,7 @@ import click
 
 from rollout.actions.environment_files import write_outputs
 from rollout.actions.job_outputs import status_outputs
+from rollout.callers import caller_warnings
 from rollout.cli.options import echo_json, environ, json_option, open_plan, parse_now, plan_option
 from rollout.evals.suite import check_suites
 from rollout.gates.inputs import gate_warnings
@@ -34,7 +35,9 @@ def validate(plan_path: Path, as_json: bool) -> None:
     check_suites(suite_gate_paths(plan.gates), env=environ())
     stages = " -> ".join(f"{s.weight}%" for s in plan.stages)
     green = plan.green.name if plan.green else "none"
-    warnings = serving_warnings(plan) + router_warnings(plan) + gate_warnings(plan, env=environ())
+    warnings = (
+        serving_warnings(plan) + router_warnings(plan) + gate_warnings(plan, env=environ()) + caller_warnings(plan)
+    )
     if as_json:
         echo_json(
             {

@@ -85,6 +85,23 @@ def test_validate_refuses_a_plan_whose_gates_run_no_suite(repo: Path) -> None:
     assert "add gates.quality or gates.safety with a suite" in output
 
 
+def test_validate_reports_each_caller_whose_runner_differs_from_the_plans(repo: Path) -> None:
+    plan = repo / "rollout-plan.yaml"
+    result = CliRunner().invoke(cli, ["validate", "--plan", str(plan), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["warnings"] == [], result.output
+    plan.write_text(plan.read_text().replace("runner: [self-hosted, gpu]", "runner: [self-hosted, gpu, a100]"))
+    result = CliRunner().invoke(cli, ["validate", "--plan", str(plan), "--json"])
+    assert result.exit_code == 0, result.output
+    warnings = json.loads(result.stdout)["warnings"]
+    workflows = repo / ".github" / "workflows"
+    assert [w.split(":", 1)[0] for w in warnings] == [str(p) for p in sorted(workflows.glob("rollout-*.yml"))]
+    deploy = next(w for w in warnings if "rollout-deploy.yml" in w)
+    assert (
+        'jobs.deploy.with.runner is ["self-hosted", "gpu"], but the plan\'s runner is ["self-hosted", "gpu", "a100"]'
+        in (deploy)
+    )
+
+
 def test_validate_warns_of_a_vllm_template_that_drains_nothing(repo: Path) -> None:
     plan = repo / "rollout-plan.yaml"
     text = plan.read_text()

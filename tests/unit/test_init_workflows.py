@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import glob
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
+from rollout.callers import render_caller
 from rollout.cli import cli
 from rollout.plan import PLAN_FILE, TRAFFIC_FILE
 from rollout.scaffold import TEMPLATES, scaffold
@@ -20,6 +23,24 @@ def test_the_scaffold_holds_the_callers_unchanged() -> None:
     files = scaffold("support-bot").files
     for name in CALLERS:
         assert files[name] == (TEMPLATES / name).read_text(encoding="utf-8")
+
+
+def test_the_callers_run_on_the_plans_runner() -> None:
+    files = scaffold("chat").files
+    runner = yaml.safe_load(files[PLAN_FILE])["runner"]
+    for name in CALLERS:
+        job = next(iter(yaml.safe_load(files[name])["jobs"].values()))
+        assert json.loads(job["with"]["runner"]) == runner, name
+
+
+def test_a_callers_runner_input_is_rendered_from_labels() -> None:
+    text = (TEMPLATES / CALLERS[0]).read_text(encoding="utf-8")
+    rendered = render_caller(text, runner=("self-hosted", "gpu", "it's-a100"))
+    assert '      runner: \'["self-hosted", "gpu", "it\'\'s-a100"]\'\n' in rendered
+    job = next(iter(yaml.safe_load(rendered)["jobs"].values()))
+    assert json.loads(job["with"]["runner"]) == ["self-hosted", "gpu", "it's-a100"]
+    changed = [(a, b) for a, b in zip(text.splitlines(), rendered.splitlines(), strict=True) if a != b]
+    assert len(changed) == 1
 
 
 def test_init_writes_the_callers_beside_the_plan(tmp_path: Path) -> None:
