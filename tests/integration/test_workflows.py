@@ -96,9 +96,10 @@ def test_the_schema_check_can_fail(tmp_path: Path) -> None:
 
 
 def zizmor(paths: list[Path]) -> list[dict[str, object]]:
-    done = run(
-        [tool("zizmor"), "--offline", "--no-config", "--format", "json", "--min-severity", "medium", *map(str, paths)]
-    )
+    """zizmor as an auditor: every audit, at every confidence (the default persona skips the less certain
+    findings); only the reviewed inline ignores (test_workflows.py, unit) stand."""
+    options = ["--offline", "--no-config", "--persona", "auditor", "--format", "json", "--min-severity", "medium"]
+    done = run([tool("zizmor"), *options, *map(str, paths)])
     assert done.returncode in (0, 10, 11, 12, 13, 14), done.stderr
     findings: list[dict[str, object]] = json.loads(done.stdout)
     return findings
@@ -121,6 +122,15 @@ def test_zizmor_would_report_an_injection(tmp_path: Path) -> None:
         "      - run: echo '${{ github.event.issue.title }}'\n"
     )
     assert any(f["ident"] == "template-injection" for f in zizmor([unsafe]))
+
+
+def test_zizmor_as_an_auditor_reports_more_than_the_default_persona(tmp_path: Path) -> None:
+    loose = tmp_path / ".github" / "workflows" / "loose.yml"
+    loose.parent.mkdir(parents=True)
+    loose.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo hi\n")
+    options = ["--offline", "--no-config", "--format", "json", "--min-severity", "medium"]
+    default = json.loads(run([tool("zizmor"), *options, str(loose)]).stdout)
+    assert len(zizmor([loose])) > len(default) > 0
 
 
 def actionlint(paths: list[Path]) -> list[dict[str, object]]:
