@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from rollout.cli import cli
 from rollout.evals.results import CaseResult, EvalResults, results_to_json
 from tests.support.hostile import Hostile, corpus, markdown_hazards, obeyed_lines, runner_lines
+from tests.support.net import free_port
 from tests.support.openai_stub import Stub, openai_stub
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,6 +96,7 @@ def test_the_traffic_files_green_reaches_no_command_raw(repo: Path, tmp_path: Pa
         ["status"],
         ["status", "--json"],
         ["next"],
+        ["apply", "--dry-run"],
         ["propose", "--forge", "local", "--dry-run"],
         ["rollback", "--forge", "local", "--dry-run", "--reason", hostile.text],
     ):
@@ -207,4 +209,21 @@ def test_a_plan_value_that_would_escape_its_config_is_refused_at_validate(
     code, stdout, stderr = invoke(tmp_path, "validate", "--plan", str(plan))
     assert code == 2
     assert f"{plan}:{line}: models.green.host: " in stderr
+    assert_safe(stdout, stderr)
+
+
+def test_a_model_servers_log_lines_in_a_failed_start_are_neutralised(repo: Path, tmp_path: Path) -> None:
+    log = tmp_path / "server-says.txt"
+    log.write_text("\n".join(h.text for h in PRINTED))
+    server = f"import sys; sys.stdout.write(open({str(log)!r}).read()); sys.exit(3)"
+    plan = repo / "rollout-plan.yaml"
+    text = plan.read_text().replace(
+        '    port: 8001\n    args: [--max-model-len, "8192", --gpu-memory-utilization, "0.45"]',
+        f"    port: {free_port()}\n    engine: command\n    command: {json.dumps(f'{sys.executable} -c {server!r} {{port}}')}",
+        1,
+    )
+    plan.write_text(text + f"state_dir: {tmp_path / 'state'}\n")
+    code, stdout, stderr = invoke(tmp_path, "serve", "start", "blue", "--plan", str(plan), "--timeout", "30")
+    assert code == 4, stdout + stderr
+    assert "add-mask::hunter2" in stderr
     assert_safe(stdout, stderr)
