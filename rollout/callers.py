@@ -1,7 +1,9 @@
 """The caller workflows `rollout init` writes: thin jobs that call this project's reusable workflows.
 
-What they must agree on with the plan (the runner labels of the GPU jobs) is written from the plan, and
-`rollout validate` reads the callers of a repository back to report one that no longer agrees.
+They are pinned to the release of the installed package: its tag, and its full commit SHA when the package
+was built from a release (the build stamps `rollout/release-commit`, see docs/releasing.md). What they must
+agree on with the plan (the runner labels of the GPU jobs) is written from the plan, and `rollout validate`
+reads the callers of a repository back to report one that no longer agrees.
 """
 
 from __future__ import annotations
@@ -9,15 +11,45 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from rollout import __version__
 from rollout.plan import DEFAULT_RUNNER, Plan
+
+REPOSITORY = "model-rollout/model-rollout"
+"""The repository of this project's action and reusable workflows: the callers, the workflows' defaults and
+the docs name it as written here (a test keeps them so)."""
+RELEASE_COMMIT = Path(__file__).parent / "release-commit"
+"""Written by the release build (never committed): the full SHA of the commit the release's tag names."""
 
 _RUNNER_INPUT = re.compile(r"^(?P<indent>[ \t]+)runner: .*$", re.MULTILINE)
 _REUSABLE = re.compile(r"/\.github/workflows/rollout-[a-z]+\.ya?ml@")
+_PIN_REASON = re.compile(r"^(?P<indent>[ \t]+)# Pin to the full commit SHA.*\n", re.MULTILINE)
+_USES = re.compile(
+    r"^(?P<indent>[ \t]+)uses: [\w.-]+/[\w.-]+(?P<workflow>/\.github/workflows/[\w.-]+)@\S+.*$", re.MULTILINE
+)
+_ROLLOUT_REF = re.compile(r"^(?P<indent>[ \t]+)rollout-ref: .*$", re.MULTILINE)
+_SHA = re.compile(r"[0-9a-f]{40}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Release:
+    tag: str
+    commit: str | None = None
+    """None for a package not built from a release (a checkout): the callers are then pinned by tag."""
+
+
+def installed_release() -> Release:
+    """The release this package is: its version's tag, and the commit the release build stamped into it."""
+    try:
+        stamped = RELEASE_COMMIT.read_text(encoding="ascii").strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        stamped = ""
+    return Release(tag=f"v{__version__}", commit=stamped if _SHA.fullmatch(stamped) else None)
 
 
 def runner_input(runner: Iterable[str]) -> str:
@@ -25,10 +57,30 @@ def runner_input(runner: Iterable[str]) -> str:
     return json.dumps(list(runner))
 
 
-def render_caller(text: str, *, runner: Iterable[str]) -> str:
-    """A caller template with its `runner:` input set to the plan's labels; every other line as shipped."""
+def render_caller(text: str, *, runner: Iterable[str], release: Release) -> str:
+    """A caller template with its `runner:` input set to the plan's labels, pinned to `release`: by its full
+    commit SHA (and `rollout-ref` the same commit) when known, else by its tag as the template ships."""
     value = runner_input(runner).replace("'", "''")
-    return _RUNNER_INPUT.sub(lambda m: f"{m.group('indent')}runner: '{value}'", text)
+    text = _RUNNER_INPUT.sub(lambda m: f"{m.group('indent')}runner: '{value}'", text)
+    if release.commit is None:
+        return _USES.sub(
+            lambda m: (
+                f"{m.group('indent')}uses: {REPOSITORY}{m.group('workflow')}@{release.tag}"
+                " # zizmor: ignore[unpinned-uses]"
+            ),
+            _ROLLOUT_REF.sub(lambda m: f"{m.group('indent')}rollout-ref: {release.tag}", text),
+        )
+    text = _PIN_REASON.sub(
+        lambda m: (
+            f"{m.group('indent')}# model-rollout {release.tag}, pinned by its full commit SHA; "
+            "rollout-ref installs the same commit.\n"
+        ),
+        text,
+    )
+    text = _USES.sub(
+        lambda m: f"{m.group('indent')}uses: {REPOSITORY}{m.group('workflow')}@{release.commit} # {release.tag}", text
+    )
+    return _ROLLOUT_REF.sub(lambda m: f"{m.group('indent')}rollout-ref: {release.commit}", text)
 
 
 def caller_warnings(plan: Plan) -> tuple[str, ...]:

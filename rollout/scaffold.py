@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rollout.atomic import write_atomic
-from rollout.callers import render_caller
+from rollout.callers import Release, installed_release, render_caller
 from rollout.documents import parse_yaml
 from rollout.errors import InputError
 from rollout.plan import DEFAULT_RUNNER, PLAN_FILE, TRAFFIC_FILE
@@ -26,8 +26,8 @@ class Scaffold:
     """Relative path -> content."""
 
 
-def scaffold(service: str) -> Scaffold:
-    """The files `rollout init` writes, as text: pure, so tests can read them without a disk."""
+def scaffold(service: str, *, release: Release | None = None) -> Scaffold:
+    """The files `rollout init` writes, as text, with the callers pinned to `release` (the installed one)."""
     if not _NAME.match(service):
         raise InputError.at("--service", f"{service!r} is not a service name (letters, digits, '.', '_', '-')")
     files: dict[str, str] = {}
@@ -38,7 +38,11 @@ def scaffold(service: str) -> Scaffold:
     runner = parse_yaml(files[PLAN_FILE], file=PLAN_FILE).data.get("runner", DEFAULT_RUNNER)
     for name in files:
         if name.startswith(CALLERS):
-            files[name] = render_caller(files[name], runner=(runner,) if isinstance(runner, str) else runner)
+            files[name] = render_caller(
+                files[name],
+                runner=(runner,) if isinstance(runner, str) else runner,
+                release=release or installed_release(),
+            )
     files[TRAFFIC_FILE] = render_traffic(TrafficState.initial(service))
     return Scaffold(files=files)
 

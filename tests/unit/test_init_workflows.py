@@ -10,7 +10,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from rollout.callers import render_caller
+from rollout import __version__
+from rollout.callers import Release, render_caller
 from rollout.cli import cli
 from rollout.plan import PLAN_FILE, TRAFFIC_FILE
 from rollout.scaffold import TEMPLATES, scaffold
@@ -35,7 +36,7 @@ def test_the_callers_run_on_the_plans_runner() -> None:
 
 def test_a_callers_runner_input_is_rendered_from_labels() -> None:
     text = (TEMPLATES / CALLERS[0]).read_text(encoding="utf-8")
-    rendered = render_caller(text, runner=("self-hosted", "gpu", "it's-a100"))
+    rendered = render_caller(text, runner=("self-hosted", "gpu", "it's-a100"), release=Release(tag=f"v{__version__}"))
     assert '      runner: \'["self-hosted", "gpu", "it\'\'s-a100"]\'\n' in rendered
     job = next(iter(yaml.safe_load(rendered)["jobs"].values()))
     assert json.loads(job["with"]["runner"]) == ["self-hosted", "gpu", "it's-a100"]
