@@ -24,7 +24,7 @@ COLORS: tuple[Color, Color] = ("blue", "green")
 RouterKind = Literal["litellm", "nginx", "file", "gateway-api", "kserve"]
 BackendKind = Literal["Service", "InferencePool"]
 Engine = Literal["vllm", "command"]
-SupervisorKind = Literal["process", "systemd", "docker"]
+SupervisorKind = Literal["process", "systemd", "docker", "kubernetes"]
 
 DEFAULT_RUNNER = ("self-hosted", "gpu")
 """The GPU jobs' runner labels when the plan names none: the reusable workflows' `runner` default too."""
@@ -343,6 +343,16 @@ def _kubernetes_problems(doc: Document, data: Mapping[str, Any]) -> list[Problem
     problems = []
     if "backend_kind" in router and router["kind"] != "gateway-api":
         problems.append(doc.problem(("router", "backend_kind"), "backend_kind is for router.kind: gateway-api only"))
+    for color, spec in data["models"].items():
+        if spec.get("supervisor") == "kubernetes" and spec.get("engine", "vllm") != "vllm":
+            problems.append(doc.problem(("models", color, "engine"), "supervisor: kubernetes runs vLLM's image"))
+        if spec.get("supervisor") == "kubernetes" and router["kind"] not in ("gateway-api", "kserve"):
+            problems.append(
+                doc.problem(
+                    ("models", color, "supervisor"),
+                    "supervisor: kubernetes serves in a cluster, behind router.kind gateway-api or kserve",
+                )
+            )
     if router["kind"] == "kserve":
         for i, stage in enumerate(data["stages"]):
             if stage.get("audience") == "internal":
@@ -400,8 +410,8 @@ def _duration_problems(doc: Document, path: FieldPath, text: str) -> list[Proble
 
 def _model_problems(doc: Document, path: FieldPath, spec: Mapping[str, Any]) -> list[Problem]:
     engine = spec.get("engine", "vllm")
-    if "image" in spec and spec.get("supervisor", "process") != "docker":
-        return [doc.problem((*path, "image"), "'image' is only used with supervisor: docker")]
+    if "image" in spec and spec.get("supervisor", "process") not in ("docker", "kubernetes"):
+        return [doc.problem((*path, "image"), "'image' is only used with supervisor: docker or kubernetes")]
     if engine == "vllm" and "command" not in spec:
         return _vllm_args_problems(doc, (*path, "args"), tuple(spec.get("args", ())))
     if engine == "command" and "command" not in spec:

@@ -11,10 +11,11 @@ import click
 
 from rollout.cli.options import echo_json, environ, json_option, open_plan, plan_option
 from rollout.plan import COLORS, Color
-from rollout.serving import ServerStatus, StartResult, StopResult, start, status, stop
+from rollout.serving import ServerStatus, StartResult, StopResult, cluster, start, status, stop
+from rollout.serving.cluster import ClusterStart
 from rollout.serving.lifecycle import DEFAULT_START_TIMEOUT
 
-R = TypeVar("R", ServerStatus, StartResult, StopResult)
+R = TypeVar("R", ServerStatus, StartResult, StopResult, ClusterStart)
 
 color_argument = click.argument("color", type=click.Choice(COLORS))
 
@@ -42,8 +43,13 @@ def start_cmd(plan_path: Path, color: Color, timeout: float, as_json: bool) -> N
     Green starts only beside a healthy blue. Exit code 4 (with the server's last log lines) when it
     exits or stays unhealthy; 1 when its port is taken or it would start at the wrong time.
     """
+    plan = open_plan(plan_path)
+    if plan.model(color).supervisor == "kubernetes":
+        placed = cluster.start(plan, color, env=environ(), timeout=timeout)
+        _emit(placed, as_json, lambda r: click.echo(r.describe()))
+        return
     result = start(
-        open_plan(plan_path),
+        plan,
         color,
         timeout=timeout,
         env=environ(),

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from rollout.errors import InputError
-from rollout.plan import Color, Plan
+from rollout.plan import Plan
 from rollout.routers._shared import (
     AUDIENCE_HEADER,
     Backend,
@@ -27,6 +27,7 @@ from rollout.routers._shared import (
     headline,
     public_blue,
 )
+from rollout.serving.manifests import backend_name, gateway_ref, metadata
 from rollout.traffic import TrafficState
 
 
@@ -60,27 +61,13 @@ def render(plan: Plan, state: TrafficState) -> str:
 INFERENCE_GROUP = "inference.networking.k8s.io"
 
 
-def backend_name(plan: Plan, color: Color) -> str:
-    """The Kubernetes name of a color's backend (Service, InferencePool or LLMInferenceService)."""
-    return plan.router.backends.get(color, f"{plan.service}-{color}")
-
-
-def gateway_ref(gateway: str) -> dict[str, str]:
-    """A Gateway named NAME or NAMESPACE/NAME, as a parentRef."""
-    namespace, _, name = gateway.rpartition("/")
-    return {"name": name, **({"namespace": namespace} if namespace else {})}
-
-
 def object_metadata(
     plan: Plan, state: TrafficState, name: str, labels: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """The metadata of an object we render: its namespace, our label, and the stage and config revision."""
-    metadata: dict[str, Any] = {"name": name}
-    if plan.router.namespace:
-        metadata["namespace"] = plan.router.namespace
-    metadata["labels"] = {"app.kubernetes.io/managed-by": "model-rollout", **(labels or {})}
-    metadata["annotations"] = {"rollout/stage": state.stage or "none", "rollout/revision": config_revision(plan, state)}
-    return metadata
+    found = metadata(plan, name, dict(labels or {}))
+    found["annotations"] = {"rollout/stage": state.stage or "none", "rollout/revision": config_revision(plan, state)}
+    return found
 
 
 def _backend_ref(plan: Plan, backend: Backend) -> dict[str, Any]:

@@ -18,12 +18,12 @@ from typing import Any
 
 import yaml
 
-from rollout.plan import COLORS, Color, ModelVersion, Plan
+from rollout.plan import COLORS, Color, Plan
 from rollout.routers._shared import headline
-from rollout.routers.gateway_api import backend_name, gateway_ref, object_metadata
+from rollout.routers.gateway_api import object_metadata
+from rollout.serving.manifests import llm_inference_service
 from rollout.traffic import TrafficState
 
-API_VERSION = "serving.kserve.io/v1alpha2"
 KIND = "LLMInferenceService"
 
 
@@ -38,45 +38,10 @@ def render(plan: Plan, state: TrafficState) -> str:
 
 
 def service(plan: Plan, state: TrafficState, color: Color) -> dict[str, Any]:
-    """One color's LLMInferenceService: what it serves, and its share of the group when it has one."""
-    model = plan.model(color)
-    weight = getattr(state.weights, color)
-    member = color == "blue" or weight > 0
-    route: dict[str, Any] = {"group": plan.service, "weight": weight} if member else {}
-    router: dict[str, Any] = {"route": route, "gateway": _gateway(plan), "scheduler": {}}
-    labels = {"rollout/color": color, "rollout/version": model.name}
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": object_metadata(plan, state, backend_name(plan, color), labels),
-        "spec": {
-            "model": {"uri": model_uri(model), "name": plan.service},
-            "replicas": 1,
-            "template": {"containers": [_container(model)]},
-            "router": router,
-        },
-    }
-
-
-def model_uri(model: ModelVersion) -> str:
-    """KServe's storage URI for a Hugging Face model, pinned to the plan's revision (`hf://owner/model:rev`)."""
-    if "://" in model.model:
-        return model.model
-    return f"hf://{model.model}" + (f":{model.revision}" if model.revision else "")
-
-
-def _container(model: ModelVersion) -> dict[str, Any]:
-    # KServe's template passes the container's args on to `vllm serve`, after the model and port it sets.
-    container: dict[str, Any] = {"name": "main", "image": model.image}
-    if model.args:
-        container["args"] = list(model.args)
-    if model.env:
-        container["env"] = [{"name": k, "value": v} for k, v in sorted(model.env.items())]
-    return container
-
-
-def _gateway(plan: Plan) -> dict[str, Any]:
-    return {"refs": [gateway_ref(plan.router.gateway)]} if plan.router.gateway else {}
+    """One color's LLMInferenceService, marked with the stage and config revision it was rendered for."""
+    found = llm_inference_service(plan, state, color)
+    found["metadata"] = object_metadata(plan, state, found["metadata"]["name"], found["metadata"]["labels"])
+    return found
 
 
 def problems(text: str) -> list[str]:

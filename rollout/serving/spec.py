@@ -101,6 +101,6 @@ def serving_args_digest(version: ModelVersion) -> str:
         "command": version.command,
         "args": list(vllm_flags.hide_keys(version.args, HIDDEN)),
         "env": dict(sorted(env.items())),
-        "image": version.image if version.supervisor == "docker" else None,
+        "image": version.image if version.supervisor in ("docker", "kubernetes") else None,
     }
     return hashlib.sha256(json.dumps(served, sort_keys=True).encode()).hexdigest()
