@@ -17,6 +17,7 @@ import yaml
 
 from rollout.errors import RolloutError
 from rollout.forge import Forge
+from rollout.gates.report import code, inline
 from rollout.history import file_at, git, require_full_history
 from rollout.plan import Plan
 from rollout.routers.apply import ApplyResult
@@ -97,7 +98,8 @@ def land(
         forge.deployment_status(deployment, "failure", environment=environment, description=exc.message)
         for number in pulls:
             forge.comment(
-                number, f"Applying `{sha[:12]}` failed, and the router keeps its previous config: {exc.message}"
+                number,
+                f"Applying `{sha[:12]}` failed, and the router keeps its previous config: {inline(exc.message)}",
             )
         raise
     change = result.change
@@ -105,8 +107,8 @@ def land(
     for number in pulls:
         forge.comment(
             number,
-            f"Applied `{sha[:12]}` to `{environment}`: {headline}.\n\n"
-            f"Router `{change.kind}`: {change.summary} (config revision `{change.revision}`).",
+            f"Applied `{sha[:12]}` to {code(environment)}: {inline(headline)}.\n\n"
+            f"Router `{change.kind}`: {inline(change.summary)} (config revision `{change.revision}`).",
         )
     return Landing(
         movement=move,
@@ -126,14 +128,14 @@ def landing_markdown(landing: Landing) -> str:
     lines = [
         f"### rollout apply: {landing.movement}",
         "",
-        landing.headline,
+        inline(landing.headline),
         "",
-        f"- Router `{change.kind}`: {change.summary} (config revision `{change.revision}`, verified by "
+        f"- Router `{change.kind}`: {inline(change.summary)} (config revision `{change.revision}`, verified by "
         f"{change.verified_by})",
     ]
     # A list, so that each line stays a line when GitHub renders the summary.
     if landing.deployment is not None:
-        lines.append(f"- Deployment {landing.deployment} to `{landing.environment}`: success")
+        lines.append(f"- Deployment {landing.deployment} to {code(landing.environment or '')}: success")
     if landing.pulls:
         lines.append("- Commented on " + ", ".join(f"#{n}" for n in landing.pulls))
     return "\n".join(lines)

@@ -5,6 +5,7 @@ Set ROLLOUT_UPDATE_GOLDEN=1 to rewrite them after an intended change, then read 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from rollout.plan import load_plan
 from rollout.routers.apply import ApplyResult, plan_change
 from rollout.traffic import TrafficState, Weights
 from tests.support.golden import assert_golden
+from tests.support.hostile import Hostile, corpus, markdown_hazards
 
 GOLDEN = Path(__file__).parent / "golden" / "apply-summary"
 PLANS = Path(__file__).parents[1] / "routers" / "golden"
@@ -65,3 +67,15 @@ CASES = {
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_apply_summary_matches_golden(name: str) -> None:
     assert_golden(GOLDEN / f"{name}.md", landing_markdown(CASES[name]()))
+
+
+@pytest.mark.parametrize("hostile", corpus("markdown", "terminal"), ids=lambda h: h.name)
+def test_text_from_the_router_or_the_traffic_file_renders_inert(hostile: Hostile) -> None:
+    honest = CASES["rolled-back-with-deployment"]()  # no PR in it: "Commented on #12" is a link on purpose
+    assert markdown_hazards(landing_markdown(honest)) == []
+    tainted = replace(
+        honest,
+        headline=f"advanced green {hostile.text}",
+        result=replace(honest.result, change=replace(honest.result.change, summary=hostile.text)),
+    )
+    assert markdown_hazards(landing_markdown(tainted)) == []
