@@ -169,6 +169,47 @@ class FeedbackGate:
     confidence: float = 0.95
 
 
+LiveSourceKind = Literal["nginx", "vllm", "prometheus"]
+LIVE_QUERIES = ("requests", "errors", "e2e_buckets", "ttft_buckets", "output_tokens", "e2e_seconds")
+"""The measures a Prometheus source can be asked for, one instant query each."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveSource:
+    kind: LiveSourceKind
+    log: Path | None = None
+    url: str | None = None
+    queries: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveErrors:
+    margin: float = 0.01
+    ceiling: float | None = 0.05
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveLatency:
+    p95_ratio_max: float | None = None
+    ttft_p95_ratio_max: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveCost:
+    gpu_hour_usd: Mapping[Color, float]
+    ratio_max: float = 1.10
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveGate:
+    sources: tuple[LiveSource, ...]
+    min_requests: int = 200
+    errors: LiveErrors = LiveErrors()
+    latency: LiveLatency | None = None
+    cost: LiveCost | None = None
+    confidence: float = 0.95
+
+
 @dataclass(frozen=True, kw_only=True)
 class Gates:
     quality: QualityGate | None = None
@@ -176,6 +217,7 @@ class Gates:
     latency: LatencyGate | None = None
     cost: CostGate | None = None
     feedback: FeedbackGate | None = None
+    live: LiveGate | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -335,6 +377,9 @@ def _rule_problems(doc: Document, root: Path) -> list[Problem]:
     feedback = data["gates"].get("feedback")
     if feedback is not None:
         problems += _feedback_problems(doc, feedback["source"])
+    live = data["gates"].get("live")
+    if live is not None:
+        problems += _live_problems(doc, live)
     return sorted(problems, key=lambda p: (p.line or 0, p.field))
 
 
@@ -474,6 +519,62 @@ def _feedback_problems(doc: Document, source: Mapping[str, Any]) -> list[Problem
     ]
 
 
+# What each source kind reads, and the measures it can give.
+_LIVE_KEYS: Mapping[str, tuple[str, ...]] = {"nginx": ("log",), "vllm": (), "prometheus": ("url", "queries")}
+_LIVE_MEASURES: Mapping[str, frozenset[str]] = {
+    "nginx": frozenset({"requests", "errors", "e2e_buckets"}),
+    "vllm": frozenset(LIVE_QUERIES),
+}
+
+
+def _live_problems(doc: Document, live: Mapping[str, Any]) -> list[Problem]:
+    problems = []
+    offered: set[str] = set()
+    for i, source in enumerate(live["sources"]):
+        kind, at = source["kind"], ("gates", "live", "sources", i)
+        wanted = _LIVE_KEYS[kind]
+        problems += [
+            doc.problem((*at, "kind"), f"a {kind} source needs '{key}'") for key in wanted if key not in source
+        ]
+        problems += [
+            doc.problem(
+                (*at, key), f"'{key}' is not read by a {kind} source (it reads: {', '.join(wanted) or 'nothing'})"
+            )
+            for key in sorted(source)
+            if key != "kind" and key not in wanted
+        ]
+        offered |= _LIVE_MEASURES.get(kind, frozenset(source.get("queries", {})))
+    needs = {
+        ("errors",): ("requests", "errors"),
+        ("latency", "p95_ratio_max"): ("e2e_buckets",),
+        ("latency", "ttft_p95_ratio_max"): ("ttft_buckets",),
+        ("cost",): ("output_tokens", "e2e_seconds"),
+    }
+    if "requests" not in offered:
+        problems.append(
+            doc.problem(
+                ("gates", "live", "sources"),
+                "no source counts requests (nginx, vllm, or a prometheus 'requests' query)",
+            )
+        )
+    for path, measures in needs.items():
+        configured: Any = live
+        for key in path:
+            configured = configured.get(key) if isinstance(configured, Mapping) else None
+        if path != ("errors",) and configured is None:
+            continue
+        for measure in measures:
+            if measure not in offered:
+                problems.append(
+                    doc.problem(
+                        ("gates", "live", *path),
+                        f"needs '{measure}', which no source gives (nginx gives requests, errors and e2e latency; "
+                        "vllm gives all; prometheus gives the queries it names)",
+                    )
+                )
+    return problems
+
+
 def _freeze(data: Mapping[str, Any], path: Path, digest: str) -> Plan:
     root = path.parent
     gates = data["gates"]
@@ -519,6 +620,7 @@ def _freeze(data: Mapping[str, Any], path: Path, digest: str) -> Plan:
             latency=LatencyGate(**gates["latency"]) if "latency" in gates else None,
             cost=CostGate(**gates["cost"]) if "cost" in gates else None,
             feedback=_feedback(gates["feedback"], root) if "feedback" in gates else None,
+            live=_live(gates["live"], root) if "live" in gates else None,
         ),
         rollback_on_gate_failure=data.get("rollback", {}).get("on_gate_failure", "open-pr"),
         reviewers=tuple(data.get("reviewers", ())),
@@ -536,3 +638,23 @@ def _feedback(spec: Mapping[str, Any], root: Path) -> FeedbackGate:
     if "path" in source:
         source["path"] = root / source["path"]
     return FeedbackGate(**{**spec, "source": FeedbackSource(**source)})
+
+
+def _live(spec: Mapping[str, Any], root: Path) -> LiveGate:
+    sources = tuple(
+        LiveSource(
+            kind=s["kind"],
+            log=root / s["log"] if "log" in s else None,
+            url=s.get("url"),
+            queries=dict(s.get("queries", {})),
+        )
+        for s in spec["sources"]
+    )
+    return LiveGate(
+        sources=sources,
+        min_requests=spec.get("min_requests", 200),
+        errors=LiveErrors(**spec.get("errors", {})),
+        latency=LiveLatency(**spec["latency"]) if "latency" in spec else None,
+        cost=LiveCost(**spec["cost"]) if "cost" in spec else None,
+        confidence=spec.get("confidence", 0.95),
+    )

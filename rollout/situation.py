@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from rollout.errors import InputError
+from rollout.gates.live import LiveWindow
 from rollout.gates.verdict import Verdict
 from rollout.history import last_changed
 from rollout.plan import Plan, build_of
@@ -56,6 +57,15 @@ def check_build(plan: Plan, state: TrafficState, moved: Mapping[str, Any] | None
             "version to deploy and evaluate: roll green back (`rollout rollback`) first, then name it as a new version",
             field="models.green",
         )
+
+
+def live_since(plan: Plan, situation: Situation) -> LiveWindow | None:
+    """Where the live gates' window starts: when the current stage began, while green carries traffic."""
+    state = situation.state
+    started = situation.stage_started_at
+    if plan.green is None or state.green != plan.green.name or state.weights.green == 0 or started is None:
+        return None
+    return LiveWindow(start=started, blue_serves=state.weights.blue > 0)
 
 
 def decide_next(plan: Plan, situation: Situation, *, verdict: Verdict | None, now: datetime) -> Decision:

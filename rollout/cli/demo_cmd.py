@@ -15,10 +15,12 @@ from rollout.demo.workspace import Scenario
 @click.command()
 @click.option(
     "--scenario",
-    type=click.Choice(["good", "regression"]),
+    type=click.Choice(["good", "regression", "live-errors"]),
     default="good",
     show_default=True,
-    help="good: green is as good as blue and reaches 100%; regression: green is worse and is rolled back.",
+    help="good: green is as good as blue and reaches 100%; regression: green is worse and is rolled back; "
+    "live-errors: green passes its evals but fails 5% of users' requests, and is rolled back mid-rollout "
+    "(needs nginx).",
 )
 @click.option("--fast", is_flag=True, help="Soak each stage for seconds instead of minutes.")
 @click.option(

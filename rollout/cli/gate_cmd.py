@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from rollout.actions.environment_files import append_summary, write_outputs
-from rollout.cli.options import environ, json_option, open_plan, plan_option, save_output
+from rollout.cli.options import environ, json_option, open_plan, parse_now, plan_option, save_output
 from rollout.cli.output import echo_json_text
 from rollout.errors import CheckFailed, Inconclusive
 from rollout.gates.inputs import gate_files
 from rollout.gates.report import render_report
 from rollout.gates.verdict import server_skew, verdict_to_json
+from rollout.situation import live_since, read_situation
 
 RESULTS = click.Path(path_type=Path, exists=True)
 
@@ -39,6 +40,7 @@ RESULTS = click.Path(path_type=Path, exists=True)
 @click.option(
     "--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), help="Write the Markdown report here."
 )
+@click.option("--now", "now_text", metavar="ISO8601", help="The live gates' window ends at this time (default: now).")
 @json_option
 def gate(
     plan_path: Path,
@@ -46,6 +48,7 @@ def gate(
     candidates: tuple[Path, ...],
     out_path: Path | None,
     report_path: Path | None,
+    now_text: str | None,
     as_json: bool,
 ) -> None:
     """Gate green against blue on their eval results, with confidence intervals.
@@ -58,13 +61,16 @@ def gate(
         rollout gate --baseline results/blue --candidate results/green --out verdict.json
 
     The quality and safety gates read the suites the plan names; latency and cost pool them all;
-    feedback reads the plan's source. Gates missing from the plan are skipped.
+    feedback reads the plan's source; the live gates read what both colors served since the current
+    stage started (once green carries traffic). Gates missing from the plan are skipped.
 
     Exit code: 0 pass, 1 a gate failed, 3 inconclusive (hold; the report says what would decide), 2 bad input.
     """
-    verdict = gate_files(open_plan(plan_path), baselines, candidates)
-    report = render_report(verdict)
     env = environ()
+    plan = open_plan(plan_path)
+    since = live_since(plan, read_situation(plan))
+    verdict = gate_files(plan, baselines, candidates, live_since=since, now=parse_now(now_text), env=env)
+    report = render_report(verdict)
     if out_path:
         save_output(out_path, verdict_to_json(verdict), what="the verdict", env=env)
     if report_path:

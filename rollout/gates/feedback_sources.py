@@ -37,22 +37,22 @@ def fetch_feedback(
     else:
         url, params, parse = source.url, {}, parse_votes_json
     try:
-        data = _get_json(url, params, transport=transport, timeout=timeout)
+        data = get_json(url, params, transport=transport, timeout=timeout)
         return Feedback(source=url, votes=parse(data))
     except GaveUp as exc:
         return Feedback(source=url, unavailable=f"{source.kind} source {url}: {exc.last}")
     except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-        return Feedback(source=url, unavailable=f"{source.kind} source {url}: {_describe(exc)}")
+        return Feedback(source=url, unavailable=f"{source.kind} source {url}: {describe(exc)}")
 
 
-def _get_json(url: str, params: dict[str, str], *, transport: httpx.BaseTransport | None, timeout: float) -> Any:
+def get_json(url: str, params: dict[str, str], *, transport: httpx.BaseTransport | None, timeout: float) -> Any:
     with httpx.Client(transport=transport, timeout=timeout) as client:
 
         def attempt() -> httpx.Response:
             try:
                 response = client.get(url, params=params)
             except httpx.TransportError as exc:
-                raise Retryable(_describe(exc)) from None
+                raise Retryable(describe(exc)) from None
             if response.status_code >= 500:
                 raise Retryable(f"HTTP {response.status_code}")
             return response
@@ -62,7 +62,7 @@ def _get_json(url: str, params: dict[str, str], *, transport: httpx.BaseTranspor
         return response.json()
 
 
-def _describe(exc: Exception) -> str:
+def describe(exc: Exception) -> str:
     if isinstance(exc, httpx.HTTPStatusError):
         return f"HTTP {exc.response.status_code}"
     if isinstance(exc, httpx.HTTPError):

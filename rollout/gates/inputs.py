@@ -1,4 +1,5 @@
-"""The gates' inputs, read from disk and the network: results files, the names suites declare, feedback.
+"""The gates' inputs, read from disk and the network: results files, the names suites declare, feedback,
+and the live traffic of the stage's window (from the commit that started the stage to now).
 
 `gate_files` is `rollout gate` end to end: it loads them, then evaluates (pure, in gates/evaluate.py).
 """
@@ -6,6 +7,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -16,18 +19,48 @@ from rollout.evals.results import load_results
 from rollout.evals.suite import load_suite
 from rollout.gates.evaluate import Loaded, evaluate_gates, match_runs
 from rollout.gates.feedback_sources import fetch_feedback
+from rollout.gates.live import LiveTraffic, LiveWindow
+from rollout.gates.live_sources import read_live
 from rollout.gates.safety import bar_warning
 from rollout.gates.verdict import Verdict
 from rollout.plan import Plan, suite_gate_paths
 
 
 def gate_files(
-    plan: Plan, baselines: Sequence[Path], candidates: Sequence[Path], *, transport: httpx.BaseTransport | None = None
+    plan: Plan,
+    baselines: Sequence[Path],
+    candidates: Sequence[Path],
+    *,
+    live_since: LiveWindow | None,
+    now: datetime,
+    env: Mapping[str, str],
+    transport: httpx.BaseTransport | None = None,
 ) -> Verdict:
+    """`live_since` starts the live gates' window (situation.live_since); None leaves them out of the verdict."""
     runs = match_runs(_load(baselines), _load(candidates))
     feedback = fetch_feedback(plan.gates.feedback.source, transport=transport) if plan.gates.feedback else None
     suites = suite_gate_paths(plan.gates)
-    return evaluate_gates(plan.gates, runs, feedback=feedback, declared={path: declared_names(path) for path in suites})
+    return evaluate_gates(
+        plan.gates,
+        runs,
+        feedback=feedback,
+        live=_live(plan, live_since, now=now, env=env, transport=transport),
+        declared={path: declared_names(path) for path in suites},
+    )
+
+
+def _live(
+    plan: Plan,
+    since: LiveWindow | None,
+    *,
+    now: datetime,
+    env: Mapping[str, str],
+    transport: httpx.BaseTransport | None,
+) -> LiveTraffic | None:
+    if plan.gates.live is None or since is None:
+        return None
+    live = read_live(plan, plan.gates.live, start=since.start, end=now, env=env, transport=transport)
+    return replace(live, blue_serves=since.blue_serves)
 
 
 def gate_warnings(plan: Plan, *, env: Mapping[str, str]) -> tuple[str, ...]:

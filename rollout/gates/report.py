@@ -134,7 +134,33 @@ def _gate_section(gate: GateResult) -> list[str]:
     excluded = _excluded(gate.details.get("excluded"))
     if excluded:
         lines += [excluded, ""]
+    window = _window(gate.details)
+    if window:
+        lines += [window, ""]
     return lines
+
+
+def _window(details: Mapping[str, Any]) -> str:
+    """A live gate's window and where each measure came from, as one line."""
+    window, measured = details.get("window"), details.get("measured_by")
+    if not isinstance(window, Mapping) or not isinstance(measured, Mapping):
+        return ""
+    by_source: dict[str, list[str]] = {}
+    for measure, source in measured.items():
+        by_source.setdefault(str(source), []).append(str(measure))
+    sources = "; ".join(f"{inline(s)} ({', '.join(inline(m) for m in ms)})" for s, ms in by_source.items())
+    notes = [
+        f"{inline(str(r.get('source', '')))}: {inline(str(r.get('unavailable') or r.get('note')), 200)}"
+        for r in details.get("sources", [])
+        if isinstance(r, Mapping) and (r.get("unavailable") or r.get("note"))
+    ]
+    seconds = window.get("seconds")
+    span = f"{_number(seconds / 3600)} h" if isinstance(seconds, (int, float)) else "?"
+    line = (
+        f"Window: {inline(str(window.get('start', '')))} to {inline(str(window.get('end', '')))} ({span}); "
+        f"measured by {sources or 'no source'}."
+    )
+    return line + (" " + "; ".join(notes) + "." if notes else "")
 
 
 def _excluded(excluded: Any) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from rollout.access_log import ACCESS_LOG, ACCESS_LOG_FORMAT
 from rollout.errors import InputError
 from rollout.plan import Plan
 from rollout.routers._shared import (
@@ -66,8 +67,8 @@ events {{
 }}
 
 http {{
-    log_format rollout '$remote_addr [$time_local] "$request" $status $rollout_color $upstream_addr $request_time';
-    access_log access.log rollout;
+    log_format rollout '{ACCESS_LOG_FORMAT}';
+    access_log {ACCESS_LOG} rollout;
     client_body_temp_path client_body_temp;
     proxy_temp_path proxy_temp;
     fastcgi_temp_path fastcgi_temp;

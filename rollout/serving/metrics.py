@@ -18,6 +18,10 @@ E2E = "vllm:e2e_request_latency_seconds"
 TTFT = "vllm:time_to_first_token_seconds"
 ITL = "vllm:inter_token_latency_seconds"
 GENERATION_TOKENS = "vllm:generation_tokens"
+REQUEST_SUCCESS = "vllm:request_success"
+"""Finished requests by finished_reason; vLLM has no error counter of its own: a request that failed inside the
+engine (answered with a 500) finishes with reason "error", one whose client went away with "abort"."""
+ERROR_REASON = "error"
 HISTOGRAMS = (E2E, TTFT, ITL)
 
 
@@ -42,6 +46,10 @@ class Histogram:
 class ServerMetrics:
     histograms: Mapping[str, Histogram] = field(default_factory=dict)
     generation_tokens: float = 0.0
+    requests: float | None = None
+    """Requests finished, for any reason; None when the server does not count them."""
+    errors: float | None = None
+    """Of those, the ones that finished with an engine error."""
 
     def minus(self, earlier: ServerMetrics) -> ServerMetrics:
         """What happened between an earlier scrape and this one."""
@@ -49,7 +57,19 @@ class ServerMetrics:
         return ServerMetrics(
             histograms={name: h.minus(earlier.histograms.get(name, empty)) for name, h in self.histograms.items()},
             generation_tokens=self.generation_tokens - earlier.generation_tokens,
+            requests=_difference(self.requests, earlier.requests),
+            errors=_difference(self.errors, earlier.errors),
         )
+
+    def restarted_since(self, earlier: ServerMetrics) -> bool:
+        """A counter went down: the server restarted between the scrapes, and counts from zero again."""
+        pairs = [(self.generation_tokens, earlier.generation_tokens), (self.requests, earlier.requests)]
+        pairs += [(h.count, earlier.histograms[n].count) for n, h in self.histograms.items() if n in earlier.histograms]
+        return any(now is not None and before is not None and now < before for now, before in pairs)
+
+
+def _difference(later: float | None, earlier: float | None) -> float | None:
+    return None if later is None else later - (earlier or 0.0)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +96,8 @@ def parse_metrics(text: str, *, model: str | None = None) -> ServerMetrics:
     """
     histograms: dict[str, Histogram] = {}
     tokens = 0.0
+    requests: float | None = None
+    errors = 0.0
     try:
         families = list(text_string_to_metric_families(text))
     except ValueError as exc:
@@ -86,7 +108,16 @@ def parse_metrics(text: str, *, model: str | None = None) -> ServerMetrics:
             histograms[family.name] = _histogram(family.name, samples)
         elif family.name == GENERATION_TOKENS:
             tokens += sum(s.value for s in samples if s.name == f"{GENERATION_TOKENS}_total")
-    return ServerMetrics(histograms=histograms, generation_tokens=tokens)
+        elif family.name == REQUEST_SUCCESS:
+            finished = [s for s in samples if s.name == f"{REQUEST_SUCCESS}_total"]
+            requests = (requests or 0.0) + sum(s.value for s in finished)
+            errors += sum(s.value for s in finished if s.labels.get("finished_reason") == ERROR_REASON)
+    return ServerMetrics(
+        histograms=histograms,
+        generation_tokens=tokens,
+        requests=requests,
+        errors=errors if requests is not None else None,
+    )
 
 
 def _histogram(name: str, samples: Iterable[Sample]) -> Histogram:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -89,6 +90,11 @@ def test_good_scenario_reaches_100_percent_and_decommissions_blue(tmp_path: Path
     assert records[:4] == ["0001-internal.json", "0002-early.json", "0003-majority.json", "0004-full.json"]
     first = json.loads((repo / "rollout-records" / "chat" / "0001-internal.json").read_text())
     assert first["verdict"]["outcome"] == "pass"
+    # the users' traffic of each stage reached both colors and the live gates passed on it
+    for record in records[1:4]:
+        verdict = json.loads((repo / "rollout-records" / "chat" / record).read_text())["verdict"]
+        live = next(g for g in verdict["gates"] if g["gate"] == "live-errors")
+        assert live["outcome"] == "pass" and live["details"]["measures"]["errors"]["green"] == 0, live
     assert "verify    all: intended green 25%" in result.stdout
     assert_nothing_left(keep, first_ports(repo))
 
@@ -108,6 +114,51 @@ def test_regression_is_rolled_back_and_green_rejected(tmp_path: Path) -> None:
     assert len(merged_titles(repo)) == 1
     record = json.loads(next((repo / "rollout-records" / "chat").glob("*.json")).read_text())
     assert record["verdict"]["outcome"] == "fail"
+    assert_nothing_left(keep, first_ports(repo))
+
+
+TRAFFIC = re.compile(r"(blue|green|unknown) (\d+) \((\d+) failed\)")
+
+
+def user_traffic(output: str) -> dict[str, dict[str, dict[str, int]]]:
+    """What the demo's users sent in each stage, as its load counted the router's answers: stage -> sent/failed."""
+    stages: dict[str, dict[str, dict[str, int]]] = {}
+    stage = None
+    for line in output.splitlines():
+        soak = re.search(r"\] soak\s+(\S+) soaks", line)
+        if soak:
+            stage = soak.group(1)
+        elif "] traffic " in line and stage is not None:
+            counted = stages.setdefault(stage, {"sent": {}, "failed": {}})
+            for color, sent, failed in TRAFFIC.findall(line):
+                counted["sent"][color] = counted["sent"].get(color, 0) + int(sent)
+                counted["failed"][color] = counted["failed"].get(color, 0) + int(failed)
+    return stages
+
+
+def test_a_green_failing_users_requests_is_rolled_back_at_25_percent(tmp_path: Path) -> None:
+    keep = tmp_path / "demo"
+    result = run_demo(keep, "live-errors")
+    assert result.returncode == 0, result.stdout + result.stderr
+    repo = keep / "repo"
+    traffic = yaml.safe_load((repo / "rollout-traffic.yaml").read_text())
+    assert traffic["weights"] == {"blue": 100, "green": 0} and traffic["rejected"] == ["smollm2-135m-v2-rc2"]
+    assert pull_titles(result.stdout) == [
+        "#1 [merged] rollout(chat): 5% -> green smollm2-135m-v2-rc2 [internal]",
+        "#2 [merged] rollout(chat): 25% -> green smollm2-135m-v2-rc2 [early]",
+        "#3 [merged] rollout(chat): roll back green smollm2-135m-v2-rc2 (25% -> 0%)",
+    ]
+    sent = user_traffic(result.stdout)
+    # one watch round at 25%: the first look at the stage's traffic rolls green back
+    assert result.stdout.count("soak      early soaks") == 1
+    rollback = json.loads((repo / "rollout-records" / "chat" / "0003-rolled-back.json").read_text())
+    live = next(g for g in rollback["verdict"]["gates"] if g["gate"] == "live-errors")
+    assert live["outcome"] == "fail" and "ceiling" in live["reason"]
+    measures = live["details"]["measures"]
+    early = sent["early"]
+    assert measures["requests"] == {"blue": early["sent"]["blue"], "green": early["sent"]["green"]}
+    assert measures["errors"] == {"blue": early["failed"]["blue"], "green": early["failed"]["green"]}
+    assert early["failed"]["blue"] == 0 and early["failed"]["green"] > 0
     assert_nothing_left(keep, first_ports(repo))
 
 

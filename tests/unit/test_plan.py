@@ -325,3 +325,49 @@ def test_hosts_and_router_urls_that_are_fine(tmp_path: Path) -> None:
     plan = load_plan(write_plan(tmp_path, text.replace("http://127.0.0.1:4000", "https://[::1]:4000/v1")))
     assert plan.green is not None and plan.green.url == "http://[::1]:8002"
     assert plan.blue.url == "http://gpu-1.internal:8001"
+
+
+LIVE = """\
+  live:
+    sources:
+      - {kind: nginx, log: router/access.log}
+      - {kind: prometheus, url: 'http://prom:9090', queries: {requests: 'sum(x[$window])', output_tokens: 'y'}}
+      - {kind: vllm}
+    min_requests: 300
+    errors: {margin: 0.01, ceiling: 0.05}
+    latency: {p95_ratio_max: 1.2, ttft_p95_ratio_max: 1.3}
+    cost: {ratio_max: 1.1, gpu_hour_usd: {blue: 2.5, green: 3.0}}
+  cost:"""
+
+
+def test_live_gates_load_in_the_plans_order(tmp_path: Path) -> None:
+    plan = load_plan(write_plan(tmp_path, FIXTURE.replace("  cost:", LIVE, 1)))
+    live = plan.gates.live
+    assert live is not None
+    assert [s.kind for s in live.sources] == ["nginx", "prometheus", "vllm"]
+    assert live.sources[0].log == tmp_path / "router" / "access.log"
+    assert live.sources[1].queries["requests"] == "sum(x[$window])"
+    assert (live.min_requests, live.errors.margin, live.errors.ceiling) == (300, 0.01, 0.05)
+    assert live.latency is not None and live.latency.ttft_p95_ratio_max == 1.3
+    assert live.cost is not None and live.cost.gpu_hour_usd == {"blue": 2.5, "green": 3.0}
+
+
+def test_a_live_measure_no_source_gives_is_named_at_its_line(tmp_path: Path) -> None:
+    text = FIXTURE.replace(
+        "  cost:",
+        "  live:\n    sources: [{kind: nginx, log: access.log, url: 'http://x'}, {kind: prometheus, url: 'http://p'}]\n"
+        "    latency: {ttft_p95_ratio_max: 1.3}\n  cost:",
+        1,
+    )
+    found = problems(tmp_path, text)
+    sources = line_of(text, "sources: [")
+    assert (
+        f"rollout-plan.yaml:{sources}: gates.live.sources[0].url: 'url' is not read by a nginx source (it reads: log)"
+        in found
+    )
+    assert any(f":{sources}: gates.live.sources[1].kind: a prometheus source needs 'queries'" in p for p in found)
+    latency = line_of(text, "ttft_p95_ratio_max")
+    assert any(
+        p.startswith(f"rollout-plan.yaml:{latency}: gates.live.latency.ttft_p95_ratio_max: needs 'ttft_buckets'")
+        for p in found
+    ), found

@@ -135,3 +135,20 @@ def test_text_that_is_not_prometheus_is_refused() -> None:
 
 def test_itl_and_e2e_names_are_vllms() -> None:
     assert {E2E, TTFT, ITL} <= set(parse_metrics(RECORDED).histograms)
+
+
+def test_requests_and_engine_errors_come_from_the_finished_reasons() -> None:
+    summed = parse_metrics((FIXTURES / "vllm-metrics.txt").read_text(), model="llama-3.1-8b")
+    assert (summed.requests, summed.errors) == (200, 0)
+    text = (
+        "# TYPE vllm:request_success_total counter\n"
+        'vllm:request_success_total{engine="0",finished_reason="stop",model_name="m"} 90.0\n'
+        'vllm:request_success_total{engine="0",finished_reason="abort",model_name="m"} 4.0\n'
+        'vllm:request_success_total{engine="0",finished_reason="error",model_name="m"} 6.0\n'
+    )
+    later = parse_metrics(text, model="m")
+    assert (later.requests, later.errors) == (100, 6)
+    window = later.minus(summed)
+    assert not later.restarted_since(parse_metrics(text.replace("90.0", "10.0"), model="m"))
+    assert later.restarted_since(parse_metrics(text.replace("90.0", "900.0"), model="m"))
+    assert window.errors == 6
