@@ -25,7 +25,7 @@ import yaml
 from click.testing import CliRunner
 
 from rollout.cli import cli
-from rollout.plan import load_plan
+from rollout.plan import Color, Plan, load_plan, serving_args_digest
 from rollout.routers import render_config
 from rollout.routers.nginx import COLOR_HEADER
 from rollout.traffic import load_traffic
@@ -125,14 +125,17 @@ class Rig:
         return code, live, json.loads(output)
 
 
-def results(color: str, model: str) -> str:
+def results(plan: Plan, color: Color) -> str:
+    """A passing run of the suite, for the version the plan serves as `color` (name and serving arguments)."""
     cases = [{"id": f"case-{i}", "scores": [1.0], "latency_ms": [10.0], "errors": []} for i in range(CASES)]
+    version = plan.model(color)
     return json.dumps(
         {
             "schema": "rollout.eval-results/v1",
+            "serving_digest": serving_args_digest(version),
             "suite": "quality",
             "target": color,
-            "model": model,
+            "model": version.name,
             "run_id": color,
             "started_at": "2026-12-01T10:00:00Z",
             "finished_at": "2026-12-01T10:01:00Z",
@@ -173,8 +176,8 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
         plan.router.config.write_text(render_config(plan, load_traffic(plan)))
         evidence = tmp_path / "evidence"
         evidence.mkdir()
-        (evidence / "blue.json").write_text(results("blue", "stub-blue"))
-        (evidence / "green.json").write_text(results("green", "stub-green"))
+        (evidence / "blue.json").write_text(results(plan, "blue"))
+        (evidence / "green.json").write_text(results(plan, "green"))
         stack.enter_context(running_nginx(plan.router.config, f"http://127.0.0.1:{router}"))
         yield Rig(repo=repo, router=f"http://127.0.0.1:{router}", evidence=evidence)
 
