@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
-from rollout.errors import RolloutError
+from rollout.errors import RolloutError, Stopped
 from rollout.forge import Forge
 from rollout.gates.report import code, inline
 from rollout.history import file_at, git, require_full_history
@@ -103,7 +103,12 @@ def land(
             )
         raise
     change = result.change
-    forge.deployment_status(deployment, "success", environment=environment, description=change.summary)
+    try:
+        forge.deployment_status(deployment, "success", environment=environment, description=change.summary)
+    except Stopped:
+        # the change is in place and proved: finish marking it (further signals are ignored by now), then stop
+        forge.deployment_status(deployment, "success", environment=environment, description=change.summary)
+        raise
     for number in pulls:
         forge.comment(
             number,

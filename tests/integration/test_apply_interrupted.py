@@ -15,11 +15,14 @@ import yaml
 from click.testing import CliRunner
 
 from rollout.cli import cli
+from rollout.errors import Stopped
+from rollout.forge import DeploymentState
 from rollout.forge.local import LocalForge
+from rollout.gitops.landing import land
 from rollout.plan import load_plan
 from rollout.routers import render_config
-from rollout.routers.apply import router_lock
-from rollout.traffic import TrafficState
+from rollout.routers.apply import apply_traffic, router_lock
+from rollout.traffic import TrafficState, load_traffic
 from tests.support.net import free_port, wait_until
 from tests.support.routers import Stub, running_nginx, stage_state, stub_model, write_plan
 
@@ -130,3 +133,32 @@ def test_sigterm_during_the_probes_restores_the_config_and_marks_the_deployment(
     (deployment,) = LocalForge(plan_path.parent).deployments()
     assert [s["state"] for s in deployment["statuses"]] == ["in_progress", "failure"]
     assert "stopped by SIGTERM" in deployment["statuses"][-1]["description"]
+
+
+class StoppedWhileMarking(LocalForge):
+    """The local forge, stopped by SIGTERM as it records the first success (the change already proved)."""
+
+    stopped = False
+
+    def deployment_status(self, deployment: int, state: DeploymentState, *, environment: str, description: str) -> None:
+        if state == "success" and not self.stopped:
+            self.stopped = True
+            raise Stopped(signal.SIGTERM, "SIGTERM")
+        super().deployment_status(deployment, state, environment=environment, description=description)
+
+
+def test_a_signal_after_the_change_is_proved_still_marks_the_deployment(file_plan: Path) -> None:
+    root = file_plan.parent
+    write_traffic(root, 0)
+    git(root, "init", "-q", "-b", "main")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "plan")
+    write_traffic(root, 25)
+    git(root, "commit", "-qam", "25% to green")
+    plan = load_plan(file_plan)
+    state = load_traffic(plan)
+    forge = StoppedWhileMarking(root)
+    with pytest.raises(Stopped):
+        land(plan, state, forge, sha="HEAD", apply=lambda: apply_traffic(plan, state, env=dict(os.environ)))
+    (deployment,) = forge.deployments()
+    assert [s["state"] for s in deployment["statuses"]] == ["in_progress", "success"]
