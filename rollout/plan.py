@@ -59,6 +59,8 @@ class ModelVersion:
     supervisor: SupervisorKind = "process"
     env: Mapping[str, str] = field(default_factory=dict)
     image: str = DEFAULT_IMAGE
+    resources: Mapping[str, Mapping[str, str | int]] = field(default_factory=dict)
+    """supervisor: kubernetes: the model container's `requests` and `limits`."""
 
     @property
     def url(self) -> str:
@@ -457,6 +459,8 @@ def _model_problems(doc: Document, path: FieldPath, spec: Mapping[str, Any]) -> 
     engine = spec.get("engine", "vllm")
     if "image" in spec and spec.get("supervisor", "process") not in ("docker", "kubernetes"):
         return [doc.problem((*path, "image"), "'image' is only used with supervisor: docker or kubernetes")]
+    if "resources" in spec and spec.get("supervisor", "process") != "kubernetes":
+        return [doc.problem((*path, "resources"), "'resources' is only used with supervisor: kubernetes")]
     if engine == "vllm" and "command" not in spec:
         return _vllm_args_problems(doc, (*path, "args"), tuple(spec.get("args", ())))
     if engine == "command" and "command" not in spec:

@@ -62,6 +62,8 @@ def deployment(plan: Plan, color: Color) -> dict[str, Any]:
     }
     if model.env:
         container["env"] = _env(model)
+    if model.resources:
+        container["resources"] = _resources(model)
     labels = {**selector(plan, color), "rollout/color": color, "rollout/version": model.name}
     return {
         "apiVersion": "apps/v1",
@@ -124,6 +126,8 @@ def llm_inference_service(plan: Plan, state: TrafficState, color: Color) -> dict
         container["args"] = list(model.args)
     if model.env:
         container["env"] = _env(model)
+    if model.resources:
+        container["resources"] = _resources(model)
     return {
         "apiVersion": KSERVE_API,
         "kind": "LLMInferenceService",
@@ -152,3 +156,7 @@ def model_uri(model: ModelVersion) -> str:
 
 def _env(model: ModelVersion) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in sorted(model.env.items())]
+
+
+def _resources(model: ModelVersion) -> dict[str, dict[str, str | int]]:
+    return {part: dict(amounts) for part, amounts in model.resources.items()}

@@ -57,3 +57,24 @@ def test_supervisor_kubernetes_needs_a_kubernetes_router_and_vllm(tmp_path: Path
     (tmp_path / "rollout-plan.yaml").write_text(text.replace("port: 8002", "port: 8002, supervisor: kubernetes", 1))
     with pytest.raises(InputError, match=r"models\.green\.supervisor.*gateway-api or kserve"):
         load_plan(tmp_path / "rollout-plan.yaml")
+
+
+def test_the_plan_resources_reach_the_model_container() -> None:
+    plan = load_plan(PLANS / "gateway-api-inferencepool" / "rollout-plan.yaml")
+    deployment, _ = serving_objects(plan, BEFORE, "blue")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"] == {"limits": {"nvidia.com/gpu": 1}, "requests": {"memory": "24Gi"}}
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ("resources: {limits: {cpu: 2}}", r"resources.*only used with supervisor: kubernetes"),
+        ("supervisor: kubernetes, resources: {limits: {memory: lots}}", r"resources\.limits\.memory"),
+    ],
+)
+def test_resources_are_checked_at_load(fields: str, problem: str, tmp_path: Path) -> None:
+    text = (PLANS / "gateway-api" / "rollout-plan.yaml").read_text()
+    (tmp_path / "rollout-plan.yaml").write_text(text.replace("port: 8002}", f"port: 8002, {fields}}}", 1))
+    with pytest.raises(InputError, match=problem):
+        load_plan(tmp_path / "rollout-plan.yaml")
