@@ -12,10 +12,10 @@ import click
 from rollout.cli.options import echo_json, environ, json_option, open_plan, plan_option
 from rollout.plan import COLORS, Color
 from rollout.serving import ServerStatus, StartResult, StopResult, cluster, start, status, stop
-from rollout.serving.cluster import ClusterStart
+from rollout.serving.cluster import ClusterStart, ClusterStatus
 from rollout.serving.lifecycle import DEFAULT_START_TIMEOUT
 
-R = TypeVar("R", ServerStatus, StartResult, StopResult, ClusterStart)
+R = TypeVar("R", ServerStatus, StartResult, StopResult, ClusterStart, ClusterStatus)
 
 color_argument = click.argument("color", type=click.Choice(COLORS))
 
@@ -71,7 +71,12 @@ def start_cmd(plan_path: Path, color: Color, timeout: float, as_json: bool) -> N
 @json_option
 def stop_cmd(plan_path: Path, color: Color, timeout: float | None, force: bool, as_json: bool) -> None:
     """Drain, terminate, then kill COLOR. Refuses (exit 1) while COLOR carries traffic, unless --force."""
-    result = stop(open_plan(plan_path), color, force=force, drain=timeout, env=environ())
+    plan = open_plan(plan_path)
+    if plan.model(color).supervisor == "kubernetes":
+        # The repository is the cluster's source: a color's objects go when they are removed from it.
+        click.echo(f"{color} runs in the cluster: its objects stay until they are removed from the repository")
+        return
+    result = stop(plan, color, force=force, drain=timeout, env=environ())
     _emit(result, as_json, _echo_stop)
 
 
@@ -81,7 +86,12 @@ def stop_cmd(plan_path: Path, color: Color, timeout: float | None, force: bool, 
 @json_option
 def status_cmd(plan_path: Path, color: Color, as_json: bool) -> None:
     """Pid, port, health, served model, uptime, and whether COLOR runs what the plan says."""
-    result = status(open_plan(plan_path), color, env=environ())
+    plan = open_plan(plan_path)
+    if plan.model(color).supervisor == "kubernetes":
+        seen = cluster.status(plan, color, env=environ())
+        _emit(seen, as_json, lambda r: click.echo(r.describe()))
+        return
+    result = status(plan, color, env=environ())
     _emit(result, as_json, _echo_status)
 
 

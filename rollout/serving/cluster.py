@@ -83,6 +83,34 @@ def start(
     return ClusterStart(color=color, action="applied", objects=names, waited_seconds=clock() - began)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ClusterStatus:
+    color: Color
+    object: str
+    """The object whose readiness is the color's, as `Kind namespace/name`."""
+    ready: bool | None
+    """None: there is no kubeconfig to ask, and the GitOps engine's health checks say."""
+    reason: str
+
+    def describe(self) -> str:
+        state = {True: "ready", False: "not ready", None: "not asked"}[self.ready]
+        return f"{self.color}: {self.object} {state}: {self.reason}"
+
+
+def status(plan: Plan, color: Color, *, env: Mapping[str, str], api_client: Any = None) -> ClusterStatus:
+    """Whether `color`'s serving object is ready, as the Kubernetes API reports it."""
+    main = serving_objects(plan, load_traffic(plan), color)[0]
+    namespace = plan.router.namespace or "default"
+    name = f"{main['kind']} {namespace}/{main['metadata']['name']}"
+    if api_client is None and not env.get("KUBECONFIG"):
+        return ClusterStatus(
+            color=color, object=name, ready=None, reason="no kubeconfig; see the GitOps engine's health"
+        )
+    client = api_client if api_client is not None else _client(env["KUBECONFIG"])
+    waiting = not_ready(_request(client, "GET", _path(main, namespace)))
+    return ClusterStatus(color=color, object=name, ready=waiting is None, reason=waiting or "serving")
+
+
 def _client(kubeconfig: str) -> Any:
     try:
         from kubernetes import config

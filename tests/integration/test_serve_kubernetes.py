@@ -180,3 +180,25 @@ def test_without_a_kubeconfig_green_is_written_beside_the_route_for_the_reposito
     objects = list(yaml.safe_load_all(written.read_text()))
     assert [o["kind"] for o in objects] == ["Deployment", "Service"]
     assert manifest_problems(objects) == []
+
+
+def test_status_reads_readiness_from_the_api_and_stop_leaves_the_objects_to_the_repository(
+    api: ApiServer, tmp_path: Path
+) -> None:
+    plan = copy_plan("kserve", tmp_path)
+    env = {"KUBECONFIG": str(api.kubeconfig(tmp_path / "kubeconfig"))}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["serve", "start", "green", "--plan", str(plan)], env=env).exit_code == 0
+    seen = runner.invoke(cli, ["serve", "status", "green", "--plan", str(plan), "--json"], env=env)
+    assert seen.exit_code == 0, seen.output
+    assert (json.loads(seen.output)["ready"], json.loads(seen.output)["object"]) == (
+        True,
+        "LLMInferenceService llm/chat-green",
+    )
+    stopped = runner.invoke(cli, ["serve", "stop", "green", "--plan", str(plan)], env=env)
+    assert stopped.exit_code == 0 and "removed from the repository" in stopped.output
+    assert [method for method in api.objects] == [
+        "/apis/serving.kserve.io/v1alpha2/namespaces/llm/llminferenceservices/chat-green"
+    ]
+    unknown = runner.invoke(cli, ["serve", "status", "green", "--plan", str(plan), "--json"], env={"KUBECONFIG": ""})
+    assert json.loads(unknown.output)["ready"] is None
