@@ -87,15 +87,19 @@ def build_of(version: ModelVersion) -> Build:
 
 def serving_args_digest(version: ModelVersion) -> str:
     """A digest of what, beside name and revision, decides what a server answers: the weights it loads, the
-    engine and command template, their arguments and environment. Where it runs (host, port, supervisor)
-    is not part of it."""
+    engine and command template, their arguments and environment, and under docker the image (the vLLM
+    release). Where it runs (host, port, supervisor) is not part of it, nor are API keys: a new key serves
+    the same model, and a digest must not stand for a secret."""
+    hidden = "***"
     served = {
         "model": version.model,
         "engine": version.engine,
         "command": version.command,
-        "args": list(version.args),
-        "env": dict(sorted(version.env.items())),
+        "args": list(vllm_flags.hide_keys(version.args, hidden)),
+        "env": {k: hidden if k == vllm_flags.API_KEY_ENV else v for k, v in sorted(version.env.items())},
     }
+    if version.supervisor == "docker":
+        served["image"] = version.image
     return hashlib.sha256(json.dumps(served, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -22,6 +22,8 @@ REVISION = "revision"
 UDS = "uds"
 SHUTDOWN_TIMEOUT = "shutdown-timeout"
 API_KEY = "api-key"
+# vLLM's own variable for its key; `--api-key` wins over it.
+API_KEY_ENV = "VLLM_API_KEY"
 
 # What rollout sets from the plan's own fields (`--uds` makes vLLM ignore host and port); `args` that set
 # one of them would make vLLM serve another name, model or address than the one we wait for and route to.

@@ -12,8 +12,6 @@ from rollout.plan import ModelVersion, Plan
 # vLLM's --shutdown-timeout: on SIGTERM it stops taking requests and lets in-flight ones finish for this long.
 DRAIN_SECONDS = 30
 SHUTDOWN_FLAG = "--shutdown-timeout"
-# vLLM's own variable for its key; `--api-key` wins over it, as in vLLM.
-VLLM_API_KEY = "VLLM_API_KEY"
 # The key our clients send when the plan gives the server none: for servers keyed some other way.
 CLIENT_KEY_ENV = "ROLLOUT_API_KEY"
 WEIGHT_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pt", ".pth", ".onnx")
@@ -79,7 +77,7 @@ def server_api_key(version: ModelVersion, env: Mapping[str, str]) -> str | None:
     if keys:
         return keys[0]
     if version.engine == "vllm" or runs_vllm(argv):
-        return version.env.get(VLLM_API_KEY) or env.get(VLLM_API_KEY) or None
+        return version.env.get(vllm_flags.API_KEY_ENV) or env.get(vllm_flags.API_KEY_ENV) or None
     return None
 
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rollout import vllm_flags
 from rollout.plan import Color, ModelVersion, Plan
-from rollout.serving.engines import VLLM_API_KEY, client_api_key, drain_seconds, server_argv
+from rollout.serving.engines import client_api_key, drain_seconds, server_argv
 
 HIDDEN = "***"
 
@@ -86,21 +83,3 @@ def state_dir(plan: Plan, env: Mapping[str, str]) -> Path:
         return plan.state_dir
     base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "state")
     return Path(base) / STATE_SUBDIR / plan.service
-
-
-def serving_args_digest(version: ModelVersion) -> str:
-    """sha256 of what decides what a color serves beyond its name and revision: the model, the engine and
-    its command template, the args, the env, and for docker the image (the vLLM release). Name, revision,
-    host, port and supervisor are left out: they are compared on their own, or do not change the answers.
-    API keys are left out too: a new key serves the same model, and a digest must not stand for a secret.
-    """
-    env = {key: HIDDEN if key == VLLM_API_KEY else value for key, value in version.env.items()}
-    served = {
-        "model": version.model,
-        "engine": version.engine,
-        "command": version.command,
-        "args": list(vllm_flags.hide_keys(version.args, HIDDEN)),
-        "env": dict(sorted(env.items())),
-        "image": version.image if version.supervisor in ("docker", "kubernetes") else None,
-    }
-    return hashlib.sha256(json.dumps(served, sort_keys=True).encode()).hexdigest()
