@@ -9,18 +9,6 @@ import pytest
 from rollout.plan import ModelVersion, serving_args_digest
 
 
-@pytest.fixture
-def vllm_blue() -> ModelVersion:
-    return ModelVersion(
-        color="blue",
-        name="llama-3.1-8b",
-        model="meta-llama/Llama-3.1-8B-Instruct",
-        revision="0e9e39f",
-        port=8001,
-        args=("--max-model-len", "8192"),
-    )
-
-
 @pytest.mark.parametrize(
     "change",
     [
