@@ -44,6 +44,16 @@ def service(plan: Plan, state: TrafficState, color: Color) -> dict[str, Any]:
     return found
 
 
+def plan_warnings(plan: Plan) -> list[str]:
+    """A color KServe serves but `rollout serve` would start on the runner instead."""
+    return [
+        f"models.{color}.supervisor is {plan.model(color).supervisor}: KServe serves {color} from router.config, "
+        f"so `rollout serve start {color}` should apply it (supervisor: kubernetes), not start a local server"
+        for color in COLORS
+        if (color == "blue" or plan.green is not None) and plan.model(color).supervisor != "kubernetes"
+    ]
+
+
 def problems(text: str) -> list[str]:
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
