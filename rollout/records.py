@@ -57,10 +57,16 @@ def next_record_number(plan: Plan) -> int:
     return max(numbers, default=0) + 1
 
 
+def _newest_first(plan: Plan) -> list[Path]:
+    """The service's record files, newest first: by number, as names sort 10000 before 9999."""
+    numbered = [(n, path) for path in plan.records_dir.glob("*.json") if (n := record_number(path.name)) is not None]
+    return [path for _, path in sorted(numbered, key=lambda item: (item[0], item[1].name), reverse=True)]
+
+
 def traffic_build(plan: Plan, state: TrafficState) -> Mapping[str, Any] | None:
     """The green the traffic state's weights were moved to: the `green` of the newest record that advanced
     `state.green`; None without one (a hand-written traffic file). Records that cannot be read are passed over."""
-    for path in sorted(plan.records_dir.glob("*.json"), reverse=True):
+    for path in _newest_first(plan):
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError, RecursionError):
@@ -80,9 +86,7 @@ def latest_recorded_verdict(plan: Plan) -> Verdict | None:
     past it would decide on older evidence than the repository holds.
     """
     schema = load_schema("verdict.schema.json")
-    for path in sorted(plan.records_dir.glob("*.json"), reverse=True):
-        if record_number(path.name) is None:
-            continue
+    for path in _newest_first(plan):
         name = _display(plan, path)
         data = load_json(path, display=name, max_bytes=MAX_RECORD_BYTES)
         if not isinstance(data, dict):

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from rollout.errors import InputError
+from rollout.gates.verdict import GateResult, RunInfo, Verdict, verdict_to_dict
 from rollout.plan import load_plan
-from rollout.records import next_record_number, record_name, record_number
+from rollout.records import latest_recorded_verdict, next_record_number, record_name, record_number, traffic_build
 from rollout.traffic import (
     ROLLED_BACK,
     TrafficState,
@@ -16,7 +18,7 @@ from rollout.traffic import (
     render_traffic,
     write_traffic,
 )
-from tests.support.plans import CHAT_PLAN
+from tests.support.plans import CHAT_PLAN, candidate_of
 
 
 @pytest.fixture
@@ -145,3 +147,27 @@ def test_records_are_numbered_per_service(plan) -> None:  # type: ignore[no-unty
     assert next_record_number(plan) == 2
     assert record_number(record_name(12, "rolled-back")) == 12
     assert record_number("notes.json") is None
+
+
+def test_the_newest_record_is_the_highest_number_not_the_last_name(plan) -> None:  # type: ignore[no-untyped-def]
+    def verdict(outcome: str) -> Verdict:
+        return Verdict(
+            outcome=outcome,  # type: ignore[arg-type]
+            baseline=RunInfo(model="llama-3.1-8b"),
+            candidate=candidate_of(plan.model("green")),
+            gates=(GateResult(gate="quality", outcome=outcome, reason="r"),),  # type: ignore[arg-type]
+        )
+
+    plan.records_dir.mkdir(parents=True)
+    for number, outcome in ((9999, "fail"), (10000, "pass")):
+        record = {
+            "action": "advance",
+            "green": {"name": "g", "build": number},
+            "verdict": verdict_to_dict(verdict(outcome)),
+        }
+        (plan.records_dir / record_name(number, "early")).write_text(json.dumps(record))
+    assert record_name(10000, "early") < record_name(9999, "early"), "names alone sort the newest first"
+    found = latest_recorded_verdict(plan)
+    assert found is not None and found.outcome == "pass"
+    state = TrafficState(service="chat", stage="early", green="g", weights=Weights.for_green(25))
+    assert traffic_build(plan, state) == {"name": "g", "build": 10000, "record": "10000-early.json"}
