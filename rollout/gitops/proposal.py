@@ -136,14 +136,20 @@ def proposal_body(
     before = current.stage or "not started"
     after = new.stage or ("decommissioned" if decision.action == "decommission" else "not started")
     green = plan.green.name if plan.green else (new.green or "-")
+    # A decommission's new weights are the promoted green's as blue: the old blue serves nothing, it is stopped.
+    blue_after, green_after = (
+        ("stopped", f"{new.weights.blue}% as blue")
+        if decision.action == "decommission"
+        else (f"{new.weights.blue}%", f"{new.weights.green}%")
+    )
     lines = [
         f"**{decision.action}**: {inline(decision.reason)}",
         "",
         "| | now | after merge |",
         "|---|---:|---:|",
         f"| stage | {inline(before)} | {inline(after)} |",
-        f"| blue {code(plan.blue.name)} | {current.weights.blue}% | {new.weights.blue}% |",
-        f"| green {code(green)} | {current.weights.green}% | {new.weights.green}% |",
+        f"| blue {code(plan.blue.name)} | {current.weights.blue}% | {blue_after} |",
+        f"| green {code(green)} | {current.weights.green}% | {green_after} |",
         "",
     ]
     if decision.action == "decommission":
