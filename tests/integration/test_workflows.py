@@ -258,6 +258,57 @@ def test_the_action_refuses_a_python_older_than_3_10(tmp_path: Path) -> None:
     assert not any(p.name.startswith("model-rollout-") for p in tmp_path.iterdir()), "no half-made environment"
 
 
+FAKE_PYTHON = """#!/bin/bash
+# A python3 that makes venvs of itself and logs what pip is asked to do, so the install step runs offline.
+case "$1" in
+  -c) [[ "$2" == *print* ]] && echo "$0"; exit 0 ;;
+  -m) shift ;;
+esac
+module="$1"; shift
+if [ "$module" = venv ]; then mkdir -p "$1/bin" && cp "$0" "$1/bin/python"; exit 0; fi
+args="$*"
+echo "$module $args" >> "$PIP_LOG"
+if [ "$1" = wheel ]; then
+  dir="${args##*--wheel-dir }"; dir="${dir%% *}"
+  mkdir -p "$dir" && touch "$dir/model_rollout-0.1.0-py3-none-any.whl"
+else
+  printf '#!/bin/sh\\n' > "$(dirname "$0")/rollout" && chmod +x "$(dirname "$0")/rollout"
+fi
+"""
+
+
+def test_a_run_builds_rollout_once_and_every_later_job_installs_that_wheel(tmp_path: Path) -> None:
+    python = executable(tmp_path / "python3", FAKE_PYTHON)
+    wheels = tmp_path / "artifact" / "model-rollout-wheel"
+    log = tmp_path / "pip.log"
+
+    def job(name: str, wheel_dir: str) -> list[str]:
+        temp = tmp_path / name
+        temp.mkdir()
+        env = {
+            "PATH": os.environ["PATH"],
+            "ROLLOUT_PYTHON": str(python),
+            "ROLLOUT_WHEEL_DIR": wheel_dir,
+            "RUNNER_TEMP": str(temp),
+            "GITHUB_ACTION_PATH": str(REPO),
+            "GITHUB_OUTPUT": str(temp / "out"),
+            "PIP_LOG": str(log),
+        }
+        log.write_text("")
+        done = run(["bash", "-e", "-c", action_step("install")], env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return log.read_text().splitlines()
+
+    wheel = wheels / "model_rollout-0.1.0-py3-none-any.whl"
+    first = job("plan", str(wheels))
+    assert [line.split()[:2] for line in first] == [["pip", "wheel"], ["pip", "install"]]
+    assert f"--no-deps --wheel-dir {wheels} {REPO}" in first[0]
+    assert first[1].endswith(f"{wheel} pytest>=8")
+    for later in ("serve", "eval", "gate"):
+        assert job(later, str(wheels)) == [first[1]], "installed from the run's wheel, nothing built"
+    assert job("alone", "")[0].endswith(f"{REPO} pytest>=8"), "without a wheel dir, from the checkout"
+
+
 # ---- a revert is a push that apply watches ------------------------------------------------------------------
 
 
@@ -463,7 +514,7 @@ def test_apply_runs_in_the_stage_s_environment_and_a_revert_moves_traffic_back(t
     git(repo, "init", "-q", "-b", "main")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "rollout init")
-    values = {"inputs.plan": "rollout-plan.yaml", "inputs.python-version": ""}
+    values = {"inputs.plan": "rollout-plan.yaml", "inputs.python-version": "", "runner.temp": str(tmp_path)}
 
     def push_and_apply() -> tuple[str, dict[str, object]]:
         environment = run_step(status_step, repo, values)["environment"]
