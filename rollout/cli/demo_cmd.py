@@ -28,7 +28,21 @@ from rollout.demo.workspace import Scenario
     type=click.Path(path_type=Path, file_okay=False),
     help="Build the demo in this (new or empty) directory and leave it there to inspect.",
 )
-def demo(scenario: Scenario, fast: bool, keep: Path | None) -> None:
+@click.option(
+    "--rollouts",
+    type=click.IntRange(1, 10),
+    metavar="N",
+    default=1,
+    show_default=True,
+    help="Roll out again after each decommission: the promoted green is blue, a new green takes the freed port.",
+)
+@click.option(
+    "--cases",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Run only the first N cases of each suite, with the quality margin widened to what N cases can resolve.",
+)
+def demo(scenario: Scenario, fast: bool, keep: Path | None, rollouts: int, cases: int | None) -> None:
     """Roll a new model version out on this machine: two real SmolLM2 servers, a real router, git as the state.
 
     Exit code: 0 the scenario ended as it should, 1 it did not, 3 it held on inconclusive evidence.
@@ -37,7 +51,16 @@ def demo(scenario: Scenario, fast: bool, keep: Path | None) -> None:
     show_progress = sys.stderr.isatty() and env.get("CI", "").lower() not in ("true", "1")
     timeline = Timeline(click.echo)
     result = run_demo(
-        DemoOptions(scenario=scenario, fast=fast, keep=keep, env=env, show_progress=show_progress), timeline
+        DemoOptions(
+            scenario=scenario,
+            fast=fast,
+            keep=keep,
+            env=env,
+            show_progress=show_progress,
+            rollouts=rollouts,
+            cases=cases,
+        ),
+        timeline,
     )
     state = result.state
     click.echo("")

