@@ -87,7 +87,7 @@ def build_of(version: ModelVersion) -> Build:
 
 def serving_args_digest(version: ModelVersion) -> str:
     """A digest of what, beside name and revision, decides what a server answers: the weights it loads, the
-    engine and command template, their arguments and environment, and under docker the image (the vLLM
+    engine and command template, their arguments and environment, and under docker or kubernetes the image (the vLLM
     release). Where it runs (host, port, supervisor) is not part of it, nor are API keys: a new key serves
     the same model, and a digest must not stand for a secret."""
     hidden = "***"
@@ -98,7 +98,7 @@ def serving_args_digest(version: ModelVersion) -> str:
         "args": list(vllm_flags.hide_keys(version.args, hidden)),
         "env": {k: hidden if k == vllm_flags.API_KEY_ENV else v for k, v in sorted(version.env.items())},
     }
-    if version.supervisor == "docker":
+    if version.supervisor in ("docker", "kubernetes"):
         served["image"] = version.image
     return hashlib.sha256(json.dumps(served, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -5,13 +5,14 @@ Set ROLLOUT_UPDATE_GOLDEN=1 to rewrite the expected files after an intended chan
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from rollout.errors import InputError
-from rollout.plan import COLORS, Color, load_plan
+from rollout.plan import COLORS, Color, load_plan, serving_args_digest
 from rollout.serving.manifests import serving_objects
 from rollout.traffic import TrafficState, Weights
 from tests.support.golden import assert_golden
@@ -78,3 +79,10 @@ def test_resources_are_checked_at_load(fields: str, problem: str, tmp_path: Path
     (tmp_path / "rollout-plan.yaml").write_text(text.replace("port: 8002}", f"port: 8002, {fields}}}", 1))
     with pytest.raises(InputError, match=problem):
         load_plan(tmp_path / "rollout-plan.yaml")
+
+
+def test_a_cluster_color_serving_digest_covers_its_image() -> None:
+    plan = load_plan(PLANS / "kserve" / "rollout-plan.yaml")
+    blue = plan.model("blue")
+    assert blue.supervisor == "kubernetes"
+    assert serving_args_digest(blue) != serving_args_digest(replace(blue, image="vllm/vllm-openai:v0.34.0"))
