@@ -14,7 +14,7 @@ from typing import Any
 from rollout.errors import InputError
 from rollout.gates.live import LiveWindow
 from rollout.gates.verdict import Verdict
-from rollout.history import last_changed
+from rollout.history import last_changed, require_full_history
 from rollout.plan import Plan, build_of
 from rollout.records import traffic_build
 from rollout.stages import Decision, decide
@@ -32,6 +32,14 @@ def read_situation(plan: Plan) -> Situation:
     state = load_traffic(plan)
     check_build(plan, state, traffic_build(plan, state))
     return Situation(state=state, stage_started_at=last_changed(plan.traffic_path))
+
+
+def read_situation_to_decide(plan: Plan) -> Situation:
+    """The situation a decision is made on: in a shallow checkout the stage's start time would be the oldest
+    commit's, so one is refused (a plan outside git has no start time and decides as such)."""
+    situation = read_situation(plan)
+    require_full_history(plan.root, why="when the current stage started")
+    return situation
 
 
 def check_build(plan: Plan, state: TrafficState, moved: Mapping[str, Any] | None) -> None:

@@ -18,7 +18,7 @@ from rollout.plan import require_suites, suite_gate_paths
 from rollout.records import latest_recorded_verdict, traffic_build
 from rollout.routers import router_warnings
 from rollout.serving.engines import serving_warnings
-from rollout.situation import check_build, decide_next, read_situation
+from rollout.situation import check_build, decide_next, read_situation_to_decide
 from rollout.stages import EXIT_CODES, decision_to_dict
 from rollout.traffic import load_traffic
 
@@ -65,7 +65,7 @@ def validate(plan_path: Path, as_json: bool) -> None:
 def status(plan_path: Path, as_json: bool) -> None:
     """Where the rollout stands, and what would happen next on the latest recorded evidence."""
     plan = open_plan(plan_path)
-    situation = read_situation(plan)
+    situation = read_situation_to_decide(plan)
     state, started = situation.state, situation.stage_started_at
     verdict = latest_recorded_verdict(plan)
     decision = decide_next(plan, situation, verdict=verdict, now=datetime.now(timezone.utc))
@@ -119,7 +119,7 @@ def next_cmd(plan_path: Path, verdict_path: Path | None, now_text: str | None, a
     """
     plan = open_plan(plan_path)
     verdict = load_verdict(verdict_path) if verdict_path else None
-    decision = decide_next(plan, read_situation(plan), verdict=verdict, now=parse_now(now_text))
+    decision = decide_next(plan, read_situation_to_decide(plan), verdict=verdict, now=parse_now(now_text))
     write_outputs(environ(), {"decision": decision.action, "stage": decision.state.stage or ""})
     if as_json:
         echo_json(decision_to_dict(decision))

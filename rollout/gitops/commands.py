@@ -11,11 +11,11 @@ from rollout.gates.verdict import Verdict
 from rollout.gitops.planedit import promote_green
 from rollout.gitops.proposal import RepoPaths, branch_prefix, build_proposal
 from rollout.gitops.sync import SyncResult, sync_pulls
-from rollout.history import git, require_full_history
+from rollout.history import git
 from rollout.plan import Plan
 from rollout.records import next_record_number
 from rollout.routers import MANIFEST_KINDS
-from rollout.situation import decide_next, read_situation
+from rollout.situation import decide_next, read_situation_to_decide
 from rollout.stages import Decision, decide_rollback
 from rollout.traffic import TrafficState, load_traffic
 
@@ -27,8 +27,7 @@ def propose(
 
     A rollback is merged at once when the plan says `rollback: {on_gate_failure: auto-merge}`.
     """
-    situation = read_situation(plan)
-    require_full_history(plan.root, why="when the current stage started")
+    situation = read_situation_to_decide(plan)
     decision = decide_next(plan, situation, verdict=verdict, now=now)
     auto = decision.action == "rollback" and plan.rollback_on_gate_failure == "auto-merge"
     return submit(

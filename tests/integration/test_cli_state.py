@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -173,6 +174,20 @@ def test_status_shows_where_the_rollout_stands(repo: Path) -> None:
     assert status["next"]["action"] == "hold"
     code, output = run(repo, "status")
     assert "blue llama-3.1-8b 75% / green llama-3.3-8b-ft2 25%" in output
+
+
+@pytest.mark.parametrize("command", ["status", "next"])
+def test_a_shallow_checkout_is_refused_as_its_stage_start_would_lie(repo: Path, tmp_path: Path, command: str) -> None:
+    move_to(repo, "early", 25, "2026-11-05T08:00:00Z")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
+    code, output = run(shallow, command)
+    assert code == 2 and "the checkout is shallow" in output and "check out the whole history" in output
+    assert "Traceback" not in output
+
+    shutil.rmtree(shallow / ".git")
+    code, output = run(shallow, command, "--json")
+    assert code in (0, 3) and json.loads(output)["stage" if command == "status" else "action"]
 
 
 @pytest.mark.parametrize(
