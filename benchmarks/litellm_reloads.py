@@ -39,8 +39,7 @@ from pathlib import Path
 import httpx
 
 from rollout.plan import Plan, load_plan
-from rollout.routers import render_config
-from rollout.routers._shared import config_revision
+from rollout.routers import render_config, rendered_config
 from rollout.traffic import TrafficState
 from tests.support.net import free_port, stop_group, wait_until
 from tests.support.routers import NGINX, Stub, litellm_binary, stage_state, steady_load, stub_model, write_plan
@@ -192,10 +191,10 @@ class Setup:
 
     def change(self, step: int, state: TrafficState) -> float:
         """Move to `state`, return once it is served, and give the highest PSS seen meanwhile."""
-        revision = config_revision(self.plan, state)
+        text, revision = rendered_config(self.plan, state)
         if self.mode == "blue-green":
             spare = self.root / f"litellm-{step}.yaml"
-            spare.write_text(render_config(self.plan, state))
+            spare.write_text(text)
             port = free_port()
             self.proxies.append(Proxy(spare, port, [], self.log))
             peak = sample_peak(self, lambda: answers(self.proxies[-1].url))
@@ -203,7 +202,7 @@ class Setup:
             wait_until(lambda: serves(self.url, revision), timeout=120, what="the new proxy behind nginx")
             self.proxies.pop(0).stop()
             return peak
-        self.plan.router.config.write_text(render_config(self.plan, state))
+        self.plan.router.config.write_text(text)
         if self.mode == "restart":
             self.proxies[0].stop()
             self.proxies[0] = Proxy(self.plan.router.config, self.port, self.args, self.log)

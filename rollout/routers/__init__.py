@@ -18,14 +18,14 @@ from typing import Protocol, runtime_checkable
 
 from rollout.plan import Plan, RouterKind
 from rollout.routers import file, gateway_api, kserve, litellm, nginx
-from rollout.routers._shared import ProbeStyle
+from rollout.routers._shared import ProbeStyle, revised
 from rollout.traffic import TrafficState
 
 
 class RouterAdapter(Protocol):
     """What every router kind's module defines.
 
-    render    the config text for a traffic state (pure)
+    render    the config text for a traffic state, with REVISION_SLOT where its revision goes (pure)
     problems  what is structurally wrong with a config text; [] when nothing is
     """
 
@@ -77,7 +77,12 @@ the traffic file, and Argo CD or Flux applies them when it merges."""
 
 def render_config(plan: Plan, state: TrafficState) -> str:
     """The router config for a traffic state: what `rollout apply` would write to `router.config`."""
-    return ADAPTERS[plan.router.kind].render(plan, state)
+    return rendered_config(plan, state)[0]
+
+
+def rendered_config(plan: Plan, state: TrafficState) -> tuple[str, str]:
+    """The router config for a traffic state and its revision, the digest of that config."""
+    return revised(ADAPTERS[plan.router.kind].render(plan, state))
 
 
 def validate_command(plan: Plan, candidate: Path, env: Mapping[str, str]) -> list[str] | None:

@@ -4,7 +4,6 @@ asks a running router which color served it."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,18 +93,16 @@ def expectations(plan: Plan, state: TrafficState, probes: int) -> tuple[Expectat
     return (Expectation(audience="all", green_percent=state.weights.green, probes=probes),)
 
 
-def config_revision(plan: Plan, state: TrafficState) -> str:
-    """A short fingerprint of everything a config is rendered from; routers echo it so we know it is live."""
-    facts = {
-        "service": plan.service,
-        "kind": plan.router.kind,
-        "url": plan.router.url,
-        "stage": state.stage,
-        "audience": audience(plan, state),
-        "green": state.green,
-        "backends": [(b.color, b.name, b.url, b.weight) for b in backends(plan, state)],
-    }
-    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:12]
+REVISION_SLOT = "@rollout-revision@"
+"""What a renderer writes where the config's revision goes; `revised` fills it in."""
+
+
+def revised(text: str) -> tuple[str, str]:
+    """The config with its revision filled in, and the revision: a digest of the rendered config itself, so a
+    change of what the router is given (new router settings after an upgrade, too) is a new revision that the
+    probes can tell from the old, even for the same traffic state. Routers echo it so we know it is live."""
+    revision = hashlib.sha256(text.encode()).hexdigest()[:12]
+    return text.replace(REVISION_SLOT, revision), revision
 
 
 def headline(plan: Plan, state: TrafficState) -> str:

@@ -30,8 +30,8 @@ import httpx
 from rollout.atomic import write_atomic
 from rollout.errors import ExternalError, InputError, RolloutError, Stopped
 from rollout.plan import Plan, RouterKind
-from rollout.routers import ADAPTERS, probe_style, reload_command, validate_command
-from rollout.routers._shared import ProbeStyle, config_revision, expectations, headline
+from rollout.routers import ADAPTERS, probe_style, reload_command, rendered_config, validate_command
+from rollout.routers._shared import ProbeStyle, expectations, headline
 from rollout.routers.probes import count_colors, wait_live
 from rollout.routers.split import Expectation, SplitCheck, check_split
 from rollout.subprocesses import Command, run_command, shown
@@ -108,8 +108,7 @@ def plan_change(
     could not do: a probed router without an address, a router that needs router.reload without one.
     """
     config = plan.router.config
-    text = ADAPTERS[plan.router.kind].render(plan, state)
-    revision = config_revision(plan, state)
+    text, revision = rendered_config(plan, state)
     count = plan.router.probes if probes is None else probes
     style = probe_style(plan)
     if count and plan.router.url is None and style is not None:

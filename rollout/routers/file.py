@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from rollout.plan import Plan
-from rollout.routers._shared import audience, config_revision
+from rollout.routers._shared import REVISION_SLOT, audience
 from rollout.traffic import TrafficState
 
 
@@ -20,7 +20,7 @@ def render(plan: Plan, state: TrafficState) -> str:
         "stage": state.stage,
         "weights": {"blue": state.weights.blue, "green": state.weights.green},
         "audience": audience(plan, state),
-        "revision": config_revision(plan, state),
+        "revision": REVISION_SLOT,
     }
     return json.dumps(flag, indent=2) + "\n"
 

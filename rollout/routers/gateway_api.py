@@ -20,10 +20,10 @@ from rollout.errors import InputError
 from rollout.plan import Plan
 from rollout.routers._shared import (
     AUDIENCE_HEADER,
+    REVISION_SLOT,
     Backend,
     audience,
     backends,
-    config_revision,
     headline,
     public_blue,
 )
@@ -66,7 +66,7 @@ def object_metadata(
 ) -> dict[str, Any]:
     """The metadata of an object we render: its namespace, our label, and the stage and config revision."""
     found = metadata(plan, name, dict(labels or {}))
-    found["annotations"] = {"rollout/stage": state.stage or "none", "rollout/revision": config_revision(plan, state)}
+    found["annotations"] = {"rollout/stage": state.stage or "none", "rollout/revision": REVISION_SLOT}
     return found
 
 

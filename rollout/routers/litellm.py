@@ -34,7 +34,7 @@ import yaml
 
 from rollout.errors import InputError
 from rollout.plan import Plan
-from rollout.routers._shared import ProbeStyle, Reply, audience, config_revision, headline, upstreams
+from rollout.routers._shared import REVISION_SLOT, ProbeStyle, Reply, audience, headline, upstreams
 from rollout.traffic import TrafficState
 
 MODEL_ID_HEADER = "x-litellm-model-id"
@@ -44,7 +44,6 @@ RESTART = re.compile(r"\brestart\b")
 
 def render(plan: Plan, state: TrafficState) -> str:
     internal = audience(plan, state) == "internal"
-    revision = config_revision(plan, state)
     deployments = []
     for backend in upstreams(plan, state):
         params: dict[str, Any] = {
@@ -60,7 +59,7 @@ def render(plan: Plan, state: TrafficState) -> str:
             {
                 "model_name": plan.service,
                 "litellm_params": params,
-                "model_info": {"id": backend.color, "rollout_revision": revision},
+                "model_info": {"id": backend.color, "rollout_revision": REVISION_SLOT},
             }
         )
     router_settings: dict[str, Any] = {

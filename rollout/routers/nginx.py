@@ -23,10 +23,10 @@ from rollout.errors import InputError
 from rollout.plan import Plan
 from rollout.routers._shared import (
     AUDIENCE_HEADER,
+    REVISION_SLOT,
     ProbeStyle,
     Reply,
     audience,
-    config_revision,
     headline,
     upstreams,
 )
@@ -39,7 +39,7 @@ REVISION_PATH = "/rollout/revision"
 
 def render(plan: Plan, state: TrafficState) -> str:
     host, port = listen_address(plan)
-    revision = config_revision(plan, state)
+    revision = REVISION_SLOT
     blocks = "\n".join(
         f"    upstream rollout_{b.color} {{\n        server {urlsplit(b.url).netloc};\n        keepalive 32;\n    }}"
         for b in upstreams(plan, state)

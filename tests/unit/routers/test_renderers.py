@@ -29,8 +29,10 @@ from rollout.routers import (
     probe_style,
     reload_command,
     render_config,
+    rendered_config,
     validate_command,
 )
+from rollout.routers._shared import REVISION_SLOT
 from rollout.traffic import TrafficState, Weights, parse_traffic_text
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -49,14 +51,17 @@ def load_case(case: Path) -> tuple[Plan, TrafficState]:
     return plan, parse_traffic_text((case / "rollout-traffic.yaml").read_text(), plan)
 
 
-def portable(text: str, plan: Plan) -> str:
-    return text.replace(str(plan.root), "<root>")
+def portable(text: str, revision: str, plan: Plan) -> str:
+    """The config without what depends on where the plan sits: its folder, and so the revision (a digest of it)."""
+    return text.replace(str(plan.root), "<root>").replace(revision, "<revision>")
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_renderer_matches_golden(case: Path) -> None:
     plan, state = load_case(case)
-    rendered = portable(render_config(plan, state), plan)
+    text, revision = rendered_config(plan, state)
+    assert revision in text and REVISION_SLOT not in text, "the config carries its revision"
+    rendered = portable(text, revision, plan)
     expected = case / EXPECTED[plan.router.kind]
     if os.environ.get("ROLLOUT_UPDATE_GOLDEN"):
         expected.write_text(rendered)
@@ -280,3 +285,17 @@ def test_a_kserve_plan_with_an_internal_stage_is_rejected_at_load(tmp_path: Path
     (tmp_path / "rollout-plan.yaml").write_text(text)
     with pytest.raises(InputError, match=r"stages\[0\]\.audience|cannot match a header"):
         load_plan(tmp_path / "rollout-plan.yaml")
+
+
+def test_new_router_settings_for_the_same_traffic_state_are_a_new_revision(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After an upgrade that renders the same state differently, apply's probes must tell old workers from new."""
+    plan, state = case("litellm", "majority")
+    old_text, old_revision = rendered_config(plan, state)
+    upgraded = litellm.render
+    monkeypatch.setattr(
+        litellm, "render", lambda p, s: upgraded(p, s).replace("num_retries: 0", "num_retries: 0\n  timeout: 600")
+    )
+    text, revision = rendered_config(plan, state)
+    assert text != old_text and revision != old_revision
+    served = {d["model_info"]["rollout_revision"] for d in yaml.safe_load(text)["model_list"]}
+    assert served == {revision}
