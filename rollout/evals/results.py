@@ -54,6 +54,10 @@ class EvalResults:
     server: ServerIdentity | None = None
     serving_digest: str | None = None
     """The digest of the serving arguments the plan gave the target color (rollout.plan.serving_args_digest)."""
+    suite_digest: str | None = None
+    """The digest of the suite as it was run: its cases, prompts, graders and sampling settings."""
+    rounds: int = 1
+    """How many runs these results hold; above 1 when a sampled suite's repeats were accumulated."""
     run_id: str = ""
     started_at: str = ""
     finished_at: str = ""
@@ -72,6 +76,8 @@ def results_to_dict(results: EvalResults) -> dict[str, Any]:
         "model": results.model,
         "revision": results.revision,
         "serving_digest": results.serving_digest,
+        "suite_digest": results.suite_digest,
+        "rounds": results.rounds,
         "run_id": results.run_id,
         "started_at": results.started_at,
         "finished_at": results.finished_at,
@@ -168,6 +174,8 @@ def _results(data: Mapping[str, Any], cases: list[CaseResult] | None, reader: _C
         revision=data.get("revision"),
         server=_server(data.get("server")),
         serving_digest=data.get("serving_digest"),
+        suite_digest=data.get("suite_digest"),
+        rounds=data.get("rounds", 1),
         run_id=data.get("run_id", ""),
         started_at=data.get("started_at", ""),
         finished_at=data.get("finished_at", ""),
