@@ -91,8 +91,9 @@ def land(
     # a fork's pull request can hold this commit too: only ours are told
     pulls = tuple(p.number for p in forge.pulls_for_commit(sha) if p.foreign is None)
     deployment = forge.start_deployment(sha=sha, environment=environment, description=headline)
-    forge.deployment_status(deployment, "in_progress", environment=environment, description=headline)
     try:
+        # inside the try: a signal while marking it in progress still leaves the deployment marked failed
+        forge.deployment_status(deployment, "in_progress", environment=environment, description=headline)
         result = apply()
     except RolloutError as exc:
         forge.deployment_status(deployment, "failure", environment=environment, description=exc.message)

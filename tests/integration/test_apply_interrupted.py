@@ -136,18 +136,22 @@ def test_sigterm_during_the_probes_restores_the_config_and_marks_the_deployment(
 
 
 class StoppedWhileMarking(LocalForge):
-    """The local forge, stopped by SIGTERM as it records the first success (the change already proved)."""
+    """The local forge, stopped by SIGTERM the first time it records a deployment status of `state`."""
 
-    stopped = False
+    def __init__(self, root: Path, state: DeploymentState) -> None:
+        super().__init__(root)
+        self.state = state
+        self.stopped = False
 
     def deployment_status(self, deployment: int, state: DeploymentState, *, environment: str, description: str) -> None:
-        if state == "success" and not self.stopped:
+        if state == self.state and not self.stopped:
             self.stopped = True
             raise Stopped(signal.SIGTERM, "SIGTERM")
         super().deployment_status(deployment, state, environment=environment, description=description)
 
 
-def test_a_signal_after_the_change_is_proved_still_marks_the_deployment(file_plan: Path) -> None:
+def staged_file_plan(file_plan: Path) -> tuple[Path, TrafficState]:
+    """The file router's repository with 25% to green committed, and its config not yet applied."""
     root = file_plan.parent
     write_traffic(root, 0)
     git(root, "init", "-q", "-b", "main")
@@ -155,10 +159,25 @@ def test_a_signal_after_the_change_is_proved_still_marks_the_deployment(file_pla
     git(root, "commit", "-qm", "plan")
     write_traffic(root, 25)
     git(root, "commit", "-qam", "25% to green")
+    return root, load_traffic(load_plan(file_plan))
+
+
+def test_a_signal_after_the_change_is_proved_still_marks_the_deployment(file_plan: Path) -> None:
+    root, state = staged_file_plan(file_plan)
     plan = load_plan(file_plan)
-    state = load_traffic(plan)
-    forge = StoppedWhileMarking(root)
+    forge = StoppedWhileMarking(root, "success")
     with pytest.raises(Stopped):
         land(plan, state, forge, sha="HEAD", apply=lambda: apply_traffic(plan, state, env=dict(os.environ)))
     (deployment,) = forge.deployments()
     assert [s["state"] for s in deployment["statuses"]] == ["in_progress", "success"]
+
+
+def test_a_signal_before_the_router_is_touched_marks_the_deployment_failed(file_plan: Path) -> None:
+    root, state = staged_file_plan(file_plan)
+    plan = load_plan(file_plan)
+    forge = StoppedWhileMarking(root, "in_progress")
+    with pytest.raises(Stopped):
+        land(plan, state, forge, sha="HEAD", apply=lambda: pytest.fail("the router was changed after the signal"))
+    assert not plan.router.config.exists()
+    (deployment,) = forge.deployments()
+    assert [(s["state"], s["description"]) for s in deployment["statuses"]] == [("failure", "stopped by SIGTERM")]
