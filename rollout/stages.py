@@ -8,7 +8,8 @@ from typing import Literal
 
 from rollout.durations import format_duration
 from rollout.errors import EXIT_FAILED, EXIT_INCONCLUSIVE, EXIT_OK, InputError
-from rollout.gates.verdict import RunInfo, Verdict
+from rollout.gates.live import live_failures
+from rollout.gates.verdict import GateResult, RunInfo, Verdict
 from rollout.plan import Build, Plan, Stage, build_of
 from rollout.traffic import ROLLED_BACK, TrafficState, Weights
 
@@ -59,6 +60,10 @@ def decide(
     stage = plan.stages[current]
     if evidence == "fail":
         return _gate_rollback(state, green.name, verdict)
+    live = live_failures(verdict, window_start=stage_started_at) if verdict and stage_started_at else ()
+    if live:
+        # Offline results for another build (or none re-run) must not keep a green failing its users serving.
+        return _rollback(state, green.name, f"green {green.name} failed {_listed(live)} on this stage's traffic")
     if stage_started_at is None:
         return Decision(
             action="hold",
@@ -132,8 +137,12 @@ def decide_rollback(plan: Plan, state: TrafficState, *, reason: str | None) -> D
 
 
 def _gate_rollback(state: TrafficState, green: str, verdict: Verdict | None) -> Decision:
-    failing = ", ".join(f"{g.gate} ({g.reason})" for g in verdict.failing()) if verdict else "a gate"
+    failing = _listed(verdict.failing()) if verdict else "a gate"
     return _rollback(state, green, f"green {green} failed {failing}")
+
+
+def _listed(gates: tuple[GateResult, ...]) -> str:
+    return ", ".join(f"{g.gate} ({g.reason})" for g in gates)
 
 
 def _rollback(state: TrafficState, green: str, cause: str) -> Decision:

@@ -38,12 +38,13 @@ from rollout.gates.stats import (
     rate_sequence,
     ratio_sequence,
 )
-from rollout.gates.verdict import GateOutcome, GateResult, combine
+from rollout.gates.verdict import GateOutcome, GateResult, Verdict, combine
 from rollout.plan import COLORS, Color, LiveGate
 from rollout.serving.metrics import Histogram, quantile
 
 MEASURES = ("requests", "errors", "e2e", "ttft", "output_tokens", "e2e_seconds")
 P95 = 0.95
+LIVE_GATES = ("live-errors", "live-latency", "live-cost")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +103,22 @@ class LiveTraffic:
                     provenance[measure] = reading.source
                     break
         return traffic, provenance
+
+
+def live_failures(verdict: Verdict, *, window_start: datetime) -> tuple[GateResult, ...]:
+    """The live gates of `verdict` that failed over the window from `window_start`.
+
+    They measured what green's users got in that window, whichever build the offline results beside them are
+    for: a failure binds to the stage the window is of, not to the verdict's candidate.
+    """
+    return tuple(g for g in verdict.failing() if g.gate in LIVE_GATES and _window_start(g.details) == window_start)
+
+
+def _window_start(details: Mapping[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(details["window"]["start"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def histogram_of(values: Sequence[float]) -> Histogram:

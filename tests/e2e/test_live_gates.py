@@ -221,3 +221,23 @@ def test_a_green_failing_5_percent_like_blue_advances_once_the_evidence_decides(
     assert live["outcome"] == "pass", live["reason"]
     assert code == 0 and proposed["decision"]["action"] == "advance", proposed
     assert proposed["decision"]["weights"] == {"blue": 25, "green": 75}
+
+
+@pytest.mark.parametrize("rig", [(0, 20)], indirect=True)
+@pytest.mark.parametrize("offline", ["older-build", "no-serving-digest"])
+def test_offline_results_for_another_build_do_not_keep_a_green_failing_its_users(rig: Rig, offline: str) -> None:
+    green = json.loads((rig.evidence / "green.json").read_text())
+    if offline == "older-build":
+        green["serving_digest"] = "0123456789abcdef"
+    else:
+        del green["serving_digest"]
+    (rig.evidence / "green.json").write_text(json.dumps(green))
+    sent = rig.users(ROUND)
+    code, live, proposed = rig.watch_round("round-1")
+    assert_figures_match(live, sent)
+    assert live["outcome"] == "fail", live["reason"]
+    assert code == 1 and proposed["decision"]["action"] == "rollback", proposed
+    reason = proposed["decision"]["reason"]
+    assert "live-errors" in reason and "on this stage's traffic" in reason
+    traffic = yaml.safe_load((rig.repo / "rollout-traffic.yaml").read_text())
+    assert traffic["weights"] == {"blue": 100, "green": 0} and traffic["rejected"] == ["stub-green"]

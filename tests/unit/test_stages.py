@@ -201,3 +201,48 @@ def test_invariants(stage: str | None, outcome: str | None, elapsed: timedelta, 
     if rejected:
         assert decision.action == "hold"
     assert decision.state.weights.blue + decision.state.weights.green == 100
+
+
+def live_failure(window_start: datetime, candidate: RunInfo) -> Verdict:
+    """A watch round's verdict: the live-errors gate failed over the window from `window_start`, next to offline
+    results for `candidate`."""
+    live = GateResult(
+        gate="live-errors",
+        outcome="fail",
+        reason="green failed 26 of 500 requests (5.20%): above the 2.0% ceiling",
+        details={"window": {"start": window_start.isoformat(), "end": (window_start + timedelta(hours=1)).isoformat()}},
+    )
+    return Verdict(
+        outcome="fail",
+        baseline=RunInfo(model="llama-3.1-8b"),
+        candidate=candidate,
+        gates=(GateResult(gate="quality", outcome="pass", reason="quality pass"), live),
+    )
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        replace(candidate_of(PLAN.model("green")), revision="an-older-revision"),
+        replace(candidate_of(PLAN.model("green")), serving_digest=None),
+        RunInfo(model="llama-3.3-8b-ft1"),
+    ],
+    ids=["older-revision", "no-serving-digest", "older-version"],
+)
+def test_a_live_failure_in_this_stage_rolls_back_whatever_build_the_offline_results_are_for(
+    candidate: RunInfo,
+) -> None:
+    evidence = live_failure(T0, candidate)
+    decision = decide(PLAN, at_stage("early"), stage_started_at=T0, verdict=evidence, now=T0 + timedelta(minutes=30))
+    assert decision.action == "rollback", decision.reason
+    assert decision.state.weights == Weights(blue=100, green=0) and decision.state.rejected == (GREEN,)
+    assert "live-errors (green failed 26 of 500 requests" in decision.reason
+    assert "quality" not in decision.reason
+
+
+def test_a_live_failure_from_another_stage_s_window_does_not_roll_back_on_a_stale_verdict() -> None:
+    evidence = live_failure(
+        T0 - timedelta(days=1), replace(candidate_of(PLAN.model("green")), revision="an-older-revision")
+    )
+    decision = decide(PLAN, at_stage("early"), stage_started_at=T0, verdict=evidence, now=T0 + timedelta(days=3))
+    assert decision.action == "hold" and "the verdict is for" in decision.reason
