@@ -38,8 +38,12 @@ def read_situation_to_decide(plan: Plan) -> Situation:
     """The situation a decision is made on: in a shallow checkout the stage's start time would be the oldest
     commit's, so one is refused (a plan outside git has no start time and decides as such)."""
     situation = read_situation(plan)
-    require_full_history(plan.root, why="when the current stage started")
+    _require_stage_history(plan)
     return situation
+
+
+def _require_stage_history(plan: Plan) -> None:
+    require_full_history(plan.root, why="when the current stage started")
 
 
 def check_build(plan: Plan, state: TrafficState, moved: Mapping[str, Any] | None) -> None:
@@ -74,6 +78,15 @@ def live_since(plan: Plan, situation: Situation) -> LiveWindow | None:
     if plan.green is None or state.green != plan.green.name or state.weights.green == 0 or started is None:
         return None
     return LiveWindow(start=started, blue_serves=state.weights.blue > 0)
+
+
+def read_live_window(plan: Plan) -> LiveWindow | None:
+    """The live gates' window in this checkout (live_since); a shallow one is refused once the window is read
+    from it, as for a decision, since the stage's start would be the oldest commit's."""
+    window = live_since(plan, read_situation(plan))
+    if window is not None and plan.gates.live is not None:
+        _require_stage_history(plan)
+    return window
 
 
 def decide_next(plan: Plan, situation: Situation, *, verdict: Verdict | None, now: datetime) -> Decision:

@@ -13,7 +13,7 @@ from rollout.errors import CheckFailed, Inconclusive
 from rollout.gates.inputs import gate_files
 from rollout.gates.report import render_report
 from rollout.gates.verdict import server_skew, verdict_to_json
-from rollout.situation import live_since, read_situation
+from rollout.situation import read_live_window
 
 RESULTS = click.Path(path_type=Path, exists=True)
 
@@ -68,7 +68,7 @@ def gate(
     """
     env = environ()
     plan = open_plan(plan_path)
-    since = live_since(plan, read_situation(plan))
+    since = read_live_window(plan)
     verdict = gate_files(plan, baselines, candidates, live_since=since, now=parse_now(now_text), env=env)
     report = render_report(verdict)
     if out_path:

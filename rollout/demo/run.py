@@ -58,7 +58,7 @@ from rollout.routers.apply import ApplyResult, apply_traffic
 from rollout.routers.nginx import nginx_binary
 from rollout.scaffold import scaffold, write_scaffold
 from rollout.serving import lifecycle
-from rollout.situation import live_since, read_situation
+from rollout.situation import read_live_window
 from rollout.stages import Decision
 from rollout.traffic import TrafficState, load_traffic
 
@@ -402,7 +402,7 @@ def _evaluate(
         plan,
         [files["blue"] for files in evidence.values()],
         [files["green"] for files in evidence.values()],
-        live_since=live_since(plan, read_situation(plan)),
+        live_since=read_live_window(plan),
         now=datetime.now(timezone.utc),
         env=options.env,
     )

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from rollout.cli import cli
 from rollout.gates.verdict import GateResult, RunInfo, Verdict, verdict_to_json
-from rollout.plan import load_plan
+from rollout.plan import load_plan, serving_args_digest
 from tests.support.plans import candidate_of
 
 GREEN = "llama-3.3-8b-ft2"
@@ -188,6 +188,46 @@ def test_a_shallow_checkout_is_refused_as_its_stage_start_would_lie(repo: Path, 
     shutil.rmtree(shallow / ".git")
     code, output = run(shallow, command, "--json")
     assert code in (0, 3) and json.loads(output)["stage" if command == "status" else "action"]
+
+
+def evidence(folder: Path, plan: Path) -> list[str]:
+    """Passing results of both suites for both colors of the plan, as `rollout gate` arguments."""
+    args = []
+    for color in ("blue", "green"):
+        version = load_plan(plan).model(color)
+        for suite in ("quality", "safety"):
+            cases = [{"id": f"{suite}-{i}", "scores": [1.0], "errors": []} for i in range(5)]
+            results = {
+                "schema": "rollout.eval-results/v1",
+                "suite": suite,
+                "target": color,
+                "model": version.name,
+                "revision": version.revision,
+                "serving_digest": serving_args_digest(version),
+                "run_id": f"{color}-{suite}",
+                "cases": cases,
+            }
+            path = folder / color / f"{suite}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(results))
+        args += ["--baseline" if color == "blue" else "--candidate", str(folder / color)]
+    return args
+
+
+def test_gate_refuses_a_shallow_checkout_once_its_live_window_is_read_from_it(repo: Path, tmp_path: Path) -> None:
+    gate = evidence(tmp_path / "evidence", repo / "rollout-plan.yaml")
+    before = tmp_path / "before"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(before))
+    code, output = run(before, "gate", *gate)
+    assert code in (0, 1, 3) and "the checkout is shallow" not in output, output  # no traffic: no window to read
+
+    move_to(repo, "early", 25, "2026-11-05T08:00:00Z")
+    shallow = tmp_path / "shallow"
+    git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
+    code, output = run(shallow, "gate", *gate)
+    assert (code, output) == run(shallow, "next"), "the same refusal as a decision's"
+    assert code == 2 and "the checkout is shallow" in output and "when the current stage started" in output
+    assert "Traceback" not in output
 
 
 @pytest.mark.parametrize(
