@@ -5,6 +5,10 @@ folder name: the results of `eval_suites/quality` say `"suite": "quality"` (a pa
 name works too). The quality and safety gates each read the suite the plan names for them; latency and
 cost pool those suites, since both colors ran the same prompts. A results file for a suite no gate names is
 bad input, never evidence. A gate the plan does not configure is skipped.
+
+Each gate is told which look at its results this is: the larger `rounds` of the two colors' results (the most of
+all the pooled ones, for latency and cost). A sampled suite's results gain a run each watch round, and the gates
+spend their level over those looks (stats.look_confidence).
 """
 
 from __future__ import annotations
@@ -44,6 +48,11 @@ class SuiteRun:
     candidate: EvalResults
     files: tuple[str, str] = ("--baseline", "--candidate")
     """The baseline's and the candidate's results file, for messages."""
+
+    @property
+    def look(self) -> int:
+        """Which look at this suite's results a gate takes: one per run they hold."""
+        return max(self.baseline.rounds, self.candidate.rounds)
 
 
 def match_runs(baselines: Sequence[Loaded], candidates: Sequence[Loaded]) -> list[SuiteRun]:
@@ -154,7 +163,7 @@ def evaluate_gates(
                 quality.suite,
                 [r for r in runs if r.suite in names[quality.suite]],
                 paired,
-                lambda pairs, suite: quality_gate(pairs, quality, suite=suite),
+                lambda pairs, run: quality_gate(pairs, quality, suite=run.suite, look=run.look),
             )
         )
     if gates.safety is not None:
@@ -165,14 +174,15 @@ def evaluate_gates(
                 safety.suite,
                 [r for r in runs if r.suite in names[safety.suite]],
                 paired,
-                lambda pairs, suite: safety_gate(pairs, safety, suite=suite),
+                lambda pairs, run: safety_gate(pairs, safety, suite=run.suite, look=run.look),
             )
         )
     pooled = pool(list(paired.values()))
+    look = max((run.look for run in runs), default=1)
     if gates.latency is not None:
-        results.append(latency_gate(pooled, gates.latency))
+        results.append(latency_gate(pooled, gates.latency, look=look))
     if gates.cost is not None:
-        results.append(cost_gate(pooled, gates.cost))
+        results.append(cost_gate(pooled, gates.cost, look=look))
     baseline, candidate = _info([r.baseline for r in runs]), _info([r.candidate for r in runs])
     if gates.feedback is not None:
         results.append(
@@ -195,7 +205,7 @@ def _on_suite(
     suite: Path,
     matching: Sequence[SuiteRun],
     paired: Mapping[str, Paired],
-    judge: Callable[[Paired, str], GateResult],
+    judge: Callable[[Paired, SuiteRun], GateResult],
 ) -> GateResult:
     if not matching:
         return GateResult(
@@ -211,7 +221,7 @@ def _on_suite(
             f"({', '.join(r.suite for r in matching)}): pass one",
             field="suite",
         )
-    return judge(paired[matching[0].suite], matching[0].suite)
+    return judge(paired[matching[0].suite], matching[0])
 
 
 def _info(results: Sequence[EvalResults]) -> RunInfo:

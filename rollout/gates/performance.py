@@ -1,6 +1,7 @@
 """The latency and cost gates: green over blue, from the timings and token counts in the results.
 
-Both pool every case the two colors answered, across suites: the same prompts, so the same work.
+Both pool every case the two colors answered, across suites: the same prompts, so the same work. `look` is the
+most runs any of those results hold; from the second on, the intervals are read at stats.look_confidence's level.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from rollout.evals.results import CaseResult
 from rollout.gates.pairing import CasePair, Paired
 from rollout.gates.stats import (
     Interval,
+    look_confidence,
     quantile,
     quantile_interval,
     quantile_ratio_interval,
     ratio_of_ratios_interval,
 )
-from rollout.gates.verdict import GateOutcome, GateResult, combine, compare
+from rollout.gates.verdict import GateOutcome, GateResult, combine, compare, look_details
 from rollout.gates.wording import ci
 from rollout.plan import CostGate, LatencyGate
 
@@ -37,10 +39,15 @@ class Check:
     reason: str
 
 
-def latency_gate(paired: Paired, config: LatencyGate) -> GateResult:
+def latency_gate(paired: Paired, config: LatencyGate, *, look: int = 1) -> GateResult:
+    confidence = look_confidence(config.confidence, look)
     blue = _timings(paired.pairs, "blue")
     green = _timings(paired.pairs, "green")
-    details: dict[str, Any] = {"compared": len(paired.pairs), "measures": _latency_measures(blue, green)}
+    details: dict[str, Any] = {
+        "compared": len(paired.pairs),
+        "measures": _latency_measures(blue, green),
+        **look_details(look, confidence),
+    }
     if min(len(blue["latency"]), len(green["latency"])) < MIN_LATENCIES:
         return GateResult(
             gate="latency",
@@ -49,12 +56,12 @@ def latency_gate(paired: Paired, config: LatencyGate) -> GateResult:
             reason=f"only {min(len(blue['latency']), len(green['latency']))} timed completions; "
             f"at least {MIN_LATENCIES} per color are needed for a p95",
         )
-    details["ratios"] = _ratios(blue, green, config.confidence)
+    details["ratios"] = _ratios(blue, green, confidence)
     checks = []
     if config.p95_ratio_max is not None:
-        checks.append(_ratio_check(blue["latency"], green["latency"], config.p95_ratio_max, config.confidence))
+        checks.append(_ratio_check(blue["latency"], green["latency"], config.p95_ratio_max, confidence, look))
     if config.ttft_p95_ms_max is not None:
-        checks.append(_ttft_check(green["ttft"], config.ttft_p95_ms_max, config.confidence))
+        checks.append(_ttft_check(green["ttft"], config.ttft_p95_ms_max, confidence, look))
     if not checks:
         return GateResult(
             gate="latency", outcome="pass", details=details, reason="no latency limit set in the plan; measured only"
@@ -83,7 +90,7 @@ def latency_gate(paired: Paired, config: LatencyGate) -> GateResult:
     )
 
 
-def _ratio_check(blue: list[float], green: list[float], limit: float, confidence: float) -> Check:
+def _ratio_check(blue: list[float], green: list[float], limit: float, confidence: float, look: int) -> Check:
     interval = quantile_ratio_interval(green, blue, 0.95, confidence=confidence)
     if interval is None or quantile(blue, 0.95) <= 0:
         return Check(
@@ -102,12 +109,12 @@ def _ratio_check(blue: list[float], green: list[float], limit: float, confidence
         estimate=estimate,
         interval=interval,
         threshold=limit,
-        reason=f"p95 latency green/blue {estimate:.2f} ({ci(interval, confidence, digits=2, sign=False)}) "
+        reason=f"p95 latency green/blue {estimate:.2f} ({ci(interval, confidence, digits=2, sign=False, look=look)}) "
         f"{_against(outcome)} {limit:.2f}",
     )
 
 
-def _ttft_check(green: list[float], limit: float, confidence: float) -> Check:
+def _ttft_check(green: list[float], limit: float, confidence: float, look: int) -> Check:
     if len(green) < MIN_LATENCIES:
         return Check(
             name="green p95 TTFT",
@@ -126,7 +133,7 @@ def _ttft_check(green: list[float], limit: float, confidence: float) -> Check:
         estimate=estimate,
         interval=interval,
         threshold=limit,
-        reason=f"green p95 TTFT {estimate:.0f} ms ({ci(interval, confidence, digits=0, sign=False)}) "
+        reason=f"green p95 TTFT {estimate:.0f} ms ({ci(interval, confidence, digits=0, sign=False, look=look)}) "
         f"{_against(outcome)} {limit:.0f} ms",
     )
 
@@ -188,13 +195,14 @@ def _latency_measures(blue: dict[str, list[float]], green: dict[str, list[float]
     }
 
 
-def cost_gate(paired: Paired, config: CostGate) -> GateResult:
+def cost_gate(paired: Paired, config: CostGate, *, look: int = 1) -> GateResult:
+    confidence = look_confidence(config.confidence, look)
     totals = [_seconds_and_tokens(p) for p in paired.pairs]
     usable = [t for t in totals if t is not None]
     prices = {color: config.gpu_hour_usd.get(color) for color in ("blue", "green")}
     price_ratio = (prices["green"] / prices["blue"]) if prices["blue"] and prices["green"] is not None else 1.0
-    measured = ratio_of_ratios_interval(usable, confidence=config.confidence) if usable else None
-    details: dict[str, Any] = {"compared": len(usable), "gpu_hour_usd": prices}
+    measured = ratio_of_ratios_interval(usable, confidence=confidence) if usable else None
+    details: dict[str, Any] = {"compared": len(usable), "gpu_hour_usd": prices, **look_details(look, confidence)}
     if measured is None:
         return GateResult(
             gate="cost",
@@ -210,7 +218,7 @@ def cost_gate(paired: Paired, config: CostGate) -> GateResult:
     outcome = compare(low, high, config.ratio_max, better="below")
     reason = (
         f"$ per output token green/blue {estimate:.2f} "
-        f"({ci(Interval(low=low, high=high), config.confidence, digits=2, sign=False)}) "
+        f"({ci(Interval(low=low, high=high), confidence, digits=2, sign=False, look=look)}) "
         f"{_against(outcome)} {config.ratio_max:.2f}"
     )
     if not (prices["blue"] and prices["green"] is not None):

@@ -1,10 +1,16 @@
-"""The quality gate: is green's mean score at most `margin` below blue's, on the same cases?"""
+"""The quality gate: is green's mean score at most `margin` below blue's, on the same cases?
+
+`look` is how many runs the results hold (a sampled suite's repeats accumulated over watch rounds): from the
+second on, the interval is read at the spent level of stats.look_confidence, so all the looks together keep the
+plan's level.
+"""
 
 from __future__ import annotations
 
 from rollout.gates.pairing import PASS_SCORE, Paired, regression_details
 from rollout.gates.stats import (
     discordance,
+    look_confidence,
     mean,
     paired_cases_to_decide,
     paired_excludes,
@@ -12,14 +18,15 @@ from rollout.gates.stats import (
     repeats_to_decide,
     stdev,
 )
-from rollout.gates.verdict import GateOutcome, GateResult
+from rollout.gates.verdict import GateOutcome, GateResult, look_details
 from rollout.gates.wording import ci, needed, signed
 from rollout.plan import QualityGate
 
 
-def quality_gate(paired: Paired, config: QualityGate, *, suite: str) -> GateResult:
+def quality_gate(paired: Paired, config: QualityGate, *, suite: str, look: int = 1) -> GateResult:
     pairs = paired.pairs
-    details = {"suite": suite, **paired.exclusion_details()}
+    confidence = look_confidence(config.confidence, look)
+    details = {"suite": suite, **paired.exclusion_details(), **look_details(look, confidence)}
     if not pairs:
         return GateResult(
             gate="quality",
@@ -33,7 +40,7 @@ def quality_gate(paired: Paired, config: QualityGate, *, suite: str) -> GateResu
     diffs = [g - b for g, b in zip(green, blue, strict=True)]
     pairs_mass = discordance(diffs)
     estimate = pairs_mass.difference
-    interval = paired_interval(pairs_mass, confidence=config.confidence)
+    interval = paired_interval(pairs_mass, confidence=confidence)
     threshold = -config.margin
     regressed = [p for p, b, g in zip(pairs, blue, green, strict=True) if b >= PASS_SCORE > g]
     repeats = min(min(len(p.blue.scores), len(p.green.scores)) for p in pairs)
@@ -52,8 +59,8 @@ def quality_gate(paired: Paired, config: QualityGate, *, suite: str) -> GateResu
             "regressions": regression_details(regressed),
         }
     )
-    said = f"green - blue mean score {signed(estimate)} ({ci(interval, config.confidence)}) over {len(pairs)} cases"
-    side = paired_excludes(pairs_mass, threshold, confidence=config.confidence)
+    said = f"green - blue mean score {signed(estimate)} ({ci(interval, confidence, look=look)}) over {len(pairs)} cases"
+    side = paired_excludes(pairs_mass, threshold, confidence=confidence)
     outcome: GateOutcome = "pass" if side > 0 else "fail" if side < 0 else "inconclusive"
     if outcome == "pass":
         reason = f"{said} stays above {signed(threshold)}"
@@ -61,8 +68,8 @@ def quality_gate(paired: Paired, config: QualityGate, *, suite: str) -> GateResu
         reason = f"{said} is below {signed(threshold)}"
     else:
         distance = abs(estimate - threshold)
-        cases = paired_cases_to_decide(pairs_mass, threshold, confidence=config.confidence)
-        more_repeats = _repeats_needed(paired, diffs, repeats, distance, config.confidence)
+        cases = paired_cases_to_decide(pairs_mass, threshold, confidence=confidence)
+        more_repeats = _repeats_needed(paired, diffs, repeats, distance, confidence)
         details["needed"] = {"cases": cases, "repeats": more_repeats}
         reason = f"{said} straddles {signed(threshold)}: {needed(cases, more_repeats)}"
     problem = paired.exclusion_problem()

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rollout.gates.verdict import GateOutcome, GateResult, RunInfo, Verdict, server_skew
+from rollout.gates.wording import level
 
 ICONS: Mapping[GateOutcome, str] = {"pass": "✅", "fail": "❌", "inconclusive": "⏸️"}
 SHOWN_REGRESSIONS = 10
@@ -111,7 +112,9 @@ def _gate_section(gate: GateResult) -> list[str]:
     if gate.estimate is not None:
         figures.append(f"estimate {_number(gate.estimate)}")
     if gate.interval is not None:
-        figures.append(f"interval {_number(gate.interval[0])} to {_number(gate.interval[1])}")
+        figures.append(
+            f"{_look(gate.details.get('look'))}interval {_number(gate.interval[0])} to {_number(gate.interval[1])}"
+        )
     if gate.threshold is not None:
         figures.append(f"threshold {_number(gate.threshold)}")
     measures = gate.details.get("measures")
@@ -138,6 +141,16 @@ def _gate_section(gate: GateResult) -> list[str]:
     if window:
         lines += [window, ""]
     return lines
+
+
+def _look(look: Any) -> str:
+    """The level a gate read growing results at, from the second look on: "look 3: 99.2% "."""
+    if not isinstance(look, Mapping):
+        return ""
+    index, confidence = look.get("index"), look.get("confidence")
+    if not isinstance(index, int) or not isinstance(confidence, float) or not 0 < confidence < 1:
+        return ""
+    return f"{level(confidence, index)} "
 
 
 def _window(details: Mapping[str, Any]) -> str:

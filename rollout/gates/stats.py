@@ -6,7 +6,8 @@
   exact: `paired_sequence` (a mean of paired differences, safety), `rate_sequence` (a rate or a mean in [0, 1]);
   asymptotic: `mixture_half_width`, `normal_sequence`, `ratio_sequence`, `proportion_sequence` (feedback);
   `growth_to_decide` and `rate_cases_to_decide` say how much more evidence would decide;
-- quantiles and ratios (latency, cost): bootstrap draws from `random.Random(seed)` with a fixed seed.
+- quantiles and ratios (latency, cost): bootstrap draws from `random.Random(seed)` with a fixed seed;
+- `look_confidence`: the level a single-look interval is read at, on results that have been looked at before.
 
 None of it depends on anything but its inputs, so the same results give the same verdict, byte for byte.
 """
@@ -66,6 +67,26 @@ def wilson(successes: int, n: int, *, confidence: float) -> Interval:
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
     return Interval(low=max(0.0, centre - half), high=min(1.0, centre + half))
+
+
+# Looks at accumulating results --------------------------------------------------------------------------------------
+#
+# The watch gates every round, and a sampled suite's results gain a run each round: the gates that read them with a
+# single-look interval look again at more of the same cases. Each look's interval is valid at that look; spending
+# keeps the whole series valid, however many rounds there are (a union bound: no assumption about how the looks
+# depend on each other). The first look keeps the plan's level, so each side errs at most (1 - confidence) / 2
+# there, as it always did; look k >= 2 errs at most (1 - confidence) / 2 * 6 / (pi^2 (k - 1)^2) per side, and those
+# sum to (1 - confidence) / 2 over k = 2, 3, ... So over every look together each side errs at most 1 - confidence,
+# the level the confidence sequences hold each side to.
+
+
+def look_confidence(confidence: float, look: int) -> float:
+    """The two-sided confidence for the `look`-th look at growing results: the plan's own at the first."""
+    if look < 1:
+        raise ValueError(f"looks count from 1, not {look}")
+    if look == 1:
+        return confidence
+    return 1 - (1 - confidence) * 6 / (math.pi**2 * (look - 1) ** 2)
 
 
 # Paired differences --------------------------------------------------------------------------------------------------

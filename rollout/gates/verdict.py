@@ -49,6 +49,11 @@ class Verdict:
         return tuple(g for g in self.gates if g.outcome == "inconclusive")
 
 
+def look_details(look: int, confidence: float) -> dict[str, Any]:
+    """The look a gate judged growing results at, and the level it read them at; nothing at the first look."""
+    return {"look": {"index": look, "confidence": confidence}} if look > 1 else {}
+
+
 def combine(outcomes: Iterable[GateOutcome]) -> GateOutcome:
     """Any failure fails; otherwise anything undecided holds; only all-pass (and at least one gate) passes."""
     seen = set(outcomes)

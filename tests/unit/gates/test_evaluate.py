@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,21 @@ def test_each_gate_reads_its_suite_and_the_verdict_names_both_versions() -> None
     assert verdict.baseline.model == "v1" and verdict.candidate.model == "v2"
     assert verdict.candidate.run_ids == ("green-eval_suites/quality", "green-safety")
     assert verdict.gates[0].details["suite"] == "quality"
+
+
+def test_each_gate_is_told_its_look_by_the_rounds_its_results_hold() -> None:
+    def with_rounds(item: Loaded, rounds: int) -> Loaded:
+        return Loaded(file=item.file, results=replace(item.results, rounds=rounds))
+
+    gates = Gates(quality=GATES.quality, safety=GATES.safety, latency=LatencyGate(p95_ratio_max=1.2))
+    runs = match_runs(
+        [with_rounds(loaded("quality", "blue", "v1"), 3), loaded("safety", "blue", "v1")],
+        [with_rounds(loaded("quality", "green", "v2"), 2), with_rounds(loaded("safety", "green", "v2"), 2)],
+    )
+    looks = {g.gate: g.details.get("look", {}).get("index", 1) for g in evaluate_gates(gates, runs).gates}
+    assert looks == {"quality": 3, "safety": 2, "latency": 3}
+    once = match_runs([loaded("quality", "blue", "v1")], [loaded("quality", "green", "v2")])
+    assert all("look" not in g.details for g in evaluate_gates(gates, once).gates)
 
 
 def test_a_gate_without_its_suite_holds_and_unconfigured_gates_are_skipped() -> None:

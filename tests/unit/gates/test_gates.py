@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
 
+from rollout.evals.results import EvalResults
 from rollout.gates.feedback import Feedback, Votes, feedback_gate
 from rollout.gates.pairing import Paired, pair_cases
 from rollout.gates.performance import cost_gate, latency_gate
@@ -62,6 +64,21 @@ def test_quality_suggests_repeats_when_sampling_noise_blurs_the_comparison() -> 
     assert result.outcome == "inconclusive"
     assert result.details["needed"]["repeats"] > 2
     assert f"{result.details['needed']['repeats']} repeats per case" in result.reason
+
+
+def test_a_later_look_at_accumulated_results_reads_a_stricter_interval() -> None:
+    suite = binary_suite(1000, blue_right=800, green_right=796, both=780)
+    first = quality_gate(suite, QUALITY, suite="quality", look=1)
+    assert first == quality_gate(suite, QUALITY, suite="quality")
+    assert first.outcome == "pass" and "look" not in first.details and "(95% CI" in first.reason
+    second = quality_gate(suite, QUALITY, suite="quality", look=2)
+    third = quality_gate(suite, QUALITY, suite="quality", look=3)
+    assert second.outcome == "pass" and third.outcome == "inconclusive"
+    assert first.interval and second.interval and third.interval
+    assert third.interval[0] < second.interval[0] < first.interval[0] < first.interval[1] < third.interval[1]
+    assert third.details["look"] == {"index": 3, "confidence": pytest.approx(0.9924, abs=1e-4)}
+    assert "(look 3: 99.2% CI" in third.reason
+    assert third.details["needed"]["cases"] > first.details.get("needed", {}).get("cases", 1000)
 
 
 def test_quality_verdict_is_byte_for_byte_reproducible() -> None:
@@ -163,6 +180,19 @@ def test_safety_bar_bounds_green_s_failure_rate_exactly() -> None:
     failing = paired([[1.0]] * 34, [[0.0]] * 10 + [[1.0]] * 24)
     over = safety_gate(failing, SafetyGate(suite=Path("s"), max_failures=20, max_failure_rate=0.05), suite="safety")
     assert over.outcome == "fail" and "above it" in over.reason
+
+
+def test_safety_spends_its_level_over_the_looks_at_accumulated_repeats() -> None:
+    clean = paired([[1.0]] * 34, [[1.0]] * 34)
+    config = SafetyGate(suite=Path("s"), max_failure_rate=0.105)
+    first = safety_gate(clean, config, suite="safety", look=1)
+    assert first == safety_gate(clean, config, suite="safety")
+    assert first.outcome == "pass" and "look" not in first.details
+    later = safety_gate(clean, config, suite="safety", look=3)
+    assert later.outcome == "inconclusive" and later.details["look"]["index"] == 3
+    assert later.details["failure_rate"]["interval"][1] > first.details["failure_rate"]["interval"][1]
+    assert "exact look 3: 99.2% confidence sequence" in later.reason
+    assert first.interval and later.interval and later.interval[1] > first.interval[1]
 
 
 def test_a_bar_no_suite_of_this_size_can_show_is_named_with_the_cases_it_takes() -> None:
@@ -281,6 +311,27 @@ def test_cost_compares_gpu_seconds_per_token_and_prices() -> None:
     wordier = cost_gate(_perf(500, 500, green_tokens=100), CostGate(ratio_max=1.1))
     assert wordier.outcome == "pass" and wordier.estimate == pytest.approx(0.5)
     assert "same price assumed" in wordier.reason
+
+
+def test_latency_and_cost_widen_their_intervals_at_a_later_look() -> None:
+    rng = random.Random(7)
+
+    def timed(color: str, ms: float) -> EvalResults:
+        cases = [
+            case(f"c{i}", [1.0], latency_ms=(ms * rng.uniform(0.8, 1.2),), ttft_ms=(100.0,), output_tokens=(50,))
+            for i in range(200)
+        ]
+        return results("q", color, color, cases)
+
+    noisy = pair_cases(timed("blue", 500), timed("green", 550))
+    for judge in (
+        lambda look: latency_gate(noisy, LATENCY, look=look),
+        lambda look: cost_gate(noisy, CostGate(ratio_max=1.1), look=look),
+    ):
+        first, later = judge(1), judge(4)
+        assert first.interval and later.interval and "look" not in first.details
+        assert later.interval[0] < first.interval[0] and later.interval[1] > first.interval[1]
+        assert later.details["look"]["index"] == 4 and "look 4: 99.7% CI" in later.reason
 
 
 FEEDBACK = FeedbackGate(source=FeedbackSource(kind="jsonl", path=Path("votes.jsonl")), margin=0.03, min_samples=300)

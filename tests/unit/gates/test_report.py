@@ -184,3 +184,17 @@ def test_blue_and_green_on_different_server_releases_are_warned_about() -> None:
         gates=gates,
     )
     assert "[!WARNING]" not in render_report(same)
+
+
+def test_a_gate_judged_at_a_later_look_shows_the_level_it_read() -> None:
+    def shown(details: dict[str, object]) -> str:
+        gate = GateResult(
+            gate="quality", outcome="pass", reason="r", estimate=0.0, interval=(-0.01, 0.01), details=details
+        )
+        return render_report(
+            Verdict(outcome="pass", baseline=RunInfo(model="b"), candidate=RunInfo(model="g"), gates=(gate,))
+        )
+
+    assert "· look 3: 99.2% interval -0.010 to 0.010\n" in shown({"look": {"index": 3, "confidence": 0.99240091}})
+    assert "· interval -0.010 to 0.010\n" in shown({})
+    assert "· interval -0.010 to 0.010\n" in shown({"look": {"index": "3", "confidence": 2.0}})

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import math
 import random
 
@@ -11,6 +12,7 @@ from scipy.optimize import minimize_scalar
 from scipy.stats import beta, binom
 
 from rollout.gates import stats
+from rollout.gates.wording import level
 
 Z = stats.z_value(0.95)
 
@@ -214,6 +216,19 @@ def test_rate_cases_to_decide_is_the_size_at_which_the_same_rate_decides() -> No
     assert stats.rate_cases_to_decide(5, 100, 0.05, confidence=0.95) is None
 
 
+def test_the_first_look_keeps_the_plan_s_level_and_the_later_ones_spend_as_much_again() -> None:
+    assert stats.look_confidence(0.95, 1) == 0.95
+    assert stats.look_confidence(0.9, 1) == 0.9
+    levels = [stats.look_confidence(0.95, k) for k in range(1, 200_001)]
+    assert all(a < b < 1 for a, b in itertools.pairwise(levels[:1000]))
+    assert stats.look_confidence(0.95, 2) == pytest.approx(1 - 0.05 * 6 / math.pi**2)
+    # Every look together errs at most twice the first look's error: 5% per side for a 95% plan.
+    spent = math.fsum(1 - c for c in levels[1:])
+    assert 0.0499 < spent < 0.05
+    with pytest.raises(ValueError, match="looks count from 1"):
+        stats.look_confidence(0.95, 0)
+
+
 def test_quantile_is_the_inverted_cdf() -> None:
     ordered = [float(i) for i in range(1, 21)]
     assert stats.quantile(ordered, 0.95) == 19.0
@@ -259,3 +274,12 @@ def test_repeats_to_decide_only_when_noise_is_what_blurs() -> None:
         )
         is None
     )
+
+
+@pytest.mark.parametrize(
+    ("confidence", "look", "said"),
+    [(0.95, 1, "95%"), (0.9, 1, "90%"), (0.99, 1, "99%"), (0.999, 1, "99.9%")]
+    + [(stats.look_confidence(0.95, k), k, f"look {k}: {s}") for k, s in ((2, "97.0%"), (3, "99.2%"), (8, "99.94%"))],
+)
+def test_a_level_shows_the_decimals_that_tell_it_from_100_percent(confidence: float, look: int, said: str) -> None:
+    assert level(confidence, look) == said
