@@ -14,7 +14,8 @@ from rollout.cli.options import echo_json, environ, json_option, plan_option, sa
 from rollout.cli.output import raw
 from rollout.errors import EXIT_INTERRUPTED, ExternalError, InputError
 from rollout.evals.results import EvalResults, results_to_json
-from rollout.evals.runner import Settings, run_suite
+from rollout.evals.reuse import ReuseChoice
+from rollout.evals.runner import Settings, run_or_reuse
 from rollout.evals.suite import Suite, load_suite
 from rollout.evals.summary import summarize, summary_dict, summary_line
 from rollout.evals.target import Target, resolve_target
@@ -67,6 +68,14 @@ from rollout.retry import RetryPolicy
     show_default=True,
     help="Retries on connect errors, 429 and 5xx (honouring Retry-After).",
 )
+@click.option(
+    "--reuse",
+    type=click.Path(path_type=Path, file_okay=False),
+    metavar="DIR",
+    help="Recorded results (DIR/<color>/<suite>.json, e.g. a checkout of the evidence branch): reuse them when "
+    "they cannot differ (temperature 0, same model, revision, serving args and suite), add this run's repeats "
+    "to a sampled suite's, else run.",
+)
 @plan_option
 @json_option
 def eval_cmd(
@@ -78,6 +87,7 @@ def eval_cmd(
     repeats: int | None,
     timeout: float,
     retries: int,
+    reuse: Path | None,
     plan_path: Path,
     as_json: bool,
 ) -> None:
@@ -93,7 +103,7 @@ def eval_cmd(
     target = resolve_target(target_text, plan_path=plan_path, model=model, env=env)
     settings = Settings(concurrency=concurrency, timeout=timeout, retry=RetryPolicy(retries=retries))
     show_bar = sys.stderr.isatty() and env.get("CI", "").lower() not in ("true", "1")
-    results = run_with_bar(suite, target, settings, env, show_bar)
+    results, choice = run_with_bar(suite, target, settings, env, show_bar, reuse)
     if out is not None:
         save_output(out, results_to_json(results), what="the results", env=env)
     summary = summarize(results)
@@ -102,6 +112,8 @@ def eval_cmd(
     if as_json:
         echo_json(report)
     else:
+        if choice is not None and choice.action != "reuse":
+            click.echo(f"{choice.action}: {choice.reason}")
         click.echo(summary_line(results, summary) + (f" -> {out}" if out else ""))
     if results.interrupted:
         click.get_current_context().exit(EXIT_INTERRUPTED)
@@ -120,10 +132,12 @@ def check_writable(out: Path) -> None:
         raise InputError.at(str(out), "cannot be written (a folder, or no write permission)", field="--out")
 
 
-def run_with_bar(suite: Suite, target: Target, settings: Settings, env: dict[str, str], show_bar: bool) -> EvalResults:
+def run_with_bar(
+    suite: Suite, target: Target, settings: Settings, env: dict[str, str], show_bar: bool, reuse: Path | None
+) -> tuple[EvalResults, ReuseChoice | None]:
     if not show_bar:
-        return run_suite(suite, target, settings, env=env)
+        return run_or_reuse(suite, target, settings, env=env, reuse=reuse)
     total = sum(case.repeats for case in suite.cases)
     label = neutralise(f"{suite.name} on {target.label}")
     with click.progressbar(length=total, label=label, file=raw(sys.stderr)) as bar:
-        return run_suite(suite, target, settings, env=env, progress=bar.update)
+        return run_or_reuse(suite, target, settings, env=env, reuse=reuse, progress=bar.update)

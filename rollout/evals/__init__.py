@@ -8,6 +8,7 @@ runner.py        asyncio workers streaming chat completions; run_suite() -> Eval
 transport.py     one keep-alive HTTP/1.1 connection per worker (h11 over asyncio)
 stream.py        reading SSE and JSON chat completions
 results.py       rollout.eval-results/v1: write, load, validate
+reuse.py         pure: reuse recorded results, add repeats to a sampled suite's, or run afresh
 summary.py       the one-line account `rollout eval` prints
 pytest_plugin.py cases as pytest items (entry point pytest11)
 """

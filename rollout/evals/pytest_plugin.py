@@ -5,6 +5,8 @@
 Nothing is collected unless --rollout-target is given, so a project's own test run is untouched.
 The first case item to run sends every selected case at once through the async runner; each item
 then passes or fails on its own result. The results JSON is the one `rollout eval --out` writes.
+With --rollout-reuse DIR (recorded results, DIR/<color>/<suite>.json), a suite whose results cannot
+differ is not asked again: its items pass or fail on the recorded results (rollout.evals.reuse).
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--rollout-results",
         metavar="FILE",
         help="Write the results JSON here ({suite} is replaced by the suite name when several run).",
+    )
+    group.addoption(
+        "--rollout-reuse",
+        metavar="DIR",
+        help="Recorded results (DIR/<color>/<suite>.json, e.g. a checkout of the evidence branch): reuse those "
+        "that cannot differ, add repeats to sampled ones, run the rest. A missing DIR records nothing.",
     )
     group.addoption("--rollout-model", help="Served model name for a URL target (default: ask /v1/models).")
     group.addoption("--rollout-plan", default="rollout-plan.yaml", help="The plan, for blue/green targets.")
@@ -63,6 +71,7 @@ class EvalRun:
         self.env = dict(os.environ)
         self.suites: dict[Path, Any] = {}
         self.results: dict[Path, Any] = {}
+        self.choices: dict[Path, Any] = {}
         self.failure: str | None = None
         self.ran = False
 
@@ -89,7 +98,7 @@ class EvalRun:
         return self.results[item.folder].by_id()[item.case.id]
 
     def run(self, session: pytest.Session) -> None:
-        from rollout.evals.runner import Settings, run_suite
+        from rollout.evals.runner import Settings, run_or_reuse
         from rollout.evals.target import resolve_target
         from rollout.retry import RetryPolicy
 
@@ -111,14 +120,26 @@ class EvalRun:
         settings = Settings(
             concurrency=option("rollout_concurrency"), timeout=option("rollout_timeout"), retry=RetryPolicy()
         )
+        reuse = option("rollout_reuse")
         for folder, ids in selected.items():
             suite = self.suites[folder]
             wanted = set(ids)
             subset = replace(suite, cases=tuple(c for c in suite.cases if c.id in wanted))
-            results = run_suite(subset, target, settings, env=self.env)
+            results, choice = run_or_reuse(subset, target, settings, env=self.env, reuse=Path(reuse) if reuse else None)
             self.results[folder] = results
+            self.choices[folder] = choice
             if results.interrupted:
                 raise KeyboardInterrupt
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for folder, choice in self.choices.items():
+            if choice is None:
+                continue
+            results = self.results[folder]
+            done = {"reuse": "reused, nothing sent", "accumulate": f"{results.rounds} rounds", "run": "ran"}
+            terminalreporter.write_line(
+                neutralise(f"rollout: {results.suite} on {results.target}: {done[choice.action]} ({choice.reason})")
+            )
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         from rollout.atomic import write_atomic
@@ -183,6 +204,9 @@ class CaseItem(pytest.Item):
             ("ttft_ms", list(result.ttft_ms)),
             ("output_tokens", list(result.output_tokens)),
         ]
+        reused_from = _run_of(self.config).results[self.folder].reused_from
+        if reused_from is not None:
+            self.user_properties.append(("reused_from", f"{reused_from.run_id} at {reused_from.at}"))
         if result.errors:
             raise CaseFailed("\n".join(result.errors))
         minimum = self.config.getoption("rollout_min_score")

@@ -46,6 +46,15 @@ class ServerIdentity:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReusedFrom:
+    """The run whose results a later round took over instead of asking again (rollout.evals.reuse)."""
+
+    run_id: str
+    at: str
+    """When that run finished."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class EvalResults:
     suite: str
     target: str
@@ -58,6 +67,8 @@ class EvalResults:
     """The digest of the suite as it was run: its cases, prompts, graders and sampling settings."""
     rounds: int = 1
     """How many runs these results hold; above 1 when a sampled suite's repeats were accumulated."""
+    reused_from: ReusedFrom | None = None
+    """Set when these are an earlier run's results, reused because nothing they depend on changed."""
     run_id: str = ""
     started_at: str = ""
     finished_at: str = ""
@@ -88,6 +99,8 @@ def results_to_dict(results: EvalResults) -> dict[str, Any]:
             "root": results.server.root,
             "version": results.server.version,
         }
+    if results.reused_from is not None:
+        data["reused_from"] = {"run_id": results.reused_from.run_id, "at": results.reused_from.at}
     if results.interrupted:
         data["interrupted"] = True
     data["cases"] = [_case_to_dict(case) for case in results.cases]
@@ -176,12 +189,17 @@ def _results(data: Mapping[str, Any], cases: list[CaseResult] | None, reader: _C
         serving_digest=data.get("serving_digest"),
         suite_digest=data.get("suite_digest"),
         rounds=data.get("rounds", 1),
+        reused_from=_reused_from(data.get("reused_from")),
         run_id=data.get("run_id", ""),
         started_at=data.get("started_at", ""),
         finished_at=data.get("finished_at", ""),
         interrupted=bool(data.get("interrupted", False)),
         cases=tuple(cases),
     )
+
+
+def _reused_from(data: Mapping[str, Any] | None) -> ReusedFrom | None:
+    return None if data is None else ReusedFrom(run_id=data["run_id"], at=data["at"])
 
 
 def _server(data: Mapping[str, Any] | None) -> ServerIdentity | None:

@@ -21,17 +21,20 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from rollout.errors import RolloutError
 from rollout.evals.graders import JUDGE, GraderError, combine, grade
 from rollout.evals.judge import judge
-from rollout.evals.results import CaseResult, EvalResults, ServerIdentity
+from rollout.evals.results import CaseResult, EvalResults, ServerIdentity, load_results
+from rollout.evals.reuse import PlannedRun, ReuseChoice, accumulate, decide_reuse, evidence_path, reused
 from rollout.evals.stream import BadResponse, ChatStream, parse_completion
-from rollout.evals.suite import Case, Suite
+from rollout.evals.suite import Case, Suite, suite_digest
 from rollout.evals.target import Target, identify_server
 from rollout.evals.transport import KeepAliveTransport
 from rollout.retry import RETRY_STATUSES, RequestFailed, Retryable, RetryPolicy, retry_after_of, with_retries
@@ -95,10 +98,13 @@ def jobs(cases: Sequence[Case]) -> Iterator[tuple[int, int]]:
 class Collector:
     """Repeat results as they arrive, kept by case and repeat so the results' order never depends on timing."""
 
-    def __init__(self, suite: Suite, target: Target, *, server: ServerIdentity | None = None) -> None:
+    def __init__(
+        self, suite: Suite, target: Target, *, server: ServerIdentity | None = None, suite_digest: str | None = None
+    ) -> None:
         self.suite = suite
         self.target = target
         self.server = server
+        self.suite_digest = suite_digest
         self.outcomes: list[list[RepeatResult | None]] = [[None] * case.repeats for case in suite.cases]
         self.started = datetime.now(timezone.utc)
         self.run_id = f"{self.started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
@@ -119,6 +125,7 @@ class Collector:
             revision=self.target.revision,
             server=self.server,
             serving_digest=self.target.serving_digest,
+            suite_digest=self.suite_digest,
             run_id=self.run_id,
             started_at=iso(self.started),
             finished_at=iso(datetime.now(timezone.utc)),
@@ -155,12 +162,63 @@ def run_suite(
     # direct, as the run's own transports connect: never through a proxy from the environment
     with httpx.Client(trust_env=False) as client:
         server = identify_server(target, client=client)
-    collector = Collector(suite, target, server=server)
+    collector = Collector(suite, target, server=server, suite_digest=suite_digest(suite, env=env))
     try:
         asyncio.run(run(suite, target, settings, collector=collector, env=env, progress=progress))
     except KeyboardInterrupt:
         return collector.results(interrupted=True)
     return collector.results()
+
+
+def run_or_reuse(
+    suite: Suite,
+    target: Target,
+    settings: Settings,
+    *,
+    env: Mapping[str, str],
+    reuse: Path | None,
+    progress: Progress | None = None,
+) -> tuple[EvalResults, ReuseChoice | None]:
+    """With `reuse` (a folder of recorded results, as `evidence_path` lays them out): reuse the recorded
+    results without sending a request, add this round's repeats to them, or run afresh, as `decide_reuse`
+    says. Without it, run. The choice says which, and why."""
+    if reuse is None:
+        return run_suite(suite, target, settings, env=env, progress=progress), None
+    recorded, unreadable = load_recorded(reuse, target.label, suite.name)
+    choice = decide_reuse(recorded, planned_run(suite, target, env=env))
+    if unreadable:
+        choice = replace(choice, reason=unreadable)
+    if choice.action == "reuse" and choice.recorded is not None:
+        return reused(choice.recorded), choice
+    fresh = run_suite(suite, target, settings, env=env, progress=progress)
+    if choice.action == "accumulate" and choice.recorded is not None and not fresh.interrupted:
+        return accumulate(choice.recorded, fresh), choice
+    return fresh, choice
+
+
+def planned_run(suite: Suite, target: Target, *, env: Mapping[str, str]) -> PlannedRun:
+    return PlannedRun(
+        suite=suite.name,
+        target=target.label,
+        model=target.model,
+        revision=target.revision,
+        serving_digest=target.serving_digest,
+        suite_digest=suite_digest(suite, env=env),
+        case_ids=tuple(case.id for case in suite.cases),
+        sampled=any(case.temperature > 0 for case in suite.cases),
+    )
+
+
+def load_recorded(folder: Path, target: str, suite: str) -> tuple[EvalResults | None, str | None]:
+    """The recorded results of a suite on a target, if there are any; unreadable ones are run again, not an
+    error (they are a cache of evidence, not evidence this round stands on), and the second value says why."""
+    path = folder / evidence_path(target, suite)
+    if not path.is_file():
+        return None, None
+    try:
+        return load_results(path), None
+    except RolloutError as exc:
+        return None, f"the recorded results {path} cannot be read ({exc.message.splitlines()[0]})"
 
 
 @dataclass(frozen=True, kw_only=True)

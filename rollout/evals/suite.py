@@ -6,6 +6,8 @@ template field) is reported at once with its file, line and field, before any re
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import re
 import string
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rollout import __version__
 from rollout.documents import Document, FieldPath, format_path, load_schema, load_yaml, read_text, schema_problems
 from rollout.errors import InputError, Problem
 from rollout.evals.graders import JUDGE, Expectation, parse_expectation
@@ -62,6 +65,60 @@ class Suite:
         if repeats is None:
             return self
         return replace(self, cases=tuple(replace(case, repeats=repeats) for case in self.cases))
+
+
+def suite_digest(suite: Suite, *, env: Mapping[str, str]) -> str:
+    """A digest of the suite as it runs: each case's id, messages, sampling settings, tags and graders (a
+    judge's endpoint and model as resolved from `env`, a python grader's source file), and this release of
+    rollout, which sends and grades them. Not the repeat count: more repeats of the same cases are the same
+    suite. Equal digests, with the same model, revision and serving arguments at temperature 0, mean the
+    answers and their scores cannot differ."""
+    cases = sorted(
+        (
+            {
+                "id": case.id,
+                "messages": [[m.role, m.content] for m in case.messages],
+                "max_tokens": case.max_tokens,
+                "temperature": case.temperature,
+                "tags": list(case.tags),
+                "expect": [_grader_identity(exp, env) for exp in case.expect],
+            }
+            for case in suite.cases
+        ),
+        key=lambda case: str(case["id"]),
+    )
+    document = {"digest": "rollout.suite-digest/v1", "rollout": __version__, "suite": suite.name, "cases": cases}
+    text = json.dumps(document, sort_keys=True, ensure_ascii=False, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _grader_identity(exp: Expectation, env: Mapping[str, str]) -> dict[str, Any]:
+    identity: dict[str, Any] = {
+        "kind": exp.kind,
+        "value": exp.value,
+        "options": dict(exp.options),
+        "weight": exp.weight,
+    }
+    if exp.kind == JUDGE:
+        identity["judge"] = {
+            "url": exp.options.get("url") or env.get(JUDGE_URL_ENV, ""),
+            "model": exp.options.get("model") or env.get(JUDGE_MODEL_ENV, ""),
+        }
+    elif exp.kind == "python":
+        identity["source"] = _module_source_digest(str(exp.value).partition(":")[0])
+    return identity
+
+
+def _module_source_digest(module: str) -> str | None:
+    """The grader's code can change while the suite's YAML does not."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    origin = spec.origin if spec is not None else None
+    if origin is None or not Path(origin).is_file():
+        return None
+    return hashlib.sha256(Path(origin).read_bytes()).hexdigest()
 
 
 def suite_files(path: Path) -> list[Path]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rollout.evals.results import EvalResults
+from rollout.evals.reuse import provenance_note
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,9 +35,10 @@ def summarize(results: EvalResults) -> Summary:
 def summary_line(results: EvalResults, summary: Summary) -> str:
     mean = "n/a" if summary.mean is None else f"{summary.mean:.3f}"
     stopped = " (interrupted: partial results)" if results.interrupted else ""
+    note = provenance_note(results)
     return (
         f"{results.suite} on {results.target} ({results.model}): {summary.cases} cases, "
-        f"{summary.scored} scored, mean score {mean}, {summary.errors} errors{stopped}"
+        f"{summary.scored} scored, mean score {mean}, {summary.errors} errors{stopped}" + (f"; {note}" if note else "")
     )
 
 
@@ -51,5 +53,7 @@ def summary_dict(results: EvalResults, summary: Summary, out: Path | None) -> di
         "errors": summary.errors,
         "mean": None if summary.mean is None else round(summary.mean, 4),
         "interrupted": results.interrupted,
+        "rounds": results.rounds,
+        "reused_from": None if results.reused_from is None else results.reused_from.run_id,
         "out": None if out is None else str(out),
     }
