@@ -117,6 +117,8 @@ class Router:
     backends: Mapping[Color, str] = field(default_factory=dict)
     backend_kind: BackendKind = "Service"
     """gateway-api: what the HTTPRoute's backendRefs name, Services or Inference Extension InferencePools."""
+    backend_key_env: Mapping[Color, str] = field(default_factory=dict)
+    """litellm: per color, the variable of the proxy's environment holding that model server's API key."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -379,6 +381,23 @@ def _rule_problems(doc: Document, root: Path) -> list[Problem]:
                 "gateway-api needs router.gateway: the Gateway (NAME or NAMESPACE/NAME) the HTTPRoute attaches to",
             )
         )
+    if "backend_key_env" in router and router["kind"] != "litellm":
+        problems.append(
+            doc.problem(
+                ("router", "backend_key_env"),
+                "backend_key_env is for router.kind: litellm only (nginx passes each client's Authorization header "
+                "on to the model server: docs/serving.md)",
+            )
+        )
+    for color, name in router.get("backend_key_env", {}).items():
+        if name == "LITELLM_MASTER_KEY":
+            problems.append(
+                doc.problem(
+                    ("router", "backend_key_env", color),
+                    "LITELLM_MASTER_KEY is the proxy's own key: sent to the model server it would let whoever "
+                    "reads that server's requests administer the proxy; give the server a key of its own",
+                )
+            )
     problems += _kubernetes_problems(doc, data)
     feedback = data["gates"].get("feedback")
     if feedback is not None:
@@ -606,6 +625,7 @@ def _freeze(data: Mapping[str, Any], path: Path, digest: str) -> Plan:
             gateway=router.get("gateway"),
             backends=dict(router.get("backends", {})),
             backend_kind=router.get("backend_kind", "Service"),
+            backend_key_env=dict(router.get("backend_key_env", {})),
         ),
         stages=tuple(
             Stage(

@@ -17,6 +17,7 @@ from rollout.gates.verdict import load_verdict
 from rollout.plan import require_suites, suite_gate_paths
 from rollout.records import latest_recorded_verdict, traffic_build
 from rollout.routers import router_warnings
+from rollout.routers.apply import require_router_inputs
 from rollout.serving.engines import serving_warnings
 from rollout.situation import check_build, decide_next, read_situation_to_decide
 from rollout.stages import EXIT_CODES, decision_to_dict
@@ -31,6 +32,7 @@ def validate(plan_path: Path, as_json: bool) -> None:
     plan = open_plan(plan_path)
     state = load_traffic(plan)
     check_build(plan, state, traffic_build(plan, state))
+    require_router_inputs(plan, environ())
     require_suites(plan)
     check_suites(suite_gate_paths(plan.gates), env=environ())
     stages = " -> ".join(f"{s.weight}%" for s in plan.stages)

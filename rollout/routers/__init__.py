@@ -6,8 +6,9 @@ change and carries it out (the only I/O here, with `probes`); `split` judges the
 the kinds share lives in `_shared`.
 
 A kind defines `render` and `problems`, and only those of `validate_command`, `reload_command`,
-`probe_style` and `plan_warnings` it has something to say for: the functions of the same name below give the default for
-the others (no check of its own, nothing to reload, not probed: the written file is checked instead).
+`probe_style`, `plan_warnings` and `plan_problems` it has something to say for: the functions of the same
+name below (`router_problems` for `plan_problems`) give the default for the others (no check of its own,
+nothing to reload, not probed: the written file is checked instead, no more to ask of the plan).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from rollout.documents import FieldPath
 from rollout.plan import Plan, RouterKind
 from rollout.routers import file, gateway_api, kserve, litellm, nginx
 from rollout.routers._shared import ProbeStyle, revised
@@ -53,6 +55,14 @@ class Warns(Protocol):
     """A kind with plans that are legal but cost traffic, which `rollout validate` should point out."""
 
     def plan_warnings(self, plan: Plan) -> list[str]: ...
+
+
+@runtime_checkable
+class ChecksPlan(Protocol):
+    """A kind whose plan needs more than the schema says, depending on the environment apply runs in (LiteLLM:
+    where the proxy holds a keyed model server's key); each problem is a plan field and a message."""
+
+    def plan_problems(self, plan: Plan, env: Mapping[str, str]) -> list[tuple[FieldPath, str]]: ...
 
 
 @runtime_checkable
@@ -95,6 +105,12 @@ def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str] | None:
     """The reload to run when the plan gives no router.reload; None: nothing to reload."""
     adapter = ADAPTERS[plan.router.kind]
     return adapter.reload_command(plan, env) if isinstance(adapter, Reloads) else None
+
+
+def router_problems(plan: Plan, env: Mapping[str, str]) -> list[tuple[FieldPath, str]]:
+    """What the router needs of the plan that only the environment shows; [] when nothing is missing."""
+    adapter = ADAPTERS[plan.router.kind]
+    return adapter.plan_problems(plan, env) if isinstance(adapter, ChecksPlan) else []
 
 
 def probe_style(plan: Plan) -> ProbeStyle | None:

@@ -28,9 +28,10 @@ from typing import Literal
 import httpx
 
 from rollout.atomic import write_atomic
+from rollout.documents import load_yaml
 from rollout.errors import ExternalError, InputError, RolloutError, Stopped
 from rollout.plan import Plan, RouterKind
-from rollout.routers import ADAPTERS, probe_style, reload_command, rendered_config, validate_command
+from rollout.routers import ADAPTERS, probe_style, reload_command, rendered_config, router_problems, validate_command
 from rollout.routers._shared import ProbeStyle, expectations, headline
 from rollout.routers.probes import count_colors, wait_live
 from rollout.routers.split import Expectation, SplitCheck, check_split
@@ -105,8 +106,10 @@ def plan_change(
     """The change that makes the router serve `state`, given the live config text (None: there is none).
 
     `probes` overrides router.probes (0: check the written file only). Raises InputError for what apply
-    could not do: a probed router without an address, a router that needs router.reload without one.
+    could not do: a probed router without an address, a router that needs router.reload without one, a
+    LiteLLM that could not authenticate to a keyed model server.
     """
+    require_router_inputs(plan, env)
     config = plan.router.config
     text, revision = rendered_config(plan, state)
     count = plan.router.probes if probes is None else probes
@@ -145,6 +148,15 @@ def plan_change(
         reload=Step(what="reload", command=reload) if changed and reload is not None else None,
         probing=probing,
     )
+
+
+def require_router_inputs(plan: Plan, env: Mapping[str, str]) -> None:
+    """Raise InputError, with the plan's file, line and field, for what the router needs of the plan that only
+    the environment shows (a LiteLLM in front of a model server keyed by $VLLM_API_KEY)."""
+    found = router_problems(plan, env)
+    if found:
+        document = load_yaml(plan.path)
+        raise InputError([document.problem(path, message) for path, message in found])
 
 
 def change_for(plan: Plan, state: TrafficState, *, probes: int | None, env: Mapping[str, str]) -> RouterChange:

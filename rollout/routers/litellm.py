@@ -32,12 +32,15 @@ from typing import Any
 
 import yaml
 
+from rollout.documents import FieldPath
 from rollout.errors import InputError
-from rollout.plan import Plan
+from rollout.plan import Color, Plan
 from rollout.routers._shared import REVISION_SLOT, ProbeStyle, Reply, audience, headline, upstreams
+from rollout.serving.engines import server_key_source
 from rollout.traffic import TrafficState
 
 MODEL_ID_HEADER = "x-litellm-model-id"
+SECRET_PREFIX = "os.environ/"
 # `systemctl restart`, `docker restart`, `supervisorctl restart`, `kubectl rollout restart`: each stops the proxy.
 RESTART = re.compile(r"\brestart\b")
 
@@ -49,7 +52,7 @@ def render(plan: Plan, state: TrafficState) -> str:
         params: dict[str, Any] = {
             "model": f"openai/{backend.name}",
             "api_base": f"{backend.url}/v1",
-            "api_key": "unused",
+            "api_key": backend_api_key(plan, backend.color),
             "weight": backend.weight,
         }
         if internal:
@@ -79,6 +82,32 @@ def render(plan: Plan, state: TrafficState) -> str:
         f"edits are overwritten.\n# {headline(plan, state)}\n"
     )
     return header + yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+
+
+def backend_api_key(plan: Plan, color: Color) -> str:
+    """What a deployment sends its model server: LiteLLM reads `os.environ/NAME` from the proxy's environment
+    when a worker loads the config, so the key itself is never in the file. A server without a key ignores the
+    header, but LiteLLM's OpenAI client refuses to send a request with no key at all."""
+    name = plan.router.backend_key_env.get(color)
+    return f"{SECRET_PREFIX}{name}" if name else "unused"
+
+
+def plan_problems(plan: Plan, env: Mapping[str, str]) -> list[tuple[FieldPath, str]]:
+    """A model server that demands an API key the plan does not say where the proxy holds: LiteLLM would
+    send it `unused`, and every request would get 401. `env` is the environment apply runs in."""
+    found: list[tuple[FieldPath, str]] = []
+    for version in plan.versions:
+        source = server_key_source(version, env)
+        if source is not None and version.color not in plan.router.backend_key_env:
+            found.append(
+                (
+                    ("router", "backend_key_env"),
+                    f"{version.color}'s model server demands an API key ({source[0]}), which LiteLLM would not "
+                    f"send: name the variable of the proxy's environment that holds it, e.g. backend_key_env: "
+                    f"{{{version.color}: VLLM_API_KEY}} (docs/serving.md)",
+                )
+            )
+    return found
 
 
 def problems(text: str) -> list[str]:

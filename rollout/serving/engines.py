@@ -72,12 +72,22 @@ def server_api_key(version: ModelVersion, env: Mapping[str, str]) -> str | None:
     """The key the server will demand under /v1, found where vLLM finds it: `--api-key` (in args, or in a
     command template), else VLLM_API_KEY in the plan's env, else in the caller's (which the server inherits).
     `env` is the caller's environment."""
+    found = server_key_source(version, env)
+    return found[1] if found else None
+
+
+def server_key_source(version: ModelVersion, env: Mapping[str, str]) -> tuple[str, str] | None:
+    """Where the server's key is found, said without the key (`--api-key in models.blue.args`), and the key."""
     argv = version.args if version.engine == "vllm" else server_argv(version)
     keys = vllm_flags.api_keys(argv)
     if keys:
-        return keys[0]
+        where = "args" if version.engine == "vllm" or vllm_flags.find(version.args, vllm_flags.API_KEY) else "command"
+        return f"--api-key in models.{version.color}.{where}", keys[0]
     if version.engine == "vllm" or runs_vllm(argv):
-        return version.env.get(vllm_flags.API_KEY_ENV) or env.get(vllm_flags.API_KEY_ENV) or None
+        if version.env.get(vllm_flags.API_KEY_ENV):
+            return f"{vllm_flags.API_KEY_ENV} in models.{version.color}.env", version.env[vllm_flags.API_KEY_ENV]
+        if env.get(vllm_flags.API_KEY_ENV):
+            return f"{vllm_flags.API_KEY_ENV} in this environment", env[vllm_flags.API_KEY_ENV]
     return None
 
 

@@ -50,11 +50,16 @@ class RunningModel:
 
 
 @contextmanager
-def running_model(name: str = "smol", extra: Sequence[str] = (), log: Path | None = None) -> Iterator[RunningModel]:
+def running_model(
+    name: str = "smol", extra: Sequence[str] = (), log: Path | None = None, api_key: str | None = None
+) -> Iterator[RunningModel]:
+    """The model server on a free port; with `api_key`, it answers 401 under /v1 to requests without that bearer key."""
     port = free_port()
     out = log.open("wb") if log else subprocess.DEVNULL
+    keyed = ("--api_key", api_key) if api_key else ()
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     proc = subprocess.Popen(
-        llama_command(port, name, extra),
+        llama_command(port, name, (*extra, *keyed)),
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -62,7 +67,7 @@ def running_model(name: str = "smol", extra: Sequence[str] = (), log: Path | Non
     )
     try:
         wait_until(
-            lambda: proc.poll() is None and answers(f"http://127.0.0.1:{port}/v1/models"),
+            lambda: proc.poll() is None and answers(f"http://127.0.0.1:{port}/v1/models", headers),
             timeout=120,
             what="llama_cpp.server answering /v1/models",
         )

@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import httpx
 
@@ -29,9 +29,9 @@ def wait_until(
     raise TimeoutError(f"{what} not met within {timeout:.0f}s")
 
 
-def answers(url: str) -> bool:
+def answers(url: str, headers: Mapping[str, str] | None = None) -> bool:
     try:
-        return httpx.get(url, timeout=1.0).status_code == 200
+        return httpx.get(url, headers=headers, timeout=1.0).status_code == 200
     except httpx.HTTPError:
         return False
 

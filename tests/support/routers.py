@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -95,10 +95,11 @@ class _Backlogged(ThreadingHTTPServer):
 
 
 @contextmanager
-def stub_model(name: str) -> Iterator[Stub]:
+def stub_model(name: str, key: str | None = None) -> Iterator[Stub]:
     """A tiny OpenAI-compatible server answering as `name`; it records the path of every request it answered.
 
-    A request whose prompt says `slow N` is answered after N seconds; `started` records it on arrival.
+    A request whose prompt says `slow N` is answered after N seconds; `started` records it on arrival. With
+    `key`, a request without `Authorization: Bearer <key>` gets vLLM's 401 instead.
     """
     served: list[str] = []
     started: list[str] = []
@@ -120,7 +121,15 @@ def stub_model(name: str) -> Iterator[Stub]:
             self.end_headers()
             self.wfile.write(body)
 
+        def _refused(self) -> bool:
+            if key is None or self.headers.get("Authorization") == f"Bearer {key}":
+                return False
+            self._send({"error": "Unauthorized"}, status=401)
+            return True
+
         def do_GET(self) -> None:
+            if self.path.startswith("/v1/") and self._refused():
+                return
             if self.path in ("/health", "/v1/models"):
                 self._send({"object": "list", "data": [{"id": name, "object": "model"}]})
             else:
@@ -129,6 +138,8 @@ def stub_model(name: str) -> Iterator[Stub]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             request = self.rfile.read(length)
+            if self._refused():
+                return
             if self.path != "/v1/chat/completions":
                 self.send_error(404)
                 return
@@ -216,8 +227,12 @@ class GracefulLiteLLM:
     answered what they hold, while its listening socket stays open.
     """
 
-    def __init__(self, binary: str, config: Path, port: int, log: Path, key: str) -> None:
+    def __init__(
+        self, binary: str, config: Path, port: int, log: Path, key: str, env: Mapping[str, str] | None = None
+    ) -> None:
+        """`env` adds to the proxy's environment (the model servers' keys)."""
         self.binary, self.config, self.port, self.log, self.key = binary, config, port, log, key
+        self.extra_env = dict(env or {})
         self.pidfile = config.parent / "litellm.pid"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -230,7 +245,13 @@ class GracefulLiteLLM:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        env = {**os.environ, "LITELLM_MASTER_KEY": self.key, "LITELLM_LOCAL_MODEL_COST_MAP": "true", "NO_DOCS": "True"}
+        env = {
+            **os.environ,
+            "LITELLM_MASTER_KEY": self.key,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "true",
+            "NO_DOCS": "True",
+            **self.extra_env,
+        }
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
                 [

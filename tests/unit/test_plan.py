@@ -371,3 +371,41 @@ def test_a_live_measure_no_source_gives_is_named_at_its_line(tmp_path: Path) -> 
         p.startswith(f"rollout-plan.yaml:{latency}: gates.live.latency.ttft_p95_ratio_max: needs 'ttft_buckets'")
         for p in found
     ), found
+
+
+def test_backend_key_env_names_a_variable_per_color(tmp_path: Path) -> None:
+    router = "  url: http://127.0.0.1:4000"
+    keyed = FIXTURE.replace(router, f"{router}\n  backend_key_env: {{blue: VLLM_API_KEY, green: GREEN_KEY}}")
+    plan = load_plan(write_plan(tmp_path, keyed))
+    assert plan.router.backend_key_env == {"blue": "VLLM_API_KEY", "green": "GREEN_KEY"}
+    assert load_plan(CHAT_PLAN).router.backend_key_env == {}
+
+
+@pytest.mark.parametrize(
+    ("addition", "replace", "message"),
+    [
+        pytest.param("  backend_key_env: {blue: 'A-B'}", {}, "is not a variable name", id="not-a-name"),
+        pytest.param("  backend_key_env: {purple: X}", {}, "purple", id="not-a-color"),
+        pytest.param(
+            "  backend_key_env: {green: LITELLM_MASTER_KEY}",
+            {},
+            "LITELLM_MASTER_KEY is the proxy's own key",
+            id="master",
+        ),
+        pytest.param(
+            "  backend_key_env: {blue: VLLM_API_KEY}",
+            {"  kind: litellm": "  kind: nginx"},
+            "backend_key_env is for router.kind: litellm only",
+            id="not-litellm",
+        ),
+    ],
+)
+def test_a_bad_backend_key_env_is_refused_at_its_line(
+    tmp_path: Path, addition: str, replace: dict[str, str], message: str
+) -> None:
+    text = FIXTURE.replace("  url: http://127.0.0.1:4000", f"  url: http://127.0.0.1:4000\n{addition}")
+    for old, new in replace.items():
+        text = text.replace(old, new)
+    found = [p for p in problems(tmp_path, text) if message in p]
+    assert found, problems(tmp_path, text)
+    assert found[0].startswith(f"rollout-plan.yaml:{line_of(text, addition.strip())}: router.backend_key_env"), found
