@@ -5,6 +5,7 @@ is failed in at most 2.5%, whatever the suite size, discordance, repeats or how 
 
     .venv/bin/python benchmarks/gate_decision.py binary     # quality, binary scores: exact, by enumeration
     .venv/bin/python benchmarks/gate_decision.py graded     # quality, repeats and graded scores: simulated
+    .venv/bin/python benchmarks/gate_decision.py rounds     # quality, a sampled suite read every round: simulated
     .venv/bin/python benchmarks/gate_decision.py safety     # safety with repeats, and the absolute bar: simulated
     .venv/bin/python benchmarks/gate_decision.py feedback   # feedback votes read every hour for 14 days: simulated
     .venv/bin/python benchmarks/gate_decision.py unequal    # feedback, one look, green at 5% of the votes
@@ -21,7 +22,7 @@ import argparse
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import binom, norm
@@ -30,6 +31,7 @@ from rollout.gates.feedback import tuning
 from rollout.gates.stats import (
     Discordance,
     Proportions,
+    look_confidence,
     paired_excludes,
     paired_sequence,
     proportion_score,
@@ -171,56 +173,77 @@ def binary_table() -> None:
 # Quality, repeats and graded scores: simulated -------------------------------------------------------------------
 
 
-def simulate_quality(
-    rng: np.random.Generator,
-    *,
-    runs: int,
-    cases: int,
-    repeats: int,
-    blue: float,
-    green: float,
-    idiosyncrasy: float,
-    noise: float,
-    graded: bool,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-case mean scores (runs x cases) for each color, with true mean scores exactly `blue` and `green`.
+@dataclass(frozen=True, kw_only=True)
+class Suite:
+    """A simulated suite: its size, each color's true mean score, how much green differs per case, and the noise."""
+
+    cases: int
+    blue: float
+    green: float
+    idiosyncrasy: float
+    noise: float
+
+
+def case_chances(rng: np.random.Generator, suite: Suite, *, runs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each case's chance of a right answer per repeat (runs x cases), for each color; true means exactly the suite's.
 
     Case difficulty t ~ N(0, 1) is shared; green adds its own u ~ N(0, idiosyncrasy). A repeat's chance of being
-    right is Phi((threshold - t [- u]) / noise): sampling noise between repeats. A repeat scores 0/1, or, graded,
-    the share of ten sub-checks passed at that chance (scores in tenths, the same mean).
+    right is Phi((threshold - t [- u]) / noise): sampling noise between repeats (with no noise, 0 or 1).
     """
-    spread = math.sqrt(1 + noise**2)
-    blue_threshold = spread * norm.ppf(blue)
-    green_threshold = math.sqrt(1 + idiosyncrasy**2 + noise**2) * norm.ppf(green)
-    difficulty = rng.standard_normal((runs, cases))
-    own = rng.standard_normal((runs, cases)) * idiosyncrasy
+    noise = suite.noise
+    blue_threshold = math.sqrt(1 + noise**2) * norm.ppf(suite.blue)
+    green_threshold = math.sqrt(1 + suite.idiosyncrasy**2 + noise**2) * norm.ppf(suite.green)
+    difficulty = rng.standard_normal((runs, suite.cases))
+    own = rng.standard_normal((runs, suite.cases)) * suite.idiosyncrasy
 
-    def scores(threshold: float, shift: np.ndarray) -> np.ndarray:
-        if noise == 0:
-            chance = (difficulty + shift < threshold).astype(float)
-        else:
-            chance = norm.cdf((threshold - difficulty - shift) / noise)
-        if graded:
-            draws = rng.binomial(10, chance[..., None], size=(runs, cases, repeats)) / 10
-        else:
-            draws = (rng.random((runs, cases, repeats)) < chance[..., None]).astype(float)
-        result: np.ndarray = draws.mean(axis=2)
+    def chance(threshold: float, shift: np.ndarray) -> np.ndarray:
+        result: np.ndarray = (
+            (difficulty + shift < threshold).astype(float)
+            if noise == 0
+            else norm.cdf((threshold - difficulty - shift) / noise)
+        )
         return result
 
-    return scores(blue_threshold, np.zeros_like(own)), scores(green_threshold, own)
+    return chance(blue_threshold, np.zeros_like(own)), chance(green_threshold, own)
 
 
-def quality_outcomes(blue: np.ndarray, green: np.ndarray, threshold: float) -> tuple[float, float, float]:
-    """Share passed, failed, and passed by the naive rule, over the simulated suites."""
+def repeat_scores(rng: np.random.Generator, chance: np.ndarray, *, repeats: int, graded: bool) -> np.ndarray:
+    """Per-case mean scores over `repeats` repeats: each 0/1, or, graded, the share of ten sub-checks passed at
+    that chance (scores in tenths, the same mean)."""
+    shape = (*chance.shape, repeats)
+    if graded:
+        draws = rng.binomial(10, chance[..., None], size=shape) / 10
+    else:
+        draws = (rng.random(shape) < chance[..., None]).astype(float)
+    result: np.ndarray = draws.mean(axis=-1)
+    return result
+
+
+def simulate_quality(
+    rng: np.random.Generator, suite: Suite, *, runs: int, repeats: int, graded: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-case mean scores (runs x cases) over `repeats` repeats, for each color."""
+    blue_chance, green_chance = case_chances(rng, suite, runs=runs)
+    blue_scores = repeat_scores(rng, blue_chance, repeats=repeats, graded=graded)
+    return blue_scores, repeat_scores(rng, green_chance, repeats=repeats, graded=graded)
+
+
+def quality_sides(blue: np.ndarray, green: np.ndarray, threshold: float, *, confidence: float) -> list[int]:
+    """The quality gate's decision on each simulated suite: +1 pass, -1 fail, 0 hold."""
     diffs = np.round(green - blue, 12)
     worse = np.where(diffs < 0, -diffs, 0).sum(axis=1)
     better = np.where(diffs > 0, diffs, 0).sum(axis=1)
     n = diffs.shape[1]
-    sides = [
-        paired_excludes(Discordance(worse=float(w), better=float(b), cases=n), threshold, confidence=CONFIDENCE)
+    return [
+        paired_excludes(Discordance(worse=float(w), better=float(b), cases=n), threshold, confidence=confidence)
         for w, b in zip(worse, better, strict=True)
     ]
-    naive = float(np.mean(diffs.mean(axis=1) >= threshold))
+
+
+def quality_outcomes(blue: np.ndarray, green: np.ndarray, threshold: float) -> tuple[float, float, float]:
+    """Share passed, failed, and passed by the naive rule, over the simulated suites."""
+    sides = quality_sides(blue, green, threshold, confidence=CONFIDENCE)
+    naive = float(np.mean(np.round(green - blue, 12).mean(axis=1) >= threshold))
     return sides.count(1) / len(sides), sides.count(-1) / len(sides), naive
 
 
@@ -238,19 +261,14 @@ def graded_table(rng: np.random.Generator, runs: int) -> None:
             for graded in (False, True):
                 for repeats in (1, 3, 5):
                     for idiosyncrasy in (0.1, 0.5):
-                        common = {
-                            "cases": cases,
-                            "repeats": repeats,
-                            "blue": blue,
-                            "idiosyncrasy": idiosyncrasy,
-                            "noise": 0.5,
-                            "graded": graded,
-                        }
                         count = runs // 4 if cases >= 5000 else runs
-                        b, g = simulate_quality(rng, runs=count, green=blue - MARGIN, **common)
+                        worse = Suite(cases=cases, blue=blue, green=blue - MARGIN, idiosyncrasy=idiosyncrasy, noise=0.5)
+                        b, g = simulate_quality(rng, worse, runs=count, repeats=repeats, graded=graded)
                         w_pass, _, w_naive = quality_outcomes(b, g, -MARGIN)
                         disagreement = float(np.abs(g - b).mean())
-                        b, g = simulate_quality(rng, runs=count, green=blue, **common)
+                        b, g = simulate_quality(
+                            rng, replace(worse, green=blue), runs=count, repeats=repeats, graded=graded
+                        )
                         e_pass, e_fail, _ = quality_outcomes(b, g, -MARGIN)
                         worst = [max(worst[0], w_pass), max(worst[1], e_fail)]
                         print(
@@ -260,6 +278,84 @@ def graded_table(rng: np.random.Generator, runs: int) -> None:
                             flush=True,
                         )
     print(f"\nWorst false promotion {percent(worst[0])}, worst false block {percent(worst[1])}")
+
+
+# Quality on a sampled suite accumulated round by round, read every round --------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Watched:
+    """The shares of rollouts whose first decision in the rounds watched was a pass, and a fail."""
+
+    promoted: float
+    blocked: float
+
+
+def watched(rng: np.random.Generator, suite: Suite, *, runs: int, repeats: int, rounds: int) -> dict[str, Watched]:
+    """Each round adds `repeats` 0/1 repeats per case to both colors' results; the quality gate reads the per-case
+    means over everything so far, and a rollout ends at its first pass (promoted) or fail (rolled back).
+
+    Per rule: "one look" decides at round 1 only; "fixed" reads the plan's 95% every round; "spent" reads
+    stats.look_confidence's level for the round, as the gate does.
+    """
+    blue_chance, green_chance = case_chances(rng, suite, runs=runs)
+    blue_total, green_total = np.zeros(blue_chance.shape), np.zeros(green_chance.shape)
+    first = {"fixed": np.zeros(runs, dtype=int), "spent": np.zeros(runs, dtype=int)}
+    once = first["fixed"]
+    for look in range(1, rounds + 1):
+        blue_total += repeat_scores(rng, blue_chance, repeats=repeats, graded=False)
+        green_total += repeat_scores(rng, green_chance, repeats=repeats, graded=False)
+        for rule, confidence in (("fixed", CONFIDENCE), ("spent", look_confidence(CONFIDENCE, look))):
+            open_ = first[rule] == 0
+            if open_.any():
+                first[rule][open_] = quality_sides(
+                    blue_total[open_] / look, green_total[open_] / look, -MARGIN, confidence=confidence
+                )
+        if look == 1:
+            once = first["fixed"].copy()
+    return {
+        rule: Watched(promoted=float(np.mean(sides > 0)), blocked=float(np.mean(sides < 0)))
+        for rule, sides in (("one look", once), *first.items())
+    }
+
+
+def rounds_table(rng: np.random.Generator, runs: int, rounds: int = 8) -> None:
+    print(f"Quality gate on a sampled suite accumulated over {rounds} rounds, simulated: {runs} rollouts per cell,")
+    print(f"margin {MARGIN}. Each round both colors answer every case `repeats` more times (0/1 scores); the gate")
+    print("reads the per-case means over all rounds so far, every round, and the rollout ends at its first pass")
+    print("(promoted) or fail (rolled back): every round counts as after the soak. 'Fixed': the plan's 95% at every")
+    print("round; 'spent': the level of stats.look_confidence for the round (look 1 as fixed).\n")
+    print(
+        "| cases | blue | repeats a round | idiosyncrasy | noise | worse: promoted, round 1 only | fixed, every round "
+        "| spent, every round | equal: failed, fixed / spent | equal: passed by the last round, fixed / spent |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    worst = {"one look": 0.0, "fixed": 0.0, "spent": 0.0}
+    worst_block = {"fixed": 0.0, "spent": 0.0}
+    for cases in (50, 200, 1000):
+        for blue in (0.5, 0.9):
+            for repeats in (1, 3):
+                for idiosyncrasy, noise in ((0.1, 0.2), (0.1, 0.5), (0.5, 0.5), (0.1, 2.0)):
+                    suite = Suite(cases=cases, blue=blue, green=blue - MARGIN, idiosyncrasy=idiosyncrasy, noise=noise)
+                    worse = watched(rng, suite, runs=runs, repeats=repeats, rounds=rounds)
+                    equal = watched(rng, replace(suite, green=blue), runs=runs, repeats=repeats, rounds=rounds)
+                    for rule, seen in worse.items():
+                        worst[rule] = max(worst[rule], seen.promoted)
+                    for rule in worst_block:
+                        worst_block[rule] = max(worst_block[rule], equal[rule].blocked)
+                    print(
+                        f"| {cases:,} | {blue} | {repeats} | {idiosyncrasy} | {noise} "
+                        f"| {percent(worse['one look'].promoted)} | {percent(worse['fixed'].promoted)} "
+                        f"| {percent(worse['spent'].promoted)} "
+                        f"| {percent(equal['fixed'].blocked)} / {percent(equal['spent'].blocked)} "
+                        f"| {percent(equal['fixed'].promoted)} / {percent(equal['spent'].promoted)} |",
+                        flush=True,
+                    )
+    print(
+        f"\nWorst false promotion: round 1 only {percent(worst['one look'])}, fixed every round "
+        f"{percent(worst['fixed'])}, spent {percent(worst['spent'])}; worst false block: fixed "
+        f"{percent(worst_block['fixed'])}, spent {percent(worst_block['spent'])}"
+    )
 
 
 # Safety: repeats as one observation per case, and the bar --------------------------------------------------------
@@ -459,7 +555,7 @@ def unequal_table(rng: np.random.Generator, draws: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=("binary", "graded", "safety", "feedback", "unequal", "all"))
+    parser.add_argument("part", choices=("binary", "graded", "rounds", "safety", "feedback", "unequal", "all"))
     parser.add_argument("--runs", type=int, default=1000, help="simulated suites (graded, safety) per cell")
     parser.add_argument("--rollouts", type=int, default=500, help="simulated rollouts (feedback) per cell")
     parser.add_argument("--seed", type=int, default=1)
@@ -468,6 +564,7 @@ def main() -> None:
     parts: dict[str, Callable[[], None]] = {
         "binary": binary_table,
         "graded": lambda: graded_table(rng, args.runs),
+        "rounds": lambda: rounds_table(rng, args.runs),
         "safety": lambda: safety_table(rng, args.runs),
         "feedback": lambda: feedback_table(rng, args.rollouts),
         "unequal": lambda: unequal_table(rng, 20_000),

@@ -1,0 +1,21 @@
+"""The benchmark's accumulated-rounds cell, small enough for the unit tests: the spent level keeps its promise."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks.gate_decision import MARGIN, Suite, Watched, watched
+
+
+def test_reading_a_sampled_suite_every_round_at_the_spent_level_keeps_false_promotion_within_5_percent() -> None:
+    def cell(seed: int, green: float) -> dict[str, Watched]:
+        suite = Suite(cases=200, blue=0.5, green=green, idiosyncrasy=0.1, noise=0.5)
+        return watched(np.random.default_rng(seed), suite, runs=400, repeats=1, rounds=8)
+
+    worse = cell(5, 0.5 - MARGIN)
+    assert worse["one look"].promoted <= worse["spent"].promoted <= worse["fixed"].promoted
+    assert worse["spent"].promoted <= 0.05
+    equal = cell(6, 0.5)
+    # Spending is paid for in power: an equal green passes later, or not within the rounds watched.
+    assert 0 < equal["spent"].promoted < equal["fixed"].promoted
+    assert equal["spent"].blocked <= equal["fixed"].blocked <= 0.025
