@@ -23,6 +23,7 @@ Below `min_requests` per color every live gate is inconclusive, never a pass.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -123,15 +124,18 @@ def _window_start(details: Mapping[str, Any]) -> datetime | None:
 
 def histogram_of(values: Sequence[float]) -> Histogram:
     """Exact values as a histogram with a bucket at each distinct value."""
-    ordered = sorted(values)
+    return histogram_of_counts(Counter(values))
+
+
+def histogram_of_counts(counts: Mapping[float, int]) -> Histogram:
+    """Exact values, given as how often each occurs, as a histogram with a bucket at each of them."""
     buckets: list[tuple[float, float]] = []
-    for i, value in enumerate(ordered, start=1):
-        if buckets and buckets[-1][0] == value:
-            buckets[-1] = (value, float(i))
-        else:
-            buckets.append((value, float(i)))
-    buckets.append((math.inf, float(len(ordered))))
-    return Histogram(buckets=tuple(buckets), count=float(len(ordered)), sum=math.fsum(ordered))
+    total = 0
+    for value in sorted(counts):
+        total += counts[value]
+        buckets.append((value, float(total)))
+    buckets.append((math.inf, float(total)))
+    return Histogram(buckets=tuple(buckets), count=float(total), sum=math.fsum(v * n for v, n in counts.items()))
 
 
 def quantile_sequence(histogram: Histogram, q: float, *, confidence: float) -> Interval:

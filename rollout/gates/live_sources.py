@@ -5,6 +5,8 @@ the measures it would have given come from the next source, or leave the gate in
 
 - nginx: the access log the rendered config writes (rollout/access_log.py's format), the lines whose request
   finished inside the window; only POSTs count (the router's probes list models with GETs). A 5xx is an error.
+  The log's rotated siblings (log.1, log.2.gz, ... as logrotate leaves them) are read too, newest first, until
+  one reaches back to the window's start.
 - vllm: each color's /metrics. Its counters run from the server's start, so the first scrape of a stage is
   kept in the state folder and later rounds count from it; a server restarted since counts from its restart.
 - prometheus: one instant query per measure and color, with `$window` (the window in seconds, e.g.
@@ -14,13 +16,19 @@ the measures it would have given come from the next source, or leave the gate in
 
 from __future__ import annotations
 
+import gzip
+import io
+import itertools
 import json
 import math
-from collections.abc import Mapping
+import os
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import httpx
 
@@ -28,7 +36,7 @@ from rollout.access_log import parse_access_line
 from rollout.atomic import write_atomic
 from rollout.errors import ExternalError
 from rollout.gates.feedback_sources import describe, get_json
-from rollout.gates.live import ColorTraffic, LiveTraffic, Reading, histogram_of
+from rollout.gates.live import ColorTraffic, LiveTraffic, Reading, histogram_of_counts
 from rollout.plan import COLORS, Color, LiveGate, LiveSource, Plan
 from rollout.retry import GaveUp
 from rollout.serving.health import read_metrics
@@ -62,32 +70,81 @@ def _nginx(source: LiveSource, start: datetime, end: datetime) -> Reading:
     assert source.log is not None
     name = f"nginx {source.log.name}"
     begin, finish = start.timestamp(), end.timestamp()
-    times: dict[str, list[float]] = {color: [] for color in COLORS}
+    # How many requests took each time: nginx's $request_time has millisecond steps, so this stays small however
+    # many requests the window holds.
+    times: dict[str, Counter[float]] = {color: Counter() for color in COLORS}
     errors: dict[str, int] = dict.fromkeys(COLORS, 0)
     unreadable = 0
+    read: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    path = source.log
     try:
-        with source.log.open(encoding="utf-8", errors="replace") as log:
-            for line in log:
-                record = parse_access_line(line)
-                if record is None:
-                    unreadable += 1
-                    continue
-                if record.method != "POST" or record.color not in times or not begin <= record.at <= finish:
-                    continue
-                times[record.color].append(record.seconds)
-                errors[record.color] += record.status >= ERROR_STATUS
+        for path in _log_files(source.log):
+            with _log_lines(path) as (identity, lines):
+                if identity in seen:
+                    continue  # rotated while being read: the file already read under its newer name
+                seen.add(identity)
+                read.append(path.name)
+                earliest = math.inf
+                for line in lines:
+                    record = parse_access_line(line)
+                    if record is None:
+                        unreadable += 1
+                        continue
+                    earliest = min(earliest, record.at)
+                    if record.method != "POST" or record.color not in times or not begin <= record.at <= finish:
+                        continue
+                    times[record.color][record.seconds] += 1
+                    errors[record.color] += record.status >= ERROR_STATUS
+            if earliest <= begin:
+                break  # the older files hold only lines from before the window
     except OSError as exc:
-        return Reading(source=name, unavailable=f"cannot read {source.log}: {exc.strerror or exc}")
+        return Reading(source=name, unavailable=f"cannot read {path}: {exc.strerror or exc}")
+    except EOFError as exc:  # a compressed file cut short
+        return Reading(source=name, unavailable=f"cannot read {path}: {exc}")
+    if not read:
+        return Reading(source=name, unavailable=f"cannot read {source.log}: no such file")
     traffic = {
         color: ColorTraffic(
-            requests=len(times[color]),
+            requests=sum(times[color].values()),
             errors=errors[color],
-            e2e=histogram_of(times[color]) if times[color] else None,
+            e2e=histogram_of_counts(times[color]) if times[color] else None,
         )
         for color in COLORS
     }
-    note = f"{unreadable} lines not in the rendered format were skipped" if unreadable else None
-    return Reading(source=name, traffic=traffic, note=note)
+    notes = [f"read {', '.join(read)}"] if len(read) > 1 else []
+    if unreadable:
+        notes.append(f"{unreadable} lines not in the rendered format were skipped")
+    return Reading(source=name, traffic=traffic, note="; ".join(notes) or None)
+
+
+@contextmanager
+def _log_lines(path: Path) -> Iterator[tuple[tuple[int, int], TextIO]]:
+    """The file's identity (device and inode) and its lines, decompressed if its name ends in .gz."""
+    with path.open("rb") as raw:
+        status = os.fstat(raw.fileno())
+        identity = (status.st_dev, status.st_ino)
+        if path.suffix == ".gz":
+            with gzip.open(raw, "rt", encoding="utf-8", errors="replace") as unpacked:
+                yield identity, unpacked
+        else:
+            with io.TextIOWrapper(raw, encoding="utf-8", errors="replace") as lines:
+                yield identity, lines
+
+
+def _log_files(log: Path) -> Iterator[Path]:
+    """The log, then its rotated siblings newest first, as logrotate names them: log.1, log.2.gz, ...
+
+    A plain file comes before a compressed one of the same number: logrotate removes it once it has compressed it.
+    """
+    if log.exists():
+        yield log
+    for number in itertools.count(1):
+        plain = log.with_name(f"{log.name}.{number}")
+        found = next((p for p in (plain, plain.with_name(f"{plain.name}.gz")) if p.exists()), None)
+        if found is None:
+            return
+        yield found
 
 
 def _vllm(

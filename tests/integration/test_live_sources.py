@@ -3,10 +3,15 @@ and a stub answering Prometheus's documented /api/v1/query JSON (no Prometheus s
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
+import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,10 +27,9 @@ import pytest
 from rollout.gates.live import live_gates
 from rollout.gates.live_sources import read_live
 from rollout.plan import LiveErrors, LiveGate, LiveSource, Plan, load_plan
-from rollout.routers import render_config
 from rollout.routers.nginx import ACCESS_LOG, COLOR_HEADER
-from tests.support.net import free_port
-from tests.support.routers import running_nginx, stage_state, write_plan
+from tests.support.net import wait_until
+from tests.support.routers import NGINX, nginx_plan, running_nginx, stage_state, write_plan
 from tests.support.vllm_stub import TOKENS, vllm_stub
 
 REQUESTS = 400
@@ -45,17 +49,8 @@ def send(url: str, count: int) -> Counter[tuple[str, int]]:
 @pytest.mark.nginx
 def test_nginx_log_and_vllm_metrics_count_what_the_load_sent(tmp_path: Path) -> None:
     with vllm_stub("stub-blue") as blue, vllm_stub("stub-green", fail_every=20) as green:
-        path = write_plan(
-            tmp_path,
-            kind="nginx",
-            config="nginx/nginx.conf",
-            url=f"http://127.0.0.1:{free_port()}",
-            blue_port=blue.port,
-            green_port=green.port,
-        )
-        plan = replace(load_plan(path), state_dir=tmp_path / "state")
-        plan.router.config.parent.mkdir()
-        plan.router.config.write_text(render_config(plan, stage_state(25)))
+        plan = nginx_plan(tmp_path, blue_port=blue.port, green_port=green.port, state=stage_state(25))
+        plan = replace(plan, state_dir=tmp_path / "state")
         assert plan.router.url is not None
         config = LiveGate(
             sources=(LiveSource(kind="nginx", log=plan.router.config.parent / ACCESS_LOG), LiveSource(kind="vllm")),
@@ -89,6 +84,78 @@ def test_nginx_log_and_vllm_metrics_count_what_the_load_sent(tmp_path: Path) -> 
     assert gate.details["measured_by"]["requests"] == "nginx access.log"
     ceiling = next(c for c in gate.details["checks"] if c["check"] == "error ceiling")
     assert ceiling["estimate"] == errors["green"] / by_color["green"]
+
+
+def rotate(log: Path, config: Path) -> None:
+    """What Debian's logrotate does with delaycompress: log.1 -> log.2.gz, log -> log.1, then nginx reopens."""
+    time.sleep(0.2)  # nginx writes the log line after the response
+    older = log.with_name(f"{log.name}.1")
+    if older.exists():
+        with older.open("rb") as plain, gzip.open(log.with_name(f"{log.name}.2.gz"), "wb") as packed:
+            shutil.copyfileobj(plain, packed)
+        older.unlink()
+    log.rename(older)
+    subprocess.run([NGINX, "-p", f"{config.parent}/", "-c", str(config), "-s", "reopen"], check=True, timeout=10)
+    wait_until(log.exists, timeout=10, what="nginx reopening its access log")
+
+
+@pytest.fixture
+def reachable() -> Iterator[Path]:
+    """A folder nginx's workers can reach: on `nginx -s reopen` each reopens the log itself, as its unprivileged
+    user when nginx runs as root, and pytest's own folders are private to their owner."""
+    folder = Path(tempfile.mkdtemp(prefix="rollout-rotation-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder)
+
+
+@pytest.mark.nginx
+def test_the_nginx_source_reads_the_rotated_logs_as_far_back_as_the_window(reachable: Path) -> None:
+    with vllm_stub("stub-blue") as blue, vllm_stub("stub-green", fail_every=20) as green:
+        plan = nginx_plan(reachable, blue_port=blue.port, green_port=green.port, state=stage_state(25))
+        assert plan.router.url is not None
+        log = plan.router.config.parent / ACCESS_LOG
+        config = LiveGate(sources=(LiveSource(kind="nginx", log=log),), min_requests=10)
+        # Older than any window here, and never to be opened: reading stops at the file that reaches the start.
+        kept = datetime.now(timezone.utc) - timedelta(hours=1)
+        with gzip.open(log.with_name(f"{ACCESS_LOG}.3.gz"), "wt") as older:
+            older.write(f"rollout1\t{kept.timestamp():.3f}\tgreen\t500\t0.001\t0.001\t10\tPOST\t/v1/chat\n")
+        log.with_name(f"{ACCESS_LOG}.4.gz").write_bytes(b"not gzip: opening this fails the reading")
+
+        first = datetime.now(timezone.utc) - timedelta(seconds=1)
+        with running_nginx(plan.router.config, plan.router.url):
+            before = send(plan.router.url, REQUESTS // 4)
+            rotate(log, plan.router.config)
+            time.sleep(0.05)
+            second = datetime.now(timezone.utc)
+            during = send(plan.router.url, REQUESTS // 4)
+            rotate(log, plan.router.config)
+            during += send(plan.router.url, REQUESTS // 4)
+            time.sleep(0.2)
+            end = datetime.now(timezone.utc)
+            whole = read_live(plan, config, start=first, end=end, env={})
+            later = read_live(plan, config, start=second, end=end, env={})
+
+    assert sorted(p.name for p in log.parent.glob(f"{ACCESS_LOG}*")) == [
+        ACCESS_LOG,
+        *(f"{ACCESS_LOG}.{n}" for n in ("1", "2.gz", "3.gz", "4.gz")),
+    ]
+    for live, sent in ((whole, before + during), (later, during)):
+        (reading,) = live.readings
+        assert reading.unavailable is None, reading.unavailable
+        assert {c: reading.traffic[c].requests for c in ("blue", "green")} == {
+            c: sum(n for (color, _), n in sent.items() if color == c) for c in ("blue", "green")
+        }
+        assert {c: reading.traffic[c].errors for c in ("blue", "green")} == {
+            c: sum(n for (color, status), n in sent.items() if color == c and status >= 500) for c in ("blue", "green")
+        }
+    assert whole.readings[0].note == "read access.log, access.log.1, access.log.2.gz, access.log.3.gz"
+    assert later.readings[0].note == "read access.log, access.log.1, access.log.2.gz"
+    assert green.served.failed >= 3
+    served = (s.served.answered + s.served.failed for s in (blue, green))
+    assert sum(before.values()) + sum(during.values()) == sum(served)
 
 
 @contextmanager
@@ -174,3 +241,34 @@ def test_a_prometheus_error_leaves_the_measures_unread_and_says_why(tmp_path: Pa
     assert reading.unavailable is not None and "HTTP 400" in reading.unavailable
     (gate,) = live_gates(live, LiveGate(sources=(source,)))
     assert gate.outcome == "inconclusive" and "no source counted the requests" in gate.reason
+
+
+def test_a_long_rotated_log_is_read_in_memory_that_does_not_grow_with_it(tmp_path: Path) -> None:
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    log = tmp_path / ACCESS_LOG
+    plan = prometheus_plan(tmp_path)
+    config = LiveGate(sources=(LiveSource(kind="nginx", log=log),))
+
+    def peak(lines: int) -> int:
+        at = start.timestamp() + 1
+        for name in (f"{ACCESS_LOG}.2.gz", f"{ACCESS_LOG}.1", ACCESS_LOG):
+            text = "".join(
+                f"rollout1\t{at + i / 1000:.3f}\t{color}\t{status}\t{i % 900 / 1000:.3f}\t0\t9\tPOST\t/\n"
+                for i in range(lines // 3)
+                for color, status in [("green", 500) if i % 4 == 0 else ("blue", 200)]
+            ).encode()
+            log.with_name(name).write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+            at += lines / 3000
+        tracemalloc.start()
+        try:
+            live = read_live(plan, config, start=start, end=start + timedelta(days=1), env={})
+            _, high = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        (reading,) = live.readings
+        assert reading.traffic["green"].requests == reading.traffic["green"].errors == 3 * len(range(0, lines // 3, 4))
+        assert reading.traffic["blue"].requests == lines - reading.traffic["green"].requests
+        return high
+
+    small, large = peak(15_000), peak(90_000)
+    assert large < small * 2, (small, large)

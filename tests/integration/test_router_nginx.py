@@ -18,7 +18,7 @@ from rollout.routers.apply import apply_traffic
 from rollout.routers.nginx import REVISION_HEADER
 from rollout.traffic import TrafficState
 from tests.support.net import free_port
-from tests.support.routers import NGINX, Stub, running_nginx, steady_load, stub_model, write_plan
+from tests.support.routers import NGINX, Stub, nginx_plan, running_nginx, steady_load, stub_model, write_plan
 from tests.support.routers import stage_state as state
 
 pytestmark = pytest.mark.nginx
@@ -43,18 +43,7 @@ class Rig:
 def rig(tmp_path: Path) -> Iterator[Rig]:
     """nginx started on the initial config (all blue) by the test, as an operator would start it once."""
     with stub_model("stub-blue") as blue, stub_model("stub-green") as green:
-        plan = load_plan(
-            write_plan(
-                tmp_path,
-                kind="nginx",
-                config="nginx/nginx.conf",
-                url=f"http://127.0.0.1:{free_port()}",
-                blue_port=blue.port,
-                green_port=green.port,
-            )
-        )
-        plan.router.config.parent.mkdir()
-        plan.router.config.write_text(render_config(plan, TrafficState.initial("chat")))
+        plan = nginx_plan(tmp_path, blue_port=blue.port, green_port=green.port, state=TrafficState.initial("chat"))
         assert plan.router.url is not None
         with running_nginx(plan.router.config, plan.router.url):
             yield Rig(plan=plan, blue=blue, green=green)

@@ -20,8 +20,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from rollout.plan import Plan, load_plan
+from rollout.routers import render_config
 from rollout.traffic import TrafficState, Weights
-from tests.support.net import stop_group, wait_until
+from tests.support.net import free_port, stop_group, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -64,6 +66,18 @@ stages:
 gates: {{}}
 """)
     return path
+
+
+def nginx_plan(root: Path, *, blue_port: int, green_port: int, state: TrafficState) -> Plan:
+    """write_plan's plan routed by nginx at a free port, its config rendered for `state` in root/nginx/."""
+    url = f"http://127.0.0.1:{free_port()}"
+    path = write_plan(
+        root, kind="nginx", config="nginx/nginx.conf", url=url, blue_port=blue_port, green_port=green_port
+    )
+    plan = load_plan(path)
+    plan.router.config.parent.mkdir()
+    plan.router.config.write_text(render_config(plan, state))
+    return plan
 
 
 def stage_state(green: int) -> TrafficState:
