@@ -123,7 +123,8 @@ def _echo_stop(result: StopResult) -> None:
 def _echo_status(result: ServerStatus) -> None:
     click.echo(f"{result.color:<6} {result.name}  {result.state}  port {result.port}  supervisor {result.supervisor}")
     if result.pid is not None:
-        click.echo(f"       pid {result.pid}, up {_duration(result.uptime_seconds or 0)}, log {result.log}")
+        where = f"unit {result.unit}" if result.unit else f"log {result.log}"
+        click.echo(f"       pid {result.pid}, up {_duration(result.uptime_seconds or 0)}, {where}")
         served = ", ".join(result.served) or "nothing"
         click.echo(f"       serves {served}" + (f" (vLLM {result.version})" if result.version else ""))
         click.echo(

@@ -35,7 +35,7 @@ from rollout.serving.launch_records import (
     write_launch,
 )
 from rollout.serving.ports import port_holder, port_in_use
-from rollout.serving.spec import ServerSpec, server_spec
+from rollout.serving.spec import ServerSpec, free_unit, server_spec
 from rollout.serving.supervisors import LOG_TAIL_LINES, STOP_GRACE, SUPERVISORS, StopHow
 from rollout.traffic import Weights, load_traffic
 
@@ -63,6 +63,8 @@ class ServerStatus:
     matches_plan: bool | None = None
     differences: tuple[str, ...] = ()
     log: Path | None = None
+    unit: str | None = None
+    """The systemd unit or docker container the running server was started as (after a promotion, green's)."""
     notes: tuple[str, ...] = ()
 
 
@@ -93,8 +95,9 @@ class _Seen:
 def status(
     plan: Plan, color: Color, *, env: Mapping[str, str] | None = None, client: httpx.Client | None = None
 ) -> ServerStatus:
-    spec = server_spec(plan, color, os.environ if env is None else env)
-    _follow_promotion(plan, spec)
+    env = os.environ if env is None else env
+    spec = server_spec(plan, color, env)
+    _follow_promotion(plan, env)
     with _client(client) as http:
         return _status(spec, _look(spec), http)
 
@@ -121,7 +124,7 @@ def start(
     began = time.monotonic()
     deadline = began + timeout
     with _client(client) as http, _start_lock(spec, deadline, say):
-        _follow_promotion(plan, spec)
+        _follow_promotion(plan, env)
         seen = _look(spec)
         if seen.launch is not None:
             current = _status(spec, seen, http)
@@ -141,7 +144,9 @@ def start(
         _wait_for_other(plan, spec, env, http, deadline, say)
         _check_port(spec)
         say(f"starting {color} ({spec.version.name}) on port {spec.version.port}")
-        launch = SUPERVISORS[spec.version.supervisor].launch(spec, env)
+        held = read_recorded(spec.state_dir, spec.service, _other(color))
+        unit = free_unit(spec.service, color, held.unit if held else None)
+        launch = SUPERVISORS[spec.version.supervisor].launch(spec, env, unit=unit)
         write_launch(spec, launch)
         _wait_ready(spec, launch, http, deadline, timeout, ours=True)
         started = _status(spec, _look(spec), http)
@@ -162,10 +167,11 @@ def stop(
     env: Mapping[str, str] | None = None,
 ) -> StopResult:
     """Drain, terminate, then kill `color`; refuse while it carries traffic unless `force`."""
-    spec = server_spec(plan, color, os.environ if env is None else env)
+    env = os.environ if env is None else env
+    spec = server_spec(plan, color, env)
     if not force:
         _refuse_live(plan, color)
-    _follow_promotion(plan, spec)
+    _follow_promotion(plan, env)
     seen = _look(spec)
     if seen.launch is None:
         return StopResult(color=color, action="not-running", notes=seen.notes)
@@ -205,17 +211,24 @@ def traffic_share(weights: Weights, color: Color) -> int:
     return weights.blue if color == "blue" else weights.green
 
 
-def _follow_promotion(plan: Plan, spec: ServerSpec) -> None:
+def _follow_promotion(plan: Plan, env: Mapping[str, str]) -> None:
     """After a decommission the plan names the old green as blue: its record becomes blue's, so blue is
-    found running where green was, and green's name is free for the next version."""
-    if spec.color != "blue" or read_launch(spec) is not None:
+    found running where green was, still under the unit or container it was started as, and green is
+    free for the next version (which starts under another name while that one is held). Whichever color
+    is asked about: the server green's record holds is blue's now, and `stop green` must not touch it."""
+    blue = server_spec(plan, "blue", env)
+    if read_launch(blue) is not None:
         return
-    promoted = read_recorded(spec.state_dir, "green")
-    if promoted is None or promoted.supervisor != "process" or identity_differences(promoted, plan.blue):
+    promoted = read_recorded(blue.state_dir, blue.service, "green")
+    if promoted is None or identity_differences(promoted, plan.blue):
         return
     if plan.green is not None and not identity_differences(promoted, plan.green):
         return
-    move_launch(spec.state_dir, "green", "blue")
+    move_launch(blue.state_dir, promoted, "green", "blue")
+
+
+def _other(color: Color) -> Color:
+    return "green" if color == "blue" else "blue"
 
 
 def _look(spec: ServerSpec) -> _Seen:
@@ -265,6 +278,7 @@ def _status(spec: ServerSpec, seen: _Seen, http: httpx.Client) -> ServerStatus:
         base,
         state=_state(health, version.name),
         pid=launch.pid,
+        unit=launch.unit,
         started_at=launch.started_at,
         uptime_seconds=(now - launch.started_at).total_seconds(),
         served=health.models,
@@ -299,7 +313,7 @@ def _preflight(plan: Plan, spec: ServerSpec) -> None:
 def _wait_for_other(
     plan: Plan, spec: ServerSpec, env: Mapping[str, str], http: httpx.Client, deadline: float, say: Narrate
 ) -> None:
-    other: Color = "green" if spec.color == "blue" else "blue"
+    other = _other(spec.color)
     if other == "green" and plan.green is None:
         return
     other_spec = server_spec(plan, other, env)
@@ -342,12 +356,12 @@ def _wait_ready(
     while time.monotonic() < deadline:
         if supervisor.liveness(spec, launch) != "running":
             forget_launch(spec)
-            raise ExternalError(f"{spec.color} exited while starting.{_log_tail(spec)}")
+            raise ExternalError(f"{spec.color} exited while starting.{_log_tail(spec, launch)}")
         health = probe(spec.version.url, client=http, headers=spec.headers)
         if health.serves(spec.version.name):
             return
         time.sleep(POLL)
-    tail = _log_tail(spec)
+    tail = _log_tail(spec, launch)
     if ours:
         supervisor.stop(spec, launch, drain=0, grace=STOP_GRACE)
         forget_launch(spec)
@@ -365,8 +379,8 @@ def _describe(health: Health, spec: ServerSpec) -> str:
     return f"/v1/models lists {', '.join(health.models) or 'nothing'}, not {spec.version.name!r}"
 
 
-def _log_tail(spec: ServerSpec) -> str:
-    lines = SUPERVISORS[spec.version.supervisor].log_tail(spec, LOG_TAIL_LINES)
+def _log_tail(spec: ServerSpec, launch: Launch) -> str:
+    lines = SUPERVISORS[launch.supervisor].log_tail(spec, launch, LOG_TAIL_LINES)
     if not lines:
         return " The server wrote no log."
     return f" Last {len(lines)} lines of its log ({spec.log_file}):\n" + "\n".join(

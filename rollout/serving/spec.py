@@ -38,11 +38,6 @@ class ServerSpec:
         return text.replace(self.api_key, HIDDEN) if self.api_key else text
 
     @property
-    def unit(self) -> str:
-        """The name systemd and docker know this server by."""
-        return f"rollout-{self.service}-{self.color}"
-
-    @property
     def pid_file(self) -> Path:
         return color_file(self.state_dir, self.color, ".pid")
 
@@ -62,6 +57,18 @@ class ServerSpec:
 def color_file(state_dir: Path, color: Color, suffix: str) -> Path:
     """Where a color's pid file (.pid), launch record (.json) or log (.log) lives in the state dir."""
     return state_dir / f"{color}{suffix}"
+
+
+def unit_names(service: str, color: Color) -> tuple[str, str]:
+    """The names systemd and docker may start a color's server under: its own, and the one it takes while the
+    other color's server holds that (a promoted green runs on as blue under the name it was started with)."""
+    own = f"rollout-{service}-{color}"
+    return own, f"{own}-2"
+
+
+def free_unit(service: str, color: Color, held: str | None) -> str:
+    """The name to start `color` under, given the name the other color's server is known by."""
+    return next(name for name in unit_names(service, color) if name != held)
 
 
 def server_spec(plan: Plan, color: Color, env: Mapping[str, str]) -> ServerSpec:

@@ -64,7 +64,9 @@ def test_start_is_idempotent_and_stop_leaves_nothing(plan: Plan) -> None:
 def test_green_waits_for_a_blue_that_is_still_starting(plan: Plan) -> None:
     slow = dataclasses.replace(plan, blue=dataclasses.replace(plan.blue, command=stub_command("--delay", "2")))
     spec = server_spec(slow, "blue", os.environ)
-    write_launch(spec, process.launch(spec, os.environ))  # as if a start was interrupted mid-way
+    write_launch(
+        spec, process.launch(spec, os.environ, unit="rollout-chat-blue")
+    )  # as if a start was interrupted mid-way
     said: list[str] = []
     result = start(slow, "green", timeout=TIMEOUT, progress=said.append)
     assert result.status.state == "healthy"

@@ -22,17 +22,19 @@ __all__ = ["LOG_TAIL_LINES", "STOP_GRACE", "SUPERVISORS", "StopHow", "Supervisor
 class Supervisor(Protocol):
     """One module per kind implements this; as per PEP 544, `self` is ignored when a module is the implementation."""
 
-    def launch(self, spec: ServerSpec, env: Mapping[str, str]) -> Launch:
-        """Start the server detached, so it outlives this command and the job that ran it."""
+    def launch(self, spec: ServerSpec, env: Mapping[str, str], *, unit: str) -> Launch:
+        """Start the server detached, so it outlives this command and the job that ran it; systemd and docker
+        name it `unit`, and record that name."""
 
     def liveness(self, spec: ServerSpec, launch: Launch) -> Liveness:
-        """Whether the recorded server still runs, has gone, or its pid now belongs to someone else."""
+        """Whether the recorded server (by its pid, unit or container as recorded) still runs, has gone, or its pid
+        now belongs to someone else."""
 
     def stop(self, spec: ServerSpec, launch: Launch, *, drain: float, grace: float) -> StopHow:
         """Let in-flight requests finish for up to `drain` seconds, then terminate, then kill after `grace`."""
 
-    def log_tail(self, spec: ServerSpec, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
-        """The last lines the server wrote."""
+    def log_tail(self, spec: ServerSpec, launch: Launch, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
+        """The last lines the recorded server wrote."""
 
 
 SUPERVISORS: Final[dict[SupervisorKind, Supervisor]] = {

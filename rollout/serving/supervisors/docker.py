@@ -18,14 +18,16 @@ from rollout.serving.environment import passed_names
 from rollout.serving.launch_records import Launch, new_launch
 from rollout.serving.procfs import Liveness
 from rollout.serving.spec import ServerSpec
-from rollout.serving.supervisors._shared import LOG_TAIL_LINES, STOP_GRACE, StopHow
+from rollout.serving.supervisors._shared import LOG_TAIL_LINES, STOP_GRACE, StopHow, recorded_unit
 from rollout.subprocesses import run_command
 
 HF_CACHE = "/root/.cache/huggingface"
 MODELS = "/models"
 
 
-def run_argv(spec: ServerSpec, *, env: Mapping[str, str], hf_cache: str, drain: float, grace: float) -> tuple[str, ...]:
+def run_argv(
+    spec: ServerSpec, *, unit: str, env: Mapping[str, str], hf_cache: str, drain: float, grace: float
+) -> tuple[str, ...]:
     """The allowlisted variables go by name (docker copies their values from its own environment, so none
     shows in a command line), then the plan's."""
     version = spec.version
@@ -37,7 +39,7 @@ def run_argv(spec: ServerSpec, *, env: Mapping[str, str], hf_cache: str, drain: 
         "docker",
         "run",
         "--detach",
-        f"--name={spec.unit}",
+        f"--name={unit}",
         "--gpus=all",
         "--ipc=host",
         f"--publish={version.host}:{version.port}:{version.port}",
@@ -52,21 +54,21 @@ def run_argv(spec: ServerSpec, *, env: Mapping[str, str], hf_cache: str, drain: 
     )
 
 
-def inspect_argv(spec: ServerSpec) -> tuple[str, ...]:
-    return ("docker", "inspect", "--format={{.State.Running}} {{.State.Pid}}", spec.unit)
+def inspect_argv(unit: str) -> tuple[str, ...]:
+    return ("docker", "inspect", "--format={{.State.Running}} {{.State.Pid}}", unit)
 
 
-def stop_argv(spec: ServerSpec, *, drain: float, grace: float) -> tuple[str, ...]:
-    return ("docker", "stop", f"--time={int(drain + grace)}", spec.unit)
+def stop_argv(unit: str, *, drain: float, grace: float) -> tuple[str, ...]:
+    return ("docker", "stop", f"--time={int(drain + grace)}", unit)
 
 
-def remove_argv(spec: ServerSpec) -> tuple[str, ...]:
+def remove_argv(unit: str) -> tuple[str, ...]:
     """Without --force, so a running container is never removed by accident."""
-    return ("docker", "rm", spec.unit)
+    return ("docker", "rm", unit)
 
 
-def logs_argv(spec: ServerSpec, *, lines: int) -> tuple[str, ...]:
-    return ("docker", "logs", f"--tail={lines}", spec.unit)
+def logs_argv(unit: str, *, lines: int) -> tuple[str, ...]:
+    return ("docker", "logs", f"--tail={lines}", unit)
 
 
 def parse_inspect(text: str) -> tuple[bool, int | None]:
@@ -74,25 +76,26 @@ def parse_inspect(text: str) -> tuple[bool, int | None]:
     return running == "true", (int(pid) or None) if pid.isdigit() else None
 
 
-def launch(spec: ServerSpec, env: Mapping[str, str]) -> Launch:
-    run_command(remove_argv(spec), check=False)  # an exited container of the same name blocks `docker run`
+def launch(spec: ServerSpec, env: Mapping[str, str], *, unit: str) -> Launch:
+    run_command(remove_argv(unit), check=False)  # an exited container of the same name blocks `docker run`
     hf_cache = env.get("HF_HOME") or f"{env.get('HOME', '/root')}/.cache/huggingface"
-    run_command(run_argv(spec, env=env, hf_cache=hf_cache, drain=spec.drain, grace=STOP_GRACE), env=env)
-    _, pid = parse_inspect(run_command(inspect_argv(spec)).stdout)
-    return new_launch(spec, "docker", pid)
+    run_command(run_argv(spec, unit=unit, env=env, hf_cache=hf_cache, drain=spec.drain, grace=STOP_GRACE), env=env)
+    _, pid = parse_inspect(run_command(inspect_argv(unit)).stdout)
+    return new_launch(spec, "docker", pid, unit=unit)
 
 
 def liveness(spec: ServerSpec, launch: Launch) -> Liveness:
-    result = run_command(inspect_argv(spec), check=False)
+    result = run_command(inspect_argv(recorded_unit(launch)), check=False)
     return "running" if result.returncode == 0 and parse_inspect(result.stdout)[0] else "gone"
 
 
 def stop(spec: ServerSpec, launch: Launch, *, drain: float, grace: float) -> StopHow:
-    run_command(stop_argv(spec, drain=drain, grace=grace))
-    run_command(remove_argv(spec), check=False)
+    unit = recorded_unit(launch)
+    run_command(stop_argv(unit, drain=drain, grace=grace))
+    run_command(remove_argv(unit), check=False)
     return "stopped"
 
 
-def log_tail(spec: ServerSpec, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
-    result = run_command(logs_argv(spec, lines=lines), check=False)
+def log_tail(spec: ServerSpec, launch: Launch, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
+    result = run_command(logs_argv(recorded_unit(launch), lines=lines), check=False)
     return tuple((result.stdout + result.stderr).splitlines())

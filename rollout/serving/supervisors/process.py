@@ -22,7 +22,8 @@ POLL = 0.1
 TAIL_BYTES = 256 * 1024
 
 
-def launch(spec: ServerSpec, env: Mapping[str, str]) -> Launch:
+def launch(spec: ServerSpec, env: Mapping[str, str], *, unit: str) -> Launch:
+    """`unit` is for the kinds whose servers are known by name; a process is known by its pid."""
     spec.state_dir.mkdir(parents=True, exist_ok=True)
     if spec.log_file.exists():
         spec.log_file.replace(spec.log_file.with_name(spec.log_file.name + ".1"))
@@ -66,7 +67,7 @@ def stop(spec: ServerSpec, launch: Launch, *, drain: float, grace: float) -> Sto
     return how
 
 
-def log_tail(spec: ServerSpec, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
+def log_tail(spec: ServerSpec, launch: Launch, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
     return tail(spec.log_file, lines)
 
 

@@ -45,15 +45,15 @@ def test_no_job_secret_reaches_any_supervisor(vllm_blue: ModelVersion, name: str
     spec = spec_for(vllm_blue, server_argv(vllm_blue))
     assert name not in server_env(CALLER, vllm_blue)
     for argv in (
-        systemd.run_argv(spec, env=CALLER, user=False, drain=30, grace=10),
-        docker.run_argv(spec, env=CALLER, hf_cache="/data/hf", drain=30, grace=10),
+        systemd.run_argv(spec, unit="rollout-chat-blue", env=CALLER, user=False, drain=30, grace=10),
+        docker.run_argv(spec, unit="rollout-chat-blue", env=CALLER, hf_cache="/data/hf", drain=30, grace=10),
     ):
         assert not any(name in word or SECRETS[name] in word for word in argv)
 
 
 def test_systemd_passes_the_allowlist_by_name_so_no_value_shows(vllm_blue: ModelVersion) -> None:
     version = dataclasses.replace(vllm_blue, supervisor="systemd", env={"CUDA_VISIBLE_DEVICES": "1"})
-    argv = systemd.run_argv(spec_for(version), env=CALLER, user=False, drain=30, grace=10)
+    argv = systemd.run_argv(spec_for(version), unit="rollout-chat-blue", env=CALLER, user=False, drain=30, grace=10)
     setenv = [word for word in argv if word.startswith("--setenv=")]
     assert setenv == [
         "--setenv=HF_HOME",
@@ -69,7 +69,9 @@ def test_systemd_passes_the_allowlist_by_name_so_no_value_shows(vllm_blue: Model
 
 def test_docker_passes_only_what_means_something_inside_the_container(vllm_blue: ModelVersion) -> None:
     version = dataclasses.replace(vllm_blue, supervisor="docker")
-    argv = docker.run_argv(spec_for(version), env=CALLER, hf_cache="/data/hf", drain=30, grace=10)
+    argv = docker.run_argv(
+        spec_for(version), unit="rollout-chat-blue", env=CALLER, hf_cache="/data/hf", drain=30, grace=10
+    )
     assert [word for word in argv if word.startswith("--env=")] == [
         "--env=CUDA_VISIBLE_DEVICES",
         "--env=HF_TOKEN",

@@ -14,9 +14,17 @@ import rollout.serving
 from rollout.cli import cli
 from rollout.errors import EXIT_FAILED, EXIT_INPUT
 from rollout.plan import ModelVersion, load_plan
-from rollout.serving.launch_records import Launch, forget_launch, read_launch, write_launch
+from rollout.serving.launch_records import (
+    Launch,
+    forget_launch,
+    launch_to_dict,
+    move_launch,
+    read_launch,
+    read_recorded,
+    write_launch,
+)
 from rollout.serving.lifecycle import differences, traffic_share
-from rollout.serving.spec import server_spec, state_dir
+from rollout.serving.spec import free_unit, server_spec, state_dir
 from rollout.traffic import Weights
 from tests.support.serving import set_traffic, stub_command, write_plan
 from tests.unit.serving.conftest import spec_for
@@ -57,6 +65,38 @@ def test_a_corrupt_record_counts_as_none(tmp_path: Path, vllm_blue: ModelVersion
     spec = dataclasses.replace(spec_for(vllm_blue), state_dir=tmp_path)
     spec.launch_file.write_text("{not json")
     assert read_launch(spec) is None
+
+
+def test_a_color_starts_under_its_own_name_unless_the_other_colors_server_holds_it() -> None:
+    assert free_unit("chat", "blue", None) == "rollout-chat-blue"
+    assert free_unit("chat", "green", "rollout-chat-blue") == "rollout-chat-green"
+    # a promoted green runs on as blue under its old name; the next green takes the other, and back again
+    assert free_unit("chat", "green", "rollout-chat-green") == "rollout-chat-green-2"
+    assert free_unit("chat", "green", "rollout-chat-green-2") == "rollout-chat-green"
+
+
+@pytest.mark.parametrize(
+    ("supervisor", "unit"), [("systemd", "rollout-chat-green"), ("docker", "rollout-chat-green"), ("process", None)]
+)
+def test_a_record_from_before_units_were_recorded_is_of_its_colors_unit(
+    tmp_path: Path, vllm_blue: ModelVersion, supervisor: str, unit: str | None
+) -> None:
+    older = {**launch_to_dict(launch_of(vllm_blue, ("vllm",))), "supervisor": supervisor}
+    del older["unit"]
+    (tmp_path / "green.json").write_text(json.dumps(older))
+    recorded = read_recorded(tmp_path, "chat", "green")
+    assert recorded is not None and recorded.unit == unit
+
+
+def test_a_moved_record_keeps_the_unit_it_was_started_as(tmp_path: Path, vllm_blue: ModelVersion) -> None:
+    older = {**launch_to_dict(launch_of(vllm_blue, ("vllm",))), "supervisor": "systemd"}
+    del older["unit"]
+    (tmp_path / "green.json").write_text(json.dumps(older))
+    recorded = read_recorded(tmp_path, "chat", "green")
+    assert recorded is not None
+    move_launch(tmp_path, recorded, "green", "blue")
+    moved = read_recorded(tmp_path, "chat", "blue")
+    assert moved is not None and moved.unit == "rollout-chat-green" and not (tmp_path / "green.json").exists()
 
 
 def test_a_matching_server_has_no_differences(vllm_blue: ModelVersion) -> None:

@@ -15,7 +15,7 @@ from tests.unit.serving.conftest import spec_for
 def test_systemd_run_starts_a_transient_unit_with_the_server_argv(vllm_blue: ModelVersion) -> None:
     version = dataclasses.replace(vllm_blue, supervisor="systemd", env={"HF_HOME": "/data/hf", "A": "1"})
     spec = spec_for(version, server_argv(version))
-    assert systemd.run_argv(spec, env={}, user=False, drain=30, grace=10) == (
+    assert systemd.run_argv(spec, unit="rollout-chat-blue", env={}, user=False, drain=30, grace=10) == (
         "systemd-run",
         "--unit=rollout-chat-blue",
         "--description=model-rollout chat blue (llama-3.1-8b)",
@@ -33,16 +33,24 @@ def test_systemd_run_starts_a_transient_unit_with_the_server_argv(vllm_blue: Mod
 
 def test_systemd_user_scope_applies_to_every_tool(vllm_blue: ModelVersion) -> None:
     spec = spec_for(vllm_blue)
-    assert systemd.run_argv(spec, env={}, user=True, drain=30, grace=10)[:2] == ("systemd-run", "--user")
-    assert systemd.stop_argv(spec, user=True) == ("systemctl", "--user", "stop", "rollout-chat-blue.service")
-    assert systemd.show_argv(spec, user=False) == (
+    assert systemd.run_argv(spec, unit="rollout-chat-blue", env={}, user=True, drain=30, grace=10)[:2] == (
+        "systemd-run",
+        "--user",
+    )
+    assert systemd.stop_argv("rollout-chat-blue", user=True) == (
+        "systemctl",
+        "--user",
+        "stop",
+        "rollout-chat-blue.service",
+    )
+    assert systemd.show_argv("rollout-chat-blue", user=False) == (
         "systemctl",
         "show",
         "rollout-chat-blue.service",
         "--property=ActiveState",
         "--property=MainPID",
     )
-    assert systemd.journal_argv(spec, user=True, lines=50) == (
+    assert systemd.journal_argv("rollout-chat-blue", user=True, lines=50) == (
         "journalctl",
         "--user",
         "--unit=rollout-chat-blue.service",
@@ -60,7 +68,9 @@ def test_docker_runs_the_vllm_image_with_gpus_on_the_plan_port(vllm_blue: ModelV
     version = dataclasses.replace(vllm_blue, supervisor="docker", env={"VLLM_LOGGING_LEVEL": "INFO"})
     spec = spec_for(version, server_argv(version))
     env = {"HF_TOKEN": "hf_x", "GITHUB_TOKEN": "ghs_x"}
-    assert docker.run_argv(spec, env=env, hf_cache="/home/runner/.cache/huggingface", drain=30, grace=10) == (
+    assert docker.run_argv(
+        spec, unit="rollout-chat-blue", env=env, hf_cache="/home/runner/.cache/huggingface", drain=30, grace=10
+    ) == (
         "docker",
         "run",
         "--detach",
@@ -91,7 +101,7 @@ def test_docker_runs_the_vllm_image_with_gpus_on_the_plan_port(vllm_blue: ModelV
 
 def test_docker_runs_the_plans_image(vllm_blue: ModelVersion) -> None:
     version = dataclasses.replace(vllm_blue, supervisor="docker", image="registry.local:5000/vllm/vllm-openai:v0.32.0")
-    argv = docker.run_argv(spec_for(version), env={}, hf_cache="/hf", drain=30, grace=10)
+    argv = docker.run_argv(spec_for(version), unit="rollout-chat-blue", env={}, hf_cache="/hf", drain=30, grace=10)
     assert argv[argv.index("registry.local:5000/vllm/vllm-openai:v0.32.0") + 1] == "meta-llama/Llama-3.1-8B-Instruct"
 
 
@@ -106,18 +116,22 @@ def test_docker_mounts_a_local_model_read_only_and_serves_its_path_inside(
     vllm_blue: ModelVersion, model: str, host_path: str, inside: str
 ) -> None:
     version = dataclasses.replace(vllm_blue, supervisor="docker", model=model)
-    argv = docker.run_argv(spec_for(version), env={}, hf_cache="/hf", drain=30, grace=10)
+    argv = docker.run_argv(spec_for(version), unit="rollout-chat-blue", env={}, hf_cache="/hf", drain=30, grace=10)
     assert f"--volume={host_path}:{inside}:ro" in argv
     assert argv[argv.index("vllm/vllm-openai:v0.33.0") + 1] == inside
     assert model not in argv
 
 
-def test_docker_stop_inspect_logs_and_remove(vllm_blue: ModelVersion) -> None:
-    spec = spec_for(vllm_blue)
-    assert docker.stop_argv(spec, drain=30, grace=10) == ("docker", "stop", "--time=40", "rollout-chat-blue")
-    assert docker.remove_argv(spec) == ("docker", "rm", "rollout-chat-blue")
-    assert docker.logs_argv(spec, lines=50) == ("docker", "logs", "--tail=50", "rollout-chat-blue")
-    assert docker.inspect_argv(spec) == (
+def test_docker_stop_inspect_logs_and_remove_address_the_container_by_the_name_given() -> None:
+    assert docker.stop_argv("rollout-chat-blue", drain=30, grace=10) == (
+        "docker",
+        "stop",
+        "--time=40",
+        "rollout-chat-blue",
+    )
+    assert docker.remove_argv("rollout-chat-blue") == ("docker", "rm", "rollout-chat-blue")
+    assert docker.logs_argv("rollout-chat-blue", lines=50) == ("docker", "logs", "--tail=50", "rollout-chat-blue")
+    assert docker.inspect_argv("rollout-chat-blue") == (
         "docker",
         "inspect",
         "--format={{.State.Running}} {{.State.Pid}}",
