@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Literal
 
+from rollout.gitops.proposal import evidence_branch
 from rollout.plan import COLORS, Color, Plan
 from rollout.stages import Decision
 from rollout.traffic import TrafficState
@@ -56,4 +57,5 @@ def status_outputs(plan: Plan, state: TrafficState, decision: Decision) -> dict[
         "phase": phase(plan, state),
         "green": plan.green.name if plan.green else "",
         "evals": json.dumps(eval_matrix(plan), separators=(",", ":")),
+        "evidence-branch": evidence_branch(plan.service),
     }

@@ -14,6 +14,7 @@ from rollout.actions.annotations import error_annotations
 from rollout.cli.apply_cmd import apply
 from rollout.cli.demo_cmd import demo
 from rollout.cli.eval_cmd import eval_cmd
+from rollout.cli.evidence_cmd import evidence
 from rollout.cli.gate_cmd import gate
 from rollout.cli.gitops_cmds import propose, rollback
 from rollout.cli.init_cmd import init
@@ -53,7 +54,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.meta["rollout.debug"] = debug
 
 
-for command in (init, validate, status, next_cmd, serve, eval_cmd, gate, propose, apply, rollback, demo):
+for command in (init, validate, status, next_cmd, serve, eval_cmd, evidence, gate, propose, apply, rollback, demo):
     cli.add_command(command)
 
 

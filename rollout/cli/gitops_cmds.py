@@ -11,11 +11,11 @@ import click
 from rollout.actions import in_actions
 from rollout.actions.annotations import annotation
 from rollout.actions.environment_files import append_summary, write_outputs
-from rollout.cli.options import echo_json, environ, json_option, open_plan, parse_now, plan_option
+from rollout.cli.options import echo_json, environ, forge_option, json_option, open_plan, parse_now, plan_option
 from rollout.cli.output import workflow_command
 from rollout.documents import read_text
 from rollout.errors import EXIT_OK
-from rollout.forge import FORGE_CHOICES, ForgeChoice, open_forge
+from rollout.forge import ForgeChoice, open_forge
 from rollout.gates.report import code, inline
 from rollout.gates.verdict import Verdict, load_verdict
 from rollout.gitops import commands
@@ -35,15 +35,7 @@ def shared_options(func: F) -> F:
                 type=click.Path(path_type=Path, dir_okay=False),
                 help="Gate report (Markdown, from `rollout gate --report`) for the pull request's body.",
             ),
-            click.option(
-                "--forge",
-                "forge_choice",
-                type=click.Choice(FORGE_CHOICES),
-                default="auto",
-                show_default=True,
-                help="github (GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL) or local (this git repository); "
-                "auto picks github in Actions.",
-            ),
+            forge_option,
             click.option("--dry-run", is_flag=True, help="Say what would change on the forge, and change nothing."),
             click.option("--now", "now_text", metavar="ISO8601", help="Decide as if it were this time (default: now)."),
             json_option,

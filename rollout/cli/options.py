@@ -16,6 +16,7 @@ import click
 from rollout.atomic import write_atomic
 from rollout.cli.output import echo_json_text
 from rollout.errors import ExternalError, InputError
+from rollout.forge import FORGE_CHOICES
 from rollout.plan import PLAN_FILE, Plan, load_plan
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,6 +31,18 @@ def plan_option(func: F) -> F:
         envvar="ROLLOUT_PLAN",
         show_default=True,
         help="The rollout plan.",
+    )(func)
+
+
+def forge_option(func: F) -> F:
+    return click.option(
+        "--forge",
+        "forge_choice",
+        type=click.Choice(FORGE_CHOICES),
+        default="auto",
+        show_default=True,
+        help="github (GITHUB_REPOSITORY, GITHUB_TOKEN, GITHUB_API_URL) or local (this git repository); "
+        "auto picks github in Actions.",
     )(func)
 
 

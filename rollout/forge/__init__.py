@@ -66,8 +66,9 @@ class Forge(Protocol):
     def read_file(self, path: str, ref: str) -> str | None:
         """The file's text at `ref`, or None if it does not exist there."""
 
-    def write_commit(self, parent: str, changes: Mapping[str, str | None], message: str) -> str:
-        """Create (but point no branch at) a commit on `parent` that writes or (None) deletes files."""
+    def write_commit(self, parent: str | None, changes: Mapping[str, str | None], message: str) -> str:
+        """Create (but point no branch at) a commit on `parent` that writes or (None) deletes files; with no
+        parent, a first commit that holds only the files written (a branch with a history of its own)."""
 
     def create_branch(self, branch: str, sha: str) -> bool:
         """Create a branch; False if it exists already. Creating is the lock between concurrent runs."""

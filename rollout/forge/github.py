@@ -109,23 +109,24 @@ class GithubForge:
             data = self._call(CONTENTS_READ, f"read {path}", self.api.git.get_blob, file_sha=data["sha"])
         return base64.b64decode(data["content"]).decode("utf-8")
 
-    def write_commit(self, parent: str, changes: Mapping[str, str | None], message: str) -> str:
+    def write_commit(self, parent: str | None, changes: Mapping[str, str | None], message: str) -> str:
         # Trees and commits are content-addressed: repeating one after a failure makes at most an unused object.
-        base = self._call(CONTENTS_READ, f"read commit {parent[:12]}", self.api.git.get_commit, commit_sha=parent)
+        base: dict[str, Any] = {}
+        if parent is not None:
+            made = self._call(CONTENTS_READ, f"read commit {parent[:12]}", self.api.git.get_commit, commit_sha=parent)
+            base["base_tree"] = made.tree.sha
         entries = [
             {"path": path, "mode": "100644", "type": "blob", **({"sha": None} if text is None else {"content": text})}
             for path, text in changes.items()
         ]
-        tree = self._call(
-            CONTENTS_WRITE, "create a tree", self.api.git.create_tree, tree=entries, base_tree=base.tree.sha
-        )
+        tree = self._call(CONTENTS_WRITE, "create a tree", self.api.git.create_tree, tree=entries, **base)
         made = self._call(
             CONTENTS_WRITE,
             "create a commit",
             self.api.git.create_commit,
             message=message,
             tree=tree.sha,
-            parents=[parent],
+            parents=[parent] if parent is not None else [],
         )
         return str(made.sha)
 

@@ -64,10 +64,10 @@ class LocalForge:
         result = git(self.root, "show", f"{ref}:{path}", check=False)
         return result.stdout if result.returncode == 0 else None
 
-    def write_commit(self, parent: str, changes: Mapping[str, str | None], message: str) -> str:
+    def write_commit(self, parent: str | None, changes: Mapping[str, str | None], message: str) -> str:
         with tempfile.TemporaryDirectory(prefix="rollout-index-") as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-            git(self.root, "read-tree", parent, env=env)
+            git(self.root, "read-tree", parent or "--empty", env=env)
             for path, text in changes.items():
                 if text is None:
                     git(self.root, "update-index", "--index-info", stdin=f"0 {'0' * 40}\t{path}\n", env=env)
@@ -75,7 +75,8 @@ class LocalForge:
                 blob = git(self.root, "hash-object", "-w", "--stdin", "--path", path, stdin=text).stdout.strip()
                 git(self.root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
             tree = git(self.root, "write-tree", env=env).stdout.strip()
-        return git(self.root, "commit-tree", tree, "-p", parent, stdin=message, env=self._commit_env()).stdout.strip()
+        parents = ["-p", parent] if parent else []
+        return git(self.root, "commit-tree", tree, *parents, stdin=message, env=self._commit_env()).stdout.strip()
 
     def create_branch(self, branch: str, sha: str) -> bool:
         result = git(self.root, "update-ref", f"refs/heads/{branch}", sha, "", check=False)

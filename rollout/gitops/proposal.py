@@ -64,6 +64,12 @@ def branch_prefix(service: str) -> str:
     return f"rollout/{_slug(service)}/"
 
 
+def evidence_branch(service: str) -> str:
+    """The branch that keeps the service's latest eval results per color and suite, for later watch rounds
+    to reuse (rollout/gitops/evidence.py); outside `branch_prefix`, so it is never taken for a proposal."""
+    return f"rollout-evidence/{_slug(service)}"
+
+
 def branch_name(plan: Plan, decision: Decision) -> str:
     return branch_prefix(plan.service) + _target(plan, decision)
 

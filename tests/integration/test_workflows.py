@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from rollout.evals.results import load_results
+from tests.support.fake_github import TOKEN, FakeGitHub
 from tests.support.openai_stub import openai_stub
 from tests.support.workflows import (
     ACTION,
@@ -376,8 +378,8 @@ def stub_plan(blue: str, green: str) -> str:
 version: 1
 service: chat
 models:
-  blue: {{name: chat-v1, model: org/chat-v1, port: {blue.rsplit(":", 1)[1]}}}
-  green: {{name: chat-v2, model: org/chat-v2, port: {green.rsplit(":", 1)[1]}}}
+  blue: {{name: chat-v1, model: org/chat-v1, revision: r1, port: {blue.rsplit(":", 1)[1]}}}
+  green: {{name: chat-v2, model: org/chat-v2, revision: r2, port: {green.rsplit(":", 1)[1]}}}
 router: {{kind: file, config: router.json}}
 stages:
   - {{name: early, weight: 25, soak: 1h}}
@@ -396,11 +398,16 @@ def substitute(text: str, values: dict[str, str]) -> str:
     return EXPRESSION.sub(value, text)
 
 
-def run_step(step: dict[str, object], workspace: Path, values: dict[str, str]) -> dict[str, str]:
-    """Run one workflow step as the runner would (a `run:` script, or this action), and return its outputs."""
+def run_step(
+    step: dict[str, object], workspace: Path, values: dict[str, str], github: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Run one workflow step as the runner would (a `run:` script, or this action), and return its outputs;
+    `github` is the environment that points the github forge at a (fake) GitHub."""
     outputs = workspace / f".output-{len(list(workspace.glob('.output-*')))}"
     outputs.write_text("")
     env = {"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(outputs)}
+    # the rollout under test, when it is not the one installed into the environment
+    env |= {key: os.environ[key] for key in ("PYTHONPATH",) if key in os.environ}
     env |= {key: substitute(str(v), values) for key, v in dict(step.get("env") or {}).items()}  # type: ignore[call-overload]
     if step.get("uses") in ACTION_USES:
         given = {key: substitute(str(v), values) for key, v in dict(step.get("with") or {}).items()}  # type: ignore[call-overload]
@@ -410,7 +417,8 @@ def run_step(step: dict[str, object], workspace: Path, values: dict[str, str]) -
             "ROLLOUT_ARGS": given.get("args", ""),
             "ROLLOUT_PLAN": given.get("plan", "rollout-plan.yaml"),
             "ROLLOUT_OK_EXIT_CODES": given.get("ok-exit-codes", "0"),
-            "GITHUB_TOKEN": "",
+            "GITHUB_TOKEN": given.get("github-token", ""),
+            **(github or {}),
         }
         script = action_step("run")
     else:
@@ -451,13 +459,23 @@ def test_watch_runs_status_then_evals_on_both_colors_then_gates_them(tmp_path: P
         "steps.rollout.outputs.bin-dir": str(BIN),
         "runner.temp": str(temp),
     }
-    with openai_stub() as blue, openai_stub() as green:
+    evidence_checkout = next(s for s in watch["eval"] if s.get("with", {}).get("path") == ".rollout-evidence")
+    assert evidence_checkout["with"]["ref"] == "${{ needs.plan.outputs.evidence-branch }}"
+    assert evidence_checkout["continue-on-error"] is True, "before the first save there is no evidence branch"
+    eval_step = next(s for s in watch["eval"] if "run" in s)
+    assert "--rollout-reuse .rollout-evidence" in eval_step["run"]
+    save_step = next(s for s in watch["propose"] if s.get("id") == "evidence")
+    assert watch["propose"].index(save_step) < next(
+        i for i, s in enumerate(watch["propose"]) if s.get("id") == "propose"
+    )
+    with openai_stub() as blue, openai_stub() as green, FakeGitHub(tmp_path) as github:
         (workspace / "rollout-plan.yaml").write_text(stub_plan(blue.url, green.url))
+        github.push("main", {"README.md": "the repository\n"}, "First commit")
         status = run_step(next(s for s in watch["plan"] if s.get("id") == "status"), workspace, base)
         assert status["phase"] == "rolling"
+        assert status["evidence-branch"] == "rollout-evidence/chat"
         matrix = json.loads(status["evals"])
         assert {(m["gate"], m["color"]) for m in matrix} == {("quality", "blue"), ("quality", "green")}
-        eval_step = next(s for s in watch["eval"] if "run" in s)
         for entry in matrix:
             run_step(eval_step, workspace, base | {f"matrix.{key}": value for key, value in entry.items()})
         assert blue.state.attempts and green.state.attempts, "each color answered its own eval job"
@@ -470,7 +488,28 @@ def test_watch_runs_status_then_evals_on_both_colors_then_gates_them(tmp_path: P
         assert sorted(p.name for p in (temp / "junit").glob("*.xml")) == ["quality-blue.xml", "quality-green.xml"]
         gate = run_step(next(s for s in watch["gate"] if s.get("id") == "gate"), workspace, base)
         decision = run_step(next(s for s in watch["gate"] if s.get("id") == "next"), workspace, base)
+        first = {color: load_results(temp / "eval-results" / color / "quality.json") for color in ("blue", "green")}
+        token = {"steps.app.outputs.token || steps.app-teams.outputs.token || secrets.token": TOKEN}
+        where = {key: value for key, value in github.env().items() if key != "GITHUB_TOKEN"}
+        saved = run_step(save_step, workspace, base | token, github=where)
+        assert (saved["status"], saved["branch"]) == ("created", "rollout-evidence/chat")
+
+        # The next round: actions/checkout of the evidence branch, then the same eval jobs, which ask nothing.
+        github.clone(workspace / ".rollout-evidence")
+        git(workspace / ".rollout-evidence", "checkout", "-q", "rollout-evidence/chat")
+        asked = (sum(blue.state.attempts.values()), sum(green.state.attempts.values()))
+        shutil.rmtree(temp / "eval-results")
+        for entry in matrix:
+            run_step(eval_step, workspace, base | {f"matrix.{key}": value for key, value in entry.items()})
+        assert (sum(blue.state.attempts.values()), sum(green.state.attempts.values())) == asked, "nothing was sent"
+        for color, results in first.items():
+            again = load_results(temp / "eval-results" / color / "quality.json")
+            assert again.reused_from is not None and again.reused_from.run_id == results.run_id
+            assert again.cases == results.cases
+        assert run_step(save_step, workspace, base | token, github=where)["status"] == "unchanged"
+        second = run_step(next(s for s in watch["gate"] if s.get("id") == "gate"), workspace, base)
     assert gate["exit-code"] == "3" and gate["verdict"] == "inconclusive", "three cases cannot decide"
+    assert (second["exit-code"], second["verdict"]) == ("3", "inconclusive")
     assert (decision["decision"], decision["exit-code"]) == ("hold", "3")
     verdict = json.loads((temp / "verdict" / "verdict.json").read_text())
     assert (verdict["baseline"]["model"], verdict["candidate"]["model"]) == ("chat-v1", "chat-v2")
