@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,6 +64,7 @@ def main() -> None:
     parser.add_argument("--scores", choices=("binary", "graded", "continuous"), default="binary")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.gate_process import time_gate
     from tests.unit.gates.builders import write_plan
 
     rng = random.Random(1)
@@ -84,28 +84,11 @@ def main() -> None:
             render_report(verdict)
             verdict_to_json(verdict)
             timings.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "rollout",
-                "gate",
-                "--plan",
-                str(root / "rollout-plan.yaml"),
-                "--baseline",
-                str(root / "blue.json"),
-                "--candidate",
-                str(root / "green.json"),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        process = time.perf_counter() - started
+        gate = time_gate(root)
     print(
         f"{args.cases} cases x {args.repeats} repeats, {args.scores} scores: evaluate + report "
         f"{min(timings):.3f} s (best of 3; {', '.join(f'{t:.3f}' for t in timings)}); "
-        f"whole `rollout gate` process {process:.2f} s (exit {done.returncode})"
+        f"whole `rollout gate` process {gate.wall:.2f} s (exit {gate.done.returncode})"
     )
     print("\n".join(f"  {g.gate}: {g.outcome}: {g.reason}" for g in verdict.gates))
 

@@ -15,11 +15,8 @@ import argparse
 import json
 import os
 import random
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 GATES = """\
@@ -54,6 +51,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.gate_process import time_gate
     from tests.unit.gates.builders import write_plan
 
     rng = random.Random(1)
@@ -65,35 +63,15 @@ def main() -> None:
         size = sum((root / f"{color}.json").stat().st_size for color in ("blue", "green")) / 1e6
         for run in range(args.runs):
             load = os.getloadavg()[0]
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            started = time.perf_counter()
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "rollout",
-                    "gate",
-                    "--plan",
-                    str(root / "rollout-plan.yaml"),
-                    "--baseline",
-                    str(root / "blue.json"),
-                    "--candidate",
-                    str(root / "green.json"),
-                ],
-                capture_output=True,
-                text=True,
-            )
-            wall = time.perf_counter() - started
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            gate = time_gate(root)
             print(
                 f"run {run + 1}: {args.cases:,} cases x {args.repeats} repeats per color ({size:.0f} MB of JSON): "
-                f"wall {wall:.1f} s, CPU {cpu:.1f} s, peak RSS {after.ru_maxrss / 1024:.0f} MB, "
-                f"load average {load:.1f}, exit {done.returncode}"
+                f"wall {gate.wall:.1f} s, CPU {gate.cpu:.1f} s, peak RSS {gate.peak_rss_mb:.0f} MB, "
+                f"load average {load:.1f}, exit {gate.done.returncode}"
             )
-            if done.returncode not in (0, 1, 3):
-                print(done.stderr)
-    print(done.stdout)
+            if gate.done.returncode not in (0, 1, 3):
+                print(gate.done.stderr)
+    print(gate.done.stdout)
 
 
 if __name__ == "__main__":
