@@ -31,6 +31,7 @@ from rollout.gates.feedback import tuning
 from rollout.gates.stats import (
     Discordance,
     Proportions,
+    first_true,
     look_confidence,
     paired_excludes,
     paired_sequence,
@@ -105,16 +106,7 @@ def decisions(n: int, joint: Cell, threshold: float) -> tuple[float, float, floa
 
 def _first(true: Callable[[int], bool], most: int) -> int:
     """The smallest g in [0, most] with true(g) (true is monotone), or most + 1 if none."""
-    if not true(most):
-        return most + 1
-    low, high = -1, most
-    while high - low > 1:
-        middle = (low + high) // 2
-        if true(middle):
-            high = middle
-        else:
-            low = middle
-    return high
+    return first_true(true, -1, most) if true(most) else most + 1
 
 
 def binary_table() -> None:

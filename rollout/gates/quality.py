@@ -15,7 +15,7 @@ from rollout.gates.stats import (
     paired_cases_to_decide,
     paired_excludes,
     paired_interval,
-    repeats_to_decide,
+    paired_repeats_to_decide,
     stdev,
 )
 from rollout.gates.verdict import GateOutcome, GateResult, look_details
@@ -67,9 +67,12 @@ def quality_gate(paired: Paired, config: QualityGate, *, suite: str, look: int =
     elif outcome == "fail":
         reason = f"{said} is below {signed(threshold)}"
     else:
-        distance = abs(estimate - threshold)
         cases = paired_cases_to_decide(pairs_mass, threshold, confidence=confidence)
-        more_repeats = _repeats_needed(paired, diffs, repeats, distance, confidence)
+        # Each case's repeat-to-repeat spread estimates the model's sampling noise, the part repeats average away.
+        noise = [_noise(p.green.scores) + _noise(p.blue.scores) for p in pairs]
+        more_repeats = paired_repeats_to_decide(
+            diffs, noise, threshold, repeats=repeats, look=look, confidence=config.confidence
+        )
         details["needed"] = {"cases": cases, "repeats": more_repeats}
         reason = f"{said} straddles {signed(threshold)}: {needed(cases, more_repeats)}"
     problem = paired.exclusion_problem()
@@ -86,22 +89,6 @@ def quality_gate(paired: Paired, config: QualityGate, *, suite: str, look: int =
     )
 
 
-def _repeats_needed(paired: Paired, diffs: list[float], repeats: int, distance: float, confidence: float) -> int | None:
-    if repeats < 2:
-        return None
-    # Each case's repeat-to-repeat spread estimates the model's sampling noise, the part repeats average away.
-    within_now = mean(
-        [
-            stdev(p.green.scores) ** 2 / len(p.green.scores) + stdev(p.blue.scores) ** 2 / len(p.blue.scores)
-            for p in paired.pairs
-        ]
-    )
-    between = max(0.0, stdev(diffs) ** 2 - within_now)
-    wanted = repeats_to_decide(
-        cases=len(diffs),
-        between_variance=between,
-        within_variance=within_now * repeats,
-        distance=distance,
-        confidence=confidence,
-    )
-    return wanted if wanted is not None and wanted > repeats else None
+def _noise(scores: tuple[float, ...]) -> float:
+    """The variance of a case's mean score that comes from its repeats alone."""
+    return stdev(scores) ** 2 / len(scores)

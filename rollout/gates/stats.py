@@ -174,6 +174,17 @@ def paired_cases_to_decide(pairs: Discordance, threshold: float, *, confidence: 
     return max(pairs.cases + 1, math.ceil(pairs.cases * (z_value(confidence) / score) ** 2))
 
 
+def first_true(true: Callable[[int], bool], low: int, high: int) -> int:
+    """The smallest integer in (low, high] where `true` holds, for a `true` that holds from some point on and at high."""
+    while high - low > 1:
+        middle = (low + high) // 2
+        if true(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
 def _bisect(inside: Callable[[float], bool], low: float, high: float) -> float:
     """The boundary between [low, x) where `inside` is True and [x, high] where it is False."""
     for _ in range(200):
@@ -499,18 +510,62 @@ def ratio_of_ratios_interval(
 # Sample sizes --------------------------------------------------------------------------------------------------------
 
 
-def repeats_to_decide(
-    *, cases: int, between_variance: float, within_variance: float, distance: float, confidence: float
+def paired_repeats_to_decide(
+    differences: Sequence[float],
+    noise: Sequence[float],
+    threshold: float,
+    *,
+    repeats: int,
+    look: int,
+    confidence: float,
 ) -> int | None:
-    """How many repeats per case would decide, with the same cases; None if repeats alone cannot.
+    """How many repeats per case, accumulated round by round at the rate so far, would decide; None if none would.
 
-    A per-case mean over r repeats varies as between + within / r; only the within-case part (the
-    sampling noise of the model) shrinks with more repeats.
+    `noise` is each case's variance of its difference from its repeats alone (their spread over their count).
+    Each difference is taken as a true one plus that noise: the true ones keep the observed mean and spread as
+    the differences do less the noise (by moments), and with R repeats the noise's variance falls by repeats / R.
+    The discordant mass (worse + better) then shrinks as each case's expected |difference| does, normally, from
+    what was observed; the mean stays. R decides when Tango's score test at the threshold does, at the level of
+    the look on which R repeats are reached: the interval the gate reads. With few cases no number of repeats
+    decides (an all-tie suite of 100 cases cannot show a 0.02 margin), and the answer says so.
     """
-    if distance <= 0 or within_variance <= 0 or cases <= 0:
+    n = len(differences)
+    if n == 0 or repeats < 2 or not any(v > 0 for v in noise):
         return None
-    z = z_value(confidence)
-    room = distance * distance * cases / (z * z) - between_variance
-    if room <= 0:
-        return None
-    return math.ceil(within_variance / room)
+    centre = math.fsum(differences) / n
+    spread = math.fsum((d - centre) ** 2 for d in differences)
+    shrink = math.sqrt(max(0.0, 1 - math.fsum(noise) / spread)) if spread > 0 else 0.0
+    cases = Counter((round(centre + shrink * (d - centre), 12), v) for d, v in zip(differences, noise, strict=True))
+    observed = math.fsum(abs(d) for d in differences)
+    balance = centre * n
+
+    def absolute_mass(scale: float) -> float:
+        total = 0.0
+        for (truth, variance), count in cases.items():
+            s = math.sqrt(variance * scale)
+            if s > 0:
+                u = truth / s
+                total += count * (
+                    truth * math.erf(u / math.sqrt(2)) + s * math.sqrt(2 / math.pi) * math.exp(-u * u / 2)
+                )
+            else:
+                total += count * abs(truth)
+        return total
+
+    now = absolute_mass(1.0)
+
+    def decides(rounds: int) -> bool:
+        mass = max(abs(balance), observed * absolute_mass(look / rounds) / now if now > 0 else observed)
+        pairs = Discordance(worse=(mass - balance) / 2, better=(mass + balance) / 2, cases=n)
+        return abs(paired_score(pairs, threshold)) > z_value(look_confidence(confidence, rounds))
+
+    low, high = look, look + 1
+    while not decides(high):
+        if high >= MAX_ROUNDS * look:
+            return None
+        low, high = high, look + 2 * (high - look)
+    return math.ceil(repeats / look * first_true(decides, low, high) - 1e-9)
+
+
+MAX_ROUNDS = 1024
+"""paired_repeats_to_decide looks no further than this many times the rounds so far."""

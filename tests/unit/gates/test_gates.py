@@ -58,12 +58,20 @@ def test_one_regression_among_few_discordant_cases_does_not_pass() -> None:
 
 
 def test_quality_suggests_repeats_when_sampling_noise_blurs_the_comparison() -> None:
-    # Blue is a coin flip on every case; green's per-case means differ from it only by that noise.
-    noisy = paired([[1.0, 0.0]] * 100, [[1.0, 0.0], [0.0, 1.0]] * 25 + [[1.0, 1.0], [0.0, 0.0]] * 25)
+    # Blue is a coin flip on half the cases, where green's two answers agree: noise that repeats average away.
+    noisy = paired([[1.0, 0.0]] * 1000 + [[1.0, 1.0]] * 1000, [[1.0, 1.0], [0.0, 0.0]] * 500 + [[1.0, 1.0]] * 1000)
     result = quality_gate(noisy, QUALITY, suite="quality")
     assert result.outcome == "inconclusive"
-    assert result.details["needed"]["repeats"] > 2
-    assert f"{result.details['needed']['repeats']} repeats per case" in result.reason
+    wanted = result.details["needed"]["repeats"]
+    assert wanted > 2 and f"{wanted} repeats per case" in result.reason
+
+
+def test_quality_does_not_suggest_repeats_that_the_interval_read_at_later_looks_cannot_show() -> None:
+    # 100 cases cannot show a 0.02 margin even with every case tied (that takes 189): no number of repeats can.
+    noisy = paired([[1.0, 0.0]] * 100, [[1.0, 0.0], [0.0, 1.0]] * 25 + [[1.0, 1.0], [0.0, 0.0]] * 25)
+    result = quality_gate(noisy, QUALITY, suite="quality")
+    assert result.outcome == "inconclusive" and result.details["needed"]["repeats"] is None
+    assert "repeats" not in result.reason and "cases would decide" in result.reason
 
 
 def test_a_later_look_at_accumulated_results_reads_a_stricter_interval() -> None:

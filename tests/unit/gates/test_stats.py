@@ -3,13 +3,14 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections import Counter
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
-from scipy.stats import beta, binom
+from scipy.stats import beta, binom, norm
 
 from rollout.gates import stats
 from rollout.gates.wording import level
@@ -258,22 +259,45 @@ def test_ratio_of_ratios_is_one_for_identical_colors_and_scales_with_time() -> N
     assert stats.ratio_of_ratios_interval([(0.0, 1.0, 1.0, 1.0)], confidence=0.95) is None
 
 
-def test_repeats_to_decide_only_when_noise_is_what_blurs() -> None:
-    z = stats.z_value(0.95)
-    # distance 0.02 over 100 cases: the variance budget is 0.02**2 * 100 / z**2.
-    budget = 0.02**2 * 100 / z**2
-    assert (
-        stats.repeats_to_decide(
-            cases=100, between_variance=budget / 2, within_variance=budget, distance=0.02, confidence=0.95
+def _predicted(differences: list[float], noise: list[float], scale: float) -> stats.Discordance:
+    """The masses paired_repeats_to_decide predicts when every case's truth is the mean (all the spread is noise):
+    the observed discordant mass, shrunk as the expected |difference| is, by scipy's numerical expectation."""
+    centre = sum(differences) / len(differences)
+
+    def expected(factor: float) -> float:
+        return sum(
+            count * (float(norm.expect(abs, loc=centre, scale=math.sqrt(v * factor))) if v else abs(centre))
+            for v, count in Counter(noise).items()
         )
-        == 2
-    )
-    assert (
-        stats.repeats_to_decide(
-            cases=100, between_variance=budget * 2, within_variance=budget, distance=0.02, confidence=0.95
-        )
-        is None
-    )
+
+    mass = sum(abs(d) for d in differences) * expected(scale) / expected(1.0)
+    balance = centre * len(differences)
+    return stats.Discordance(worse=(mass - balance) / 2, better=(mass + balance) / 2, cases=len(differences))
+
+
+@pytest.mark.parametrize(("noisy", "looks"), [(1000, 1), (1000, 2), (1400, 1)])
+def test_repeats_to_decide_are_where_tango_s_test_at_that_look_s_level_first_decides(noisy: int, looks: int) -> None:
+    # Half the 2,000 cases differ by +-0.5, all of it the repeats' noise (its variance is the spread): the truths
+    # are all the mean, and more repeats only shrink the masses around it.
+    differences = [0.5, -0.5] * (noisy // 2) + [0.0] * (2000 - noisy)
+    noise = [0.25] * noisy + [0.0] * (2000 - noisy)
+    repeats = 2 * looks
+    wanted = stats.paired_repeats_to_decide(differences, noise, -0.02, repeats=repeats, look=looks, confidence=0.95)
+    assert wanted is not None and wanted > repeats
+    rounds = wanted // 2
+
+    def decides(at: int) -> bool:
+        pairs = stats.discordance(differences) if at == looks else _predicted(differences, noise, looks / at)
+        return abs(stats.paired_score(pairs, -0.02)) > stats.z_value(stats.look_confidence(0.95, at))
+
+    assert decides(rounds) and not decides(rounds - 1)
+
+
+def test_repeats_cannot_decide_without_noise_or_where_an_all_tie_suite_could_not() -> None:
+    args = {"repeats": 2, "look": 1, "confidence": 0.95}
+    assert stats.paired_repeats_to_decide([0.5, -0.5] * 50, [0.0] * 100, -0.02, **args) is None
+    assert stats.paired_repeats_to_decide([0.5, -0.5] * 50, [0.25] * 100, -0.02, **args) is None
+    assert stats.paired_repeats_to_decide([0.5, -0.5] * 50, [0.25] * 100, -0.02, **{**args, "repeats": 1}) is None
 
 
 @pytest.mark.parametrize(
