@@ -63,6 +63,7 @@ class ServerStatus:
     matches_plan: bool | None = None
     differences: tuple[str, ...] = ()
     log: Path | None = None
+    """The state dir's log file of a `process` server; systemd's journal and docker keep the others'."""
     unit: str | None = None
     """The systemd unit or docker container the running server was started as (after a promotion, green's)."""
     notes: tuple[str, ...] = ()
@@ -259,7 +260,7 @@ def _status(spec: ServerSpec, seen: _Seen, http: httpx.Client) -> ServerStatus:
         url=version.url,
         port=version.port,
         state="stopped",
-        log=spec.log_file,
+        log=spec.log_file if version.supervisor == "process" else None,
         notes=seen.notes,
     )
     launch = seen.launch
@@ -278,6 +279,7 @@ def _status(spec: ServerSpec, seen: _Seen, http: httpx.Client) -> ServerStatus:
         base,
         state=_state(health, version.name),
         pid=launch.pid,
+        log=spec.log_file if launch.unit is None else None,
         unit=launch.unit,
         started_at=launch.started_at,
         uptime_seconds=(now - launch.started_at).total_seconds(),
@@ -380,10 +382,11 @@ def _describe(health: Health, spec: ServerSpec) -> str:
 
 
 def _log_tail(spec: ServerSpec, launch: Launch) -> str:
-    lines = SUPERVISORS[launch.supervisor].log_tail(spec, launch, LOG_TAIL_LINES)
+    supervisor = SUPERVISORS[launch.supervisor]
+    lines = supervisor.log_tail(spec, launch, LOG_TAIL_LINES)
     if not lines:
         return " The server wrote no log."
-    return f" Last {len(lines)} lines of its log ({spec.log_file}):\n" + "\n".join(
+    return f" Last {len(lines)} lines of its log ({supervisor.log_source(spec, launch)}):\n" + "\n".join(
         f"  {spec.hide(line)}" for line in lines
     )
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from rollout.errors import ExternalError
 from rollout.plan import Plan
 from rollout.serving import start, status, stop
 from rollout.serving.procfs import process_info
@@ -120,3 +121,21 @@ def test_stopping_green_after_a_promotion_leaves_the_promoted_server_running(sup
     assert alive(serving) and status(plan, "blue").pid == serving
     result = stop(plan, "blue", force=True)
     assert (result.action, result.pid) == ("stopped", serving) and not alive(serving)
+
+
+def test_a_server_that_exits_at_start_is_reported_with_its_log_from_where_its_supervisor_keeps_it(
+    unit_supervisor: str, tmp_path: Path
+) -> None:
+    crashing = {**model(unit_supervisor, "stub-blue", free_port()), "args": ["--exit", "3"]}
+    plan = write_plan(tmp_path, crashing)
+    with pytest.raises(ExternalError, match="exited while starting") as caught:
+        start(plan, "blue", timeout=TIMEOUT)
+    message = str(caught.value)
+    assert "cannot load model stub-blue: out of memory" in message
+    where = (
+        "journalctl --unit=rollout-chat-blue.service"
+        if unit_supervisor == "systemd"
+        else "docker logs rollout-chat-blue"
+    )
+    assert f"of its log ({where})" in message
+    assert status(plan, "blue").log is None

@@ -36,6 +36,9 @@ class Supervisor(Protocol):
     def log_tail(self, spec: ServerSpec, launch: Launch, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
         """The last lines the recorded server wrote."""
 
+    def log_source(self, spec: ServerSpec, launch: Launch) -> str:
+        """Where those lines come from, for the person reading them: a file, or the command that shows them."""
+
 
 SUPERVISORS: Final[dict[SupervisorKind, Supervisor]] = {
     "process": process,

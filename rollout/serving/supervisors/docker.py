@@ -99,3 +99,7 @@ def stop(spec: ServerSpec, launch: Launch, *, drain: float, grace: float) -> Sto
 def log_tail(spec: ServerSpec, launch: Launch, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
     result = run_command(logs_argv(recorded_unit(launch), lines=lines), check=False)
     return tuple((result.stdout + result.stderr).splitlines())
+
+
+def log_source(spec: ServerSpec, launch: Launch) -> str:
+    return f"docker logs {recorded_unit(launch)}"

@@ -71,6 +71,10 @@ def log_tail(spec: ServerSpec, launch: Launch, lines: int = LOG_TAIL_LINES) -> t
     return tail(spec.log_file, lines)
 
 
+def log_source(spec: ServerSpec, launch: Launch) -> str:
+    return str(spec.log_file)
+
+
 def tail(path: Path, lines: int) -> tuple[str, ...]:
     try:
         with path.open("rb") as handle:

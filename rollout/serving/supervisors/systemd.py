@@ -9,6 +9,7 @@ server alone, and after TimeoutStopSec SIGKILL to everything left in the unit.
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 
 from rollout.serving.environment import passed_names
@@ -85,6 +86,10 @@ def stop(spec: ServerSpec, launch: Launch, *, drain: float, grace: float) -> Sto
 def log_tail(spec: ServerSpec, launch: Launch, lines: int = LOG_TAIL_LINES) -> tuple[str, ...]:
     argv = journal_argv(recorded_unit(launch), user=_as_user(), lines=lines)
     return tuple(run_command(argv, check=False).stdout.splitlines())
+
+
+def log_source(spec: ServerSpec, launch: Launch) -> str:
+    return shlex.join(("journalctl", *_scope(_as_user()), f"--unit={service(recorded_unit(launch))}"))
 
 
 def _scope(user: bool) -> tuple[str, ...]:
