@@ -5,7 +5,7 @@ is failed in at most 2.5%, whatever the suite size, discordance, repeats or how 
 
     .venv/bin/python benchmarks/gate_decision.py binary     # quality, binary scores: exact, by enumeration
     .venv/bin/python benchmarks/gate_decision.py graded     # quality, repeats and graded scores: simulated
-    .venv/bin/python benchmarks/gate_decision.py rounds     # quality, a sampled suite read every round: simulated
+    .venv/bin/python benchmarks/gate_decision.py rounds     # quality and cost, a sampled suite read every round
     .venv/bin/python benchmarks/gate_decision.py safety     # safety with repeats, and the absolute bar: simulated
     .venv/bin/python benchmarks/gate_decision.py feedback   # feedback votes read every hour for 14 days: simulated
     .venv/bin/python benchmarks/gate_decision.py unequal    # feedback, one look, green at 5% of the votes
@@ -38,7 +38,9 @@ from rollout.gates.stats import (
     proportion_score,
     proportion_sequence_excludes,
     rate_sequence,
+    ratio_of_ratios_interval,
 )
+from rollout.gates.verdict import compare
 
 CONFIDENCE = 0.95
 MARGIN = 0.02
@@ -49,6 +51,7 @@ FINE_SIZES = (20, 30, 50, 100, 200, 300, 500, 1000, 2000, 5000)
 FINE_BLUE = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 FINE_CORRELATIONS = (0.0, 0.25, 0.5, 0.75, 0.9, 0.95)
 FEEDBACK_MARGIN = 0.03
+COST_LIMIT = 1.1
 
 
 def percent(x: float) -> str:
@@ -283,32 +286,80 @@ class Watched:
     blocked: float
 
 
-def watched(rng: np.random.Generator, suite: Suite, *, runs: int, repeats: int, rounds: int) -> dict[str, Watched]:
-    """Each round adds `repeats` 0/1 repeats per case to both colors' results; the quality gate reads the per-case
-    means over everything so far, and a rollout ends at its first pass (promoted) or fail (rolled back).
+def watch(
+    *, runs: int, rounds: int, advance: Callable[[], None], decide: Callable[[np.ndarray, int, float], list[int]]
+) -> dict[str, Watched]:
+    """Rollouts read every round: `advance` adds a round's results, `decide(rows, look, confidence)` judges the
+    still undecided rollouts (a boolean mask); a rollout ends at its first pass (promoted) or fail (rolled back).
 
     Per rule: "one look" decides at round 1 only; "fixed" reads the plan's 95% every round; "spent" reads
-    stats.look_confidence's level for the round, as the gate does.
+    stats.look_confidence's level for the round, as the gates do.
     """
-    blue_chance, green_chance = case_chances(rng, suite, runs=runs)
-    blue_total, green_total = np.zeros(blue_chance.shape), np.zeros(green_chance.shape)
     first = {"fixed": np.zeros(runs, dtype=int), "spent": np.zeros(runs, dtype=int)}
     once = first["fixed"]
     for look in range(1, rounds + 1):
-        blue_total += repeat_scores(rng, blue_chance, repeats=repeats, graded=False)
-        green_total += repeat_scores(rng, green_chance, repeats=repeats, graded=False)
+        advance()
         for rule, confidence in (("fixed", CONFIDENCE), ("spent", look_confidence(CONFIDENCE, look))):
-            open_ = first[rule] == 0
-            if open_.any():
-                first[rule][open_] = quality_sides(
-                    blue_total[open_] / look, green_total[open_] / look, -MARGIN, confidence=confidence
-                )
+            rows = first[rule] == 0
+            if rows.any():
+                first[rule][rows] = decide(rows, look, confidence)
         if look == 1:
             once = first["fixed"].copy()
     return {
         rule: Watched(promoted=float(np.mean(sides > 0)), blocked=float(np.mean(sides < 0)))
         for rule, sides in (("one look", once), *first.items())
     }
+
+
+def watched(rng: np.random.Generator, suite: Suite, *, runs: int, repeats: int, rounds: int) -> dict[str, Watched]:
+    """The quality gate: each round adds `repeats` 0/1 repeats per case to both colors' results, and the gate
+    reads the per-case means over everything so far."""
+    blue_chance, green_chance = case_chances(rng, suite, runs=runs)
+    totals = [np.zeros(blue_chance.shape), np.zeros(green_chance.shape)]
+
+    def advance() -> None:
+        totals[0] += repeat_scores(rng, blue_chance, repeats=repeats, graded=False)
+        totals[1] += repeat_scores(rng, green_chance, repeats=repeats, graded=False)
+
+    def decide(rows: np.ndarray, look: int, confidence: float) -> list[int]:
+        return quality_sides(totals[0][rows] / look, totals[1][rows] / look, -MARGIN, confidence=confidence)
+
+    return watch(runs=runs, rounds=rounds, advance=advance, decide=decide)
+
+
+def watched_cost(
+    rng: np.random.Generator, *, runs: int, cases: int, repeats: int, rounds: int, ratio: float, noise: float
+) -> dict[str, Watched]:
+    """The cost gate at `ratio_max` COST_LIMIT: each round adds `repeats` timed completions per case to both colors.
+
+    A case's prompt sets its output tokens (50 to 500, the same on both colors) and its time per token (lognormal,
+    spread 0.5, shared); a completion takes that times a lognormal factor of mean 1 and spread `noise`, and green
+    `ratio` times as long. The gate's interval is the package's ratio of ratios over the per-case totals.
+    """
+    tokens = rng.integers(50, 501, size=(runs, cases)).astype(float)
+    per_token = np.exp(rng.normal(0.0, 0.5, size=(runs, cases)))
+    totals = [np.zeros((runs, cases)), np.zeros((runs, cases))]
+    counted = [0]
+
+    def advance() -> None:
+        for color, factor in enumerate((1.0, ratio)):
+            draws = np.exp(rng.normal(-(noise**2) / 2, noise, size=(runs, cases, repeats))).sum(axis=2)
+            totals[color] += factor * tokens * per_token * draws
+        counted[0] += repeats
+
+    def decide(rows: np.ndarray, look: int, confidence: float) -> list[int]:
+        sides = []
+        for blue_ms, green_ms, counts in zip(totals[0][rows], totals[1][rows], tokens[rows] * counted[0], strict=True):
+            found = ratio_of_ratios_interval(
+                list(zip(green_ms.tolist(), counts.tolist(), blue_ms.tolist(), counts.tolist(), strict=True)),
+                confidence=confidence,
+            )
+            assert found is not None
+            outcome = compare(found[1].low, found[1].high, COST_LIMIT, better="below")
+            sides.append({"pass": 1, "fail": -1, "inconclusive": 0}[outcome])
+        return sides
+
+    return watch(runs=runs, rounds=rounds, advance=advance, decide=decide)
 
 
 def rounds_table(rng: np.random.Generator, runs: int, rounds: int = 8) -> None:
@@ -348,6 +399,27 @@ def rounds_table(rng: np.random.Generator, runs: int, rounds: int = 8) -> None:
         f"{percent(worst['fixed'])}, spent {percent(worst['spent'])}; worst false block: fixed "
         f"{percent(worst_block['fixed'])}, spent {percent(worst_block['spent'])}"
     )
+
+    print(f"\nThe cost gate on the same schedule: {runs} rollouts per cell, ratio_max {COST_LIMIT}; green's true cost")
+    print(f"ratio {COST_LIMIT} (worse: exactly at the limit) or 1.0 (equal). See watched_cost for the timings.\n")
+    print(
+        "| cases | repeats a round | noise | worse: promoted, round 1 only | fixed, every round | spent, every round "
+        "| equal: failed, fixed / spent | equal: passed by the last round, fixed / spent |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for cases in (50, 200):
+        for noise in (0.1, 0.3, 1.0):
+            for repeats in (1, 3):
+                common = {"runs": runs, "cases": cases, "repeats": repeats, "rounds": rounds, "noise": noise}
+                worse = watched_cost(rng, ratio=COST_LIMIT, **common)  # type: ignore[arg-type]
+                equal = watched_cost(rng, ratio=1.0, **common)  # type: ignore[arg-type]
+                print(
+                    f"| {cases:,} | {repeats} | {noise} | {percent(worse['one look'].promoted)} "
+                    f"| {percent(worse['fixed'].promoted)} | {percent(worse['spent'].promoted)} "
+                    f"| {percent(equal['fixed'].blocked)} / {percent(equal['spent'].blocked)} "
+                    f"| {percent(equal['fixed'].promoted)} / {percent(equal['spent'].promoted)} |",
+                    flush=True,
+                )
 
 
 # Safety: repeats as one observation per case, and the bar --------------------------------------------------------

@@ -1,10 +1,10 @@
-"""The benchmark's accumulated-rounds cell, small enough for the unit tests: the spent level keeps its promise."""
+"""The benchmark's accumulated-rounds cells, small enough for the unit tests: the spent level keeps its promise."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.gate_decision import MARGIN, Suite, Watched, watched
+from benchmarks.gate_decision import MARGIN, Suite, Watched, watched, watched_cost
 
 
 def test_reading_a_sampled_suite_every_round_at_the_spent_level_keeps_false_promotion_within_5_percent() -> None:
@@ -19,3 +19,9 @@ def test_reading_a_sampled_suite_every_round_at_the_spent_level_keeps_false_prom
     # Spending is paid for in power: an equal green passes later, or not within the rounds watched.
     assert 0 < equal["spent"].promoted < equal["fixed"].promoted
     assert equal["spent"].blocked <= equal["fixed"].blocked <= 0.025
+
+
+def test_the_cost_gate_read_every_round_at_the_fixed_level_promotes_twice_as_often_as_promised() -> None:
+    worse = watched_cost(np.random.default_rng(7), runs=400, cases=100, repeats=1, rounds=8, ratio=1.1, noise=0.3)
+    assert worse["fixed"].promoted > 0.1
+    assert worse["one look"].promoted <= worse["spent"].promoted <= 0.05
