@@ -92,6 +92,25 @@ def test_pass_writes_verdict_report_and_actions_outputs(repo: Path) -> None:
     assert "verdict   pass" in done.stdout
 
 
+def test_results_accumulated_over_rounds_are_judged_at_the_spent_level_of_that_look(repo: Path) -> None:
+    # 10 regressions in 1,000 cases pass at one look; on results holding 3 rounds the 99.2% interval holds.
+    for rounds, code in ((1, 0), (3, 3)):
+        for color, model, right in (("blue", "blue-v1", 900), ("green", "green-v2", 890)):
+            quality = results_dict("quality", color, model, scored(1000, right), rounds=rounds)
+            write(repo / color / "quality.json", quality)
+            write(repo / color / "safety.json", results_dict("safety", color, model, scored(40, 40, prefix="s")))
+        done = run_gate(repo, "--baseline", "blue", "--candidate", "green", "--out", "v.json", "--report", "r.md")
+        assert done.returncode == code, done.stderr
+        quality_gate = json.loads((repo / "v.json").read_text())["gates"][0]
+        report = (repo / "r.md").read_text()
+        if rounds == 1:
+            assert "look" not in quality_gate["details"] and "look" not in report
+        else:
+            assert quality_gate["details"]["look"]["index"] == 3 and quality_gate["outcome"] == "inconclusive"
+            # The reason goes through the report's Markdown escaping (its colon too); the figures line does not.
+            assert "(look 3\\: 99.2% CI" in report and "look 3: 99.2% interval" in report
+
+
 def test_the_server_releases_are_recorded_and_a_difference_is_warned_about(repo: Path) -> None:
     for color, model, release in (("blue", "blue-v1", "0.32.0"), ("green", "green-v2", "0.33.0")):
         server = {"models": [model], "root": f"org/{model}", "version": release}
