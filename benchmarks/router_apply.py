@@ -32,6 +32,7 @@ from tests.support.routers import (
     GracefulLiteLLM,
     Stub,
     litellm_binary,
+    litellm_env,
     running_nginx,
     serves,
     stage_state,
@@ -100,7 +101,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--probes", type=int, default=200)
     args = parser.parse_args()
-    env = {**os.environ, "LITELLM_MASTER_KEY": KEY}
+    env = {**os.environ, "LITELLM_MASTER_KEY": KEY, **litellm_env(litellm_binary())}
     with (
         tempfile.TemporaryDirectory() as tmp,
         stub_model("stub-blue") as blue,

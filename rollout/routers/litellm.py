@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -40,6 +42,8 @@ from rollout.serving.engines import server_key_source
 from rollout.traffic import TrafficState
 
 MODEL_ID_HEADER = "x-litellm-model-id"
+PYTHON_ENV = "ROLLOUT_LITELLM_PYTHON"
+LOAD_CHECK = Path(__file__).with_name("litellm_load.py")
 SECRET_PREFIX = "os.environ/"
 # `systemctl restart`, `docker restart`, `supervisorctl restart`, `kubectl rollout restart`: each stops the proxy.
 RESTART = re.compile(r"\brestart\b")
@@ -135,6 +139,26 @@ def problems(text: str) -> list[str]:
     if len(set(ids)) != len(ids) or None in ids:
         found.append(f"model_info.id must be set and unique per deployment, got {ids}")
     return found
+
+
+def validate_command(plan: Plan, candidate: Path, env: Mapping[str, str]) -> list[str]:
+    """LiteLLM's own loading of the candidate, in the proxy's Python: a config a new gunicorn worker cannot load
+    would stop the proxy altogether at the reload (docs/routers.md)."""
+    return [proxy_python(env), "-I", str(LOAD_CHECK), str(candidate)]
+
+
+def proxy_python(env: Mapping[str, str]) -> str:
+    """$ROLLOUT_LITELLM_PYTHON, else the `python` beside the `litellm` on PATH (a virtualenv's, or pipx's)."""
+    if env.get(PYTHON_ENV):
+        return env[PYTHON_ENV]
+    program = shutil.which("litellm", path=env.get("PATH"))
+    python = shutil.which("python", path=str(Path(program).parent)) if program else None
+    if python is None:
+        raise InputError(
+            "rollout apply checks a LiteLLM config with the proxy's own Python before it reloads the proxy, and "
+            f"finds no litellm on PATH: set {PYTHON_ENV} to that Python, e.g. {PYTHON_ENV}=/opt/litellm/bin/python"
+        )
+    return python
 
 
 def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str]:

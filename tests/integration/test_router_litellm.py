@@ -20,16 +20,25 @@ import pytest
 from rollout.errors import ExternalError
 from rollout.plan import Plan, load_plan
 from rollout.routers import render_config
-from rollout.routers.apply import apply_traffic
+from rollout.routers.apply import apply_traffic, carry_out, change_for
 from rollout.traffic import TrafficState
 from tests.support.net import free_port, wait_until
-from tests.support.routers import GracefulLiteLLM, Stub, litellm_binary, serves, steady_load, stub_model, write_plan
+from tests.support.routers import (
+    GracefulLiteLLM,
+    Stub,
+    litellm_binary,
+    litellm_env,
+    serves,
+    steady_load,
+    stub_model,
+    write_plan,
+)
 from tests.support.routers import stage_state as state
 
 pytestmark = pytest.mark.litellm
 
 KEY = "sk-rollout-test"
-ENV = {**os.environ, "LITELLM_MASTER_KEY": KEY}
+ENV = {**os.environ, "LITELLM_MASTER_KEY": KEY, **litellm_env(litellm_binary())}
 AUTH = {"Authorization": f"Bearer {KEY}"}
 ASK = {"model": "chat", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
 
@@ -169,3 +178,20 @@ def test_a_failing_reload_command_leaves_the_proxy_serving_its_config(rig: Rig) 
     assert rig.plan.router.config.read_text() == text
     assert rig.deployments() == before
     assert set(rig.ask(4)) <= {"blue", "green"}
+
+
+def test_a_config_litellm_cannot_load_is_refused_before_the_reload_and_the_proxy_keeps_serving(rig: Rig) -> None:
+    # Last in the module: without the check, the reload would stop the proxy (gunicorn's master exits).
+    apply_traffic(rig.plan, state(25), env=ENV)
+    before, text = rig.deployments(), rig.plan.router.config.read_text()
+    change = change_for(rig.plan, state(75), probes=None, env=ENV)
+    broken = replace(change, text=change.text.replace("simple-shuffle", "simple-shuffel"))
+    with pytest.raises(ExternalError) as info:
+        carry_out(broken, env=ENV)
+    message = str(info.value)
+    assert message.startswith("validate command `") and "LiteLLM cannot load" in message, message
+    assert "Invalid routing_strategy: 'simple-shuffel'" in message and KEY not in message
+    assert rig.plan.router.config.read_text() == text
+    assert sorted(p.name for p in rig.plan.router.config.parent.iterdir() if ".rollout-" in p.name) == []
+    assert rig.deployments() == before
+    assert set(rig.ask(8)) <= {"blue", "green"}

@@ -80,6 +80,21 @@ def nginx_plan(root: Path, *, blue_port: int, green_port: int, state: TrafficSta
     return plan
 
 
+def litellm_plan(root: Path, marker: Path) -> Plan:
+    """write_plan's LiteLLM plan at http://router.test, whose reload adds a line to `marker`."""
+    return load_plan(
+        write_plan(
+            root,
+            kind="litellm",
+            config="litellm.yaml",
+            url="http://router.test",
+            reload=f"echo x >> {marker}",
+            blue_port=8001,
+            green_port=8002,
+        )
+    )
+
+
 def stage_state(green: int) -> TrafficState:
     """The traffic state of write_plan's stage with this green weight (0: before the first stage)."""
     stages = {0: None, 5: "internal", 25: "early", 75: "majority", 100: "full"}
@@ -231,6 +246,11 @@ def litellm_binary() -> str | None:
         return override
     local = REPO / ".venv-litellm" / "bin" / "litellm"
     return str(local) if local.exists() else shutil.which("litellm")
+
+
+def litellm_env(binary: str | None) -> dict[str, str]:
+    """What apply needs to check a config with the proxy's own Python: the `python` beside its `litellm`."""
+    return {"ROLLOUT_LITELLM_PYTHON": str(Path(binary).parent / "python")} if binary else {}
 
 
 class GracefulLiteLLM:

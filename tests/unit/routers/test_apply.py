@@ -19,9 +19,10 @@ from rollout.plan import Plan, load_plan
 from rollout.routers.apply import Step, apply_traffic, carry_out, change_for, describe_change, plan_change
 from rollout.routers.split import Expectation
 from rollout.traffic import TrafficState, Weights
-from tests.support.routers import write_plan
+from tests.support.routers import litellm_plan, write_plan
 
-ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+# `true` stands in for the LiteLLM proxy's Python: its check of every config passes (tests/integration run the real one).
+ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "ROLLOUT_LITELLM_PYTHON": "true"}
 
 
 def state(stage: str | None, green: int) -> TrafficState:
@@ -157,20 +158,6 @@ class FakeLiteLLM:
         green = weights.get("green", 0) / sum(weights.values()) if self.share is None else self.share
         color = "green" if self.rng.random() < green else "blue"
         return httpx.Response(200, json={}, headers={"x-litellm-model-id": color})
-
-
-def litellm_plan(tmp_path: Path, marker: Path) -> Plan:
-    return load_plan(
-        write_plan(
-            tmp_path,
-            kind="litellm",
-            config="litellm.yaml",
-            url="http://router.test",
-            reload=f"echo x >> {marker}",
-            blue_port=8001,
-            green_port=8002,
-        )
-    )
 
 
 def test_a_verified_split_is_applied(tmp_path: Path) -> None:

@@ -213,7 +213,7 @@ def test_each_kind_defines_only_the_hooks_it_needs_and_the_rest_default() -> Non
     }
     assert defines == {
         "nginx": (True, True, True),
-        "litellm": (False, True, True),
+        "litellm": (True, True, True),
         "file": (False, False, False),
         "gateway-api": (False, False, False),
         "kserve": (False, False, False),
