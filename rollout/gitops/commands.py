@@ -8,7 +8,7 @@ from pathlib import Path
 from rollout.documents import read_text
 from rollout.forge import Forge
 from rollout.gates.verdict import Verdict
-from rollout.gitops.planedit import promote_green
+from rollout.gitops.planedit import promote
 from rollout.gitops.proposal import RepoPaths, branch_prefix, build_proposal
 from rollout.gitops.sync import SyncResult, sync_pulls
 from rollout.history import git
@@ -67,11 +67,19 @@ def submit(
     paths = repo_paths(plan)
     proposal = None
     if decision.moves_traffic:
-        plan_text = None
+        promotion = None
         if decision.action == "decommission":
-            plan_text = promote_green(read_text(plan.path, display=str(plan.path)), file=str(plan.path))
+            promotion = promote(plan, read_text(plan.path, display=str(plan.path)))
         proposal = build_proposal(
-            plan, current, decision, paths=paths, verdict=verdict, report=report, plan_text=plan_text, now=now
+            plan,
+            current,
+            decision,
+            paths=paths,
+            verdict=verdict,
+            report=report,
+            plan_text=promotion.text if promotion else None,
+            promoted=promotion.plan if promotion else None,
+            now=now,
         )
     traffic = plan.traffic_path
     basis = {paths.traffic: read_text(traffic, display=str(traffic)) if traffic.exists() else None}

@@ -95,10 +95,12 @@ def build_proposal(
     report: str | None,
     plan_text: str | None,
     now: datetime,
+    promoted: Plan | None = None,
 ) -> Proposal:
     """The pull request for an advance, rollback or decommission decision.
 
-    `plan_text` is the plan's new text for a decommission (green promoted to blue), else None.
+    `plan_text` is the plan's new text for a decommission (green promoted to blue), else None, and `promoted`
+    the plan it says: the merge makes it the repository's, so the router's manifests are rendered from it.
     """
     if not decision.moves_traffic:
         raise ValueError(f"a {decision.action} decision proposes no pull request")
@@ -109,7 +111,7 @@ def build_proposal(
     if plan_text is not None:
         changes[paths.plan] = plan_text
     if paths.route is not None:
-        changes[paths.route] = render_config(plan, decision.state)
+        changes[paths.route] = render_config(promoted or plan, decision.state)
     fingerprint = _fingerprint(
         {
             "branch": target,

@@ -64,7 +64,10 @@ def deployment(plan: Plan, color: Color) -> dict[str, Any]:
         container["env"] = _env(model)
     if model.resources:
         container["resources"] = _resources(model)
+    # The pods carry no color: a promoted green becomes blue without a change to its pod template, which
+    # would make the Deployment replace its pods.
     labels = {**selector(plan, color), "rollout/color": color, "rollout/version": model.name}
+    pods = {key: value for key, value in labels.items() if key != "rollout/color"}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -72,7 +75,7 @@ def deployment(plan: Plan, color: Color) -> dict[str, Any]:
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": selector(plan, color)},
-            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+            "template": {"metadata": {"labels": pods}, "spec": {"containers": [container]}},
         },
     }
 

@@ -7,6 +7,7 @@ import yaml
 
 from rollout.errors import InputError
 from rollout.gitops.planedit import promote_green
+from rollout.plan import Color
 from tests.support.plans import CHAT_PLAN
 
 
@@ -65,3 +66,35 @@ def test_the_last_entry_at_the_end_of_the_file_without_a_newline() -> None:
 def test_plans_that_cannot_be_promoted(text: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
         promote_green(text, file="p")
+
+
+SWAPPED: dict[Color, str] = {"blue": "chat-green", "green": "chat-v1"}
+
+
+@pytest.mark.parametrize(
+    ("router", "kept"),
+    [
+        # block style, with and without backends, a block-style backends, and a router that ends the file
+        (
+            "router:\n  kind: kserve  # the router\n  config: deploy/x.yaml\n\nstages: []\n",
+            "  kind: kserve  # the router\n",
+        ),
+        ("router:\n  kind: kserve\n  backends: {green: chat-v2}\n  config: c\n# next\nstages: []\n", "# next\n"),
+        ("router:\n  kind: kserve\n  backends:\n    green: chat-v2\n  config: c\nstages: []\n", "  config: c\n"),
+        ("router:\n  kind: kserve\n  config: c", "  config: c\n"),
+        # flow style
+        ("router: {kind: kserve, config: c, backends: {green: chat-v2}}  # routing\nstages: []\n", "  # routing\n"),
+    ],
+)
+def test_a_promotion_can_set_the_routers_backends_too(router: str, kept: str) -> None:
+    text = "models:\n  blue: {name: b, port: 1}\n  green: {name: g, port: 2}\n" + router
+    result = promote_green(text, file="p", backends=SWAPPED)
+    after, before = yaml.safe_load(result), yaml.safe_load(text)
+    assert after["router"] == {**before["router"], "backends": SWAPPED}
+    assert after["models"] == {"blue": {"name": "g", "port": 2}}
+    assert kept in result
+
+
+def test_backends_need_a_router_mapping() -> None:
+    with pytest.raises(InputError, match="no 'router' mapping"):
+        promote_green("models:\n  blue: {name: b}\n  green: {name: g}\n", file="p", backends=SWAPPED)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import yaml
 
 from rollout.gates.verdict import GateOutcome, GateResult, RunInfo, Verdict
+from rollout.gitops.planedit import promote
 from rollout.gitops.proposal import (
     BODY_LIMIT,
     Proposal,
@@ -188,3 +190,57 @@ def test_a_gateway_api_route_in_the_repository_changes_in_the_same_pull_request(
     weights = {ref["name"]: ref["weight"] for rule in route["spec"]["rules"] for ref in rule["backendRefs"]}
     assert weights == {"chat-blue": 75, "chat-green": 25}
     assert "deploy/httproute.yaml" not in proposal_for(decision, at("internal")).changes
+
+
+KUBERNETES_PLANS = Path(__file__).resolve().parents[1] / "routers" / "golden"
+
+
+@pytest.mark.parametrize(
+    ("kind", "route"),
+    [("kserve", "deploy/llminferenceservices.yaml"), ("gateway-api", "deploy/httproute.yaml")],
+)
+def test_a_decommission_routes_everything_to_the_promoted_objects_which_keep_their_names(
+    tmp_path: Path, kind: str, route: str
+) -> None:
+    """Not to blue's objects, which still run the retired version; green's become blue's, and blue's are the next
+    green's."""
+    text = (KUBERNETES_PLANS / kind / "rollout-plan.yaml").read_text()
+    text = text.replace("port: 8002", "port: 8002, supervisor: kubernetes").replace(
+        "port: 8001}", "port: 8001, supervisor: kubernetes}"
+    )
+    (tmp_path / "rollout-plan.yaml").write_text(text)
+    plan = load_plan(tmp_path / "rollout-plan.yaml")
+    current = TrafficState(service="chat", stage="full", green=plan.model("green").name, weights=Weights.for_green(100))
+    passed = Verdict(
+        outcome="pass",
+        baseline=RunInfo(model=plan.blue.name),
+        candidate=candidate_of(plan.model("green"), run_ids=("r1",)),
+        gates=(GateResult(gate="quality", outcome="pass", reason="quality pass", estimate=0.0),),
+    )
+    decision = decide(plan, current, stage_started_at=NOW - timedelta(days=30), verdict=passed, now=NOW)
+    assert decision.action == "decommission"
+    promotion = promote(plan, text)
+    proposal = build_proposal(
+        plan,
+        current,
+        decision,
+        paths=replace(PATHS, route=route),
+        verdict=passed,
+        report=None,
+        plan_text=promotion.text,
+        promoted=promotion.plan,
+        now=NOW,
+    )
+    green_name = plan.router.backends.get("green", "chat-green")
+    assert yaml.safe_load(proposal.changes["rollout-plan.yaml"] or "")["router"]["backends"] == {
+        "blue": green_name,
+        "green": "chat-blue",
+    }
+    objects = list(yaml.safe_load_all(proposal.changes[route] or ""))
+    if kind == "kserve":
+        [served] = objects
+        assert served["metadata"]["name"] == green_name and served["spec"]["model"]["uri"] == "hf://acme/ft-v2"
+        assert served["spec"]["router"]["route"] == {"group": "chat", "weight": 100}
+    else:
+        [rule] = objects[0]["spec"]["rules"]
+        assert rule["backendRefs"] == [{"name": green_name, "port": 8002, "weight": 100}]

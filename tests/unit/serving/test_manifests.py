@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from rollout.errors import InputError
+from rollout.gitops.planedit import promote
 from rollout.plan import COLORS, Color, load_plan, serving_args_digest
 from rollout.serving.manifests import serving_objects
 from rollout.traffic import TrafficState, Weights
@@ -86,3 +87,18 @@ def test_a_cluster_color_serving_digest_covers_its_image() -> None:
     blue = plan.model("blue")
     assert blue.supervisor == "kubernetes"
     assert serving_args_digest(blue) != serving_args_digest(replace(blue, image="vllm/vllm-openai:v0.34.0"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_promoted_green_is_the_same_workload_as_blue_so_promotion_restarts_nothing(tmp_path: Path, kind: str) -> None:
+    text = (PLANS / kind / "rollout-plan.yaml").read_text().replace("port: 8002", "port: 8002, supervisor: kubernetes")
+    (tmp_path / "rollout-plan.yaml").write_text(text)
+    plan = load_plan(tmp_path / "rollout-plan.yaml")
+    promoted = promote(plan, text).plan
+    full = replace(BEFORE, stage="full", weights=Weights.for_green(100))
+    was = serving_objects(plan, full, "green")
+    now = serving_objects(promoted, TrafficState(service="chat"), "blue")
+    assert [o["metadata"]["name"] for o in now] == [o["metadata"]["name"] for o in was]
+    # a Deployment replaces its pods whenever its pod template changes; the objects' own labels may change
+    assert [o["spec"] for o in now] == [o["spec"] for o in was]
+    assert all(o["metadata"]["labels"]["rollout/color"] == "blue" for o in now)
