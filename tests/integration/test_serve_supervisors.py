@@ -22,7 +22,7 @@ from rollout.serving import start, status, stop
 from rollout.serving.procfs import process_info
 from tests.support.fake_supervisors import install, stop_all, units
 from tests.support.net import free_port
-from tests.support.serving import stub_command, write_plan
+from tests.support.serving import serve_cli, stub_command, write_plan
 
 TIMEOUT = 60.0
 
@@ -78,6 +78,8 @@ def test_start_status_and_stop_address_the_unit(unit_supervisor: str, tmp_path: 
     assert started.action == "started" and started.status.state == "healthy" and started.status.pid
     assert running(tmp_path) == {"rollout-chat-blue"} and started.status.unit == "rollout-chat-blue"
     assert status(plan, "blue").pid == started.status.pid
+    assert f"pid {started.status.pid}" in (shown := serve_cli(plan, "status", "blue").output)
+    assert "unit rollout-chat-blue" in shown
     assert stop(plan, "blue", force=True).action == "stopped"
     assert running(tmp_path) == set() and not alive(started.status.pid)
 
