@@ -14,12 +14,14 @@ from typing import Any
 from rollout.evals.results import CaseResult
 from rollout.gates.pairing import CasePair, Paired
 from rollout.gates.stats import (
+    RESAMPLES,
     Interval,
     look_confidence,
     quantile,
     quantile_interval,
     quantile_ratio_interval,
     ratio_of_ratios_interval,
+    tail_resamples,
 )
 from rollout.gates.verdict import GateOutcome, GateResult, combine, compare, look_details
 from rollout.gates.wording import ci
@@ -39,6 +41,18 @@ class Check:
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class Level:
+    """The level a look reads the latency intervals at, and the bootstrap draws that resolve its tails."""
+
+    confidence: float
+    look: int
+    resamples: int
+
+    def ci(self, interval: Interval, *, digits: int) -> str:
+        return ci(interval, self.confidence, digits=digits, sign=False, look=self.look)
+
+
 def latency_gate(paired: Paired, config: LatencyGate, *, look: int = 1) -> GateResult:
     confidence = look_confidence(config.confidence, look)
     blue = _timings(paired.pairs, "blue")
@@ -56,12 +70,14 @@ def latency_gate(paired: Paired, config: LatencyGate, *, look: int = 1) -> GateR
             reason=f"only {min(len(blue['latency']), len(green['latency']))} timed completions; "
             f"at least {MIN_LATENCIES} per color are needed for a p95",
         )
-    details["ratios"] = _ratios(blue, green, confidence)
+    # A first look draws as it always has; a later one's narrower tails need more draws to be resolved at all.
+    level = Level(confidence=confidence, look=look, resamples=RESAMPLES if look == 1 else tail_resamples(confidence))
+    details["ratios"] = _ratios(blue, green, level)
     checks = []
     if config.p95_ratio_max is not None:
-        checks.append(_ratio_check(blue["latency"], green["latency"], config.p95_ratio_max, confidence, look))
+        checks.append(_ratio_check(blue["latency"], green["latency"], config.p95_ratio_max, level))
     if config.ttft_p95_ms_max is not None:
-        checks.append(_ttft_check(green["ttft"], config.ttft_p95_ms_max, confidence, look))
+        checks.append(_ttft_check(green["ttft"], config.ttft_p95_ms_max, level))
     if not checks:
         return GateResult(
             gate="latency", outcome="pass", details=details, reason="no latency limit set in the plan; measured only"
@@ -90,8 +106,8 @@ def latency_gate(paired: Paired, config: LatencyGate, *, look: int = 1) -> GateR
     )
 
 
-def _ratio_check(blue: list[float], green: list[float], limit: float, confidence: float, look: int) -> Check:
-    interval = quantile_ratio_interval(green, blue, 0.95, confidence=confidence)
+def _ratio_check(blue: list[float], green: list[float], limit: float, level: Level) -> Check:
+    interval = quantile_ratio_interval(green, blue, 0.95, confidence=level.confidence, resamples=level.resamples)
     if interval is None or quantile(blue, 0.95) <= 0:
         return Check(
             name="p95 latency ratio",
@@ -109,12 +125,12 @@ def _ratio_check(blue: list[float], green: list[float], limit: float, confidence
         estimate=estimate,
         interval=interval,
         threshold=limit,
-        reason=f"p95 latency green/blue {estimate:.2f} ({ci(interval, confidence, digits=2, sign=False, look=look)}) "
+        reason=f"p95 latency green/blue {estimate:.2f} ({level.ci(interval, digits=2)}) "
         f"{_against(outcome)} {limit:.2f}",
     )
 
 
-def _ttft_check(green: list[float], limit: float, confidence: float, look: int) -> Check:
+def _ttft_check(green: list[float], limit: float, level: Level) -> Check:
     if len(green) < MIN_LATENCIES:
         return Check(
             name="green p95 TTFT",
@@ -125,7 +141,7 @@ def _ttft_check(green: list[float], limit: float, confidence: float, look: int) 
             reason=f"only {len(green)} time-to-first-token timings on green",
         )
     estimate = quantile(green, 0.95)
-    interval = quantile_interval(green, 0.95, confidence=confidence)
+    interval = quantile_interval(green, 0.95, confidence=level.confidence, resamples=level.resamples)
     outcome = compare(interval.low, interval.high, limit, better="below")
     return Check(
         name="green p95 TTFT",
@@ -133,14 +149,11 @@ def _ttft_check(green: list[float], limit: float, confidence: float, look: int) 
         estimate=estimate,
         interval=interval,
         threshold=limit,
-        reason=f"green p95 TTFT {estimate:.0f} ms ({ci(interval, confidence, digits=0, sign=False, look=look)}) "
-        f"{_against(outcome)} {limit:.0f} ms",
+        reason=f"green p95 TTFT {estimate:.0f} ms ({level.ci(interval, digits=0)}) {_against(outcome)} {limit:.0f} ms",
     )
 
 
-def _ratios(
-    blue: dict[str, list[float]], green: dict[str, list[float]], confidence: float
-) -> dict[str, dict[str, Any]]:
+def _ratios(blue: dict[str, list[float]], green: dict[str, list[float]], level: Level) -> dict[str, dict[str, Any]]:
     ratios = {}
     for label, key, q in (
         ("p50 latency", "latency", 0.5),
@@ -150,7 +163,9 @@ def _ratios(
     ):
         if min(len(blue[key]), len(green[key])) < MIN_LATENCIES or quantile(blue[key], q) <= 0:
             continue
-        interval = quantile_ratio_interval(green[key], blue[key], q, confidence=confidence)
+        interval = quantile_ratio_interval(
+            green[key], blue[key], q, confidence=level.confidence, resamples=level.resamples
+        )
         ratios[label] = {
             "estimate": quantile(green[key], q) / quantile(blue[key], q),
             "interval": [interval.low, interval.high] if interval else None,

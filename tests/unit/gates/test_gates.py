@@ -342,6 +342,13 @@ def test_latency_and_cost_widen_their_intervals_at_a_later_look() -> None:
         assert later.details["look"]["index"] == 4 and "look 4: 99.7% CI" in later.reason
 
 
+def test_latency_draws_enough_to_resolve_a_late_look_s_narrow_tails() -> None:
+    # 2,000 draws put less than one in each tail from look 7 on: the interval would stop at the extreme draws.
+    timings = _perf(500, 520, n=400)
+    looks = [latency_gate(timings, LATENCY, look=look).details["ratios"]["p95 latency"]["interval"] for look in (8, 12)]
+    assert looks[1][0] < looks[0][0] and looks[0][1] < looks[1][1]
+
+
 FEEDBACK = FeedbackGate(source=FeedbackSource(kind="jsonl", path=Path("votes.jsonl")), margin=0.03, min_samples=300)
 
 

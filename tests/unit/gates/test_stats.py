@@ -230,6 +230,13 @@ def test_the_first_look_keeps_the_plan_s_level_and_the_later_ones_spend_as_much_
         stats.look_confidence(0.95, 0)
 
 
+def test_bootstrap_draws_keep_50_in_each_tail_up_to_a_cap() -> None:
+    assert stats.tail_resamples(0.95) == stats.RESAMPLES == 2000
+    assert stats.tail_resamples(0.9) == 2000
+    assert stats.tail_resamples(stats.look_confidence(0.95, 3)) == 13160
+    assert stats.tail_resamples(stats.look_confidence(0.95, 8)) == stats.MAX_RESAMPLES
+
+
 def test_quantile_is_the_inverted_cdf() -> None:
     ordered = [float(i) for i in range(1, 21)]
     assert stats.quantile(ordered, 0.95) == 19.0
