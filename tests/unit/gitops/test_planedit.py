@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from rollout.errors import InputError
-from rollout.gitops.planedit import promote_green
-from rollout.plan import Color
+from rollout.gitops.planedit import promote, promote_green
+from rollout.plan import Color, load_plan
 from tests.support.plans import CHAT_PLAN
 
 
@@ -98,3 +100,19 @@ def test_a_promotion_can_set_the_routers_backends_too(router: str, kept: str) ->
 def test_backends_need_a_router_mapping() -> None:
     with pytest.raises(InputError, match="no 'router' mapping"):
         promote_green("models:\n  blue: {name: b}\n  green: {name: g}\n", file="p", backends=SWAPPED)
+
+
+GOLDEN = Path(__file__).resolve().parents[1] / "routers" / "golden"
+
+
+@pytest.mark.parametrize(("source", "kubernetes"), [(GOLDEN / "gateway-api", False), (GOLDEN / "kserve", True)])
+def test_the_promoted_plan_is_the_plan_its_text_says(tmp_path: Path, source: Path, kubernetes: bool) -> None:
+    text = (source / "rollout-plan.yaml").read_text()
+    if kubernetes:
+        text = text.replace("port: 8002", "port: 8002, supervisor: kubernetes")
+    (tmp_path / "rollout-plan.yaml").write_text(text)
+    plan = load_plan(tmp_path / "rollout-plan.yaml")
+    promotion = promote(plan, text)
+    (tmp_path / "rollout-plan.yaml").write_text(promotion.text)
+    assert load_plan(tmp_path / "rollout-plan.yaml") == promotion.plan
+    assert (promotion.plan.router.backends != plan.router.backends) is kubernetes
