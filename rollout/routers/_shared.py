@@ -38,6 +38,8 @@ class ProbeStyle:
     audience_headers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     auth_env: tuple[str, ...] = ()
     live_timeout: float = 10.0
+    failure_hint: str = ""
+    """What to say when probes were answered with an error: where such errors usually come from."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -427,9 +427,11 @@ def _verify(
             for expectation in probing.expected
         )
     if not all(check.ok for check in checks):
+        hint = probing.style.failure_hint if any(check.other for check in checks) else ""
         raise ExternalError(
             "the router's observed split does not match the intended weights:\n"
             + "\n".join(f"  {check.describe()}" for check in checks)
+            + (f"\n  {hint}" if hint else "")
         )
     return checks
 

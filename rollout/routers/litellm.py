@@ -209,4 +209,9 @@ def probe_style(plan: Plan) -> ProbeStyle:
         audience_headers={"internal": {"x-litellm-tags": "internal"}},
         auth_env=("ROLLOUT_ROUTER_KEY", "LITELLM_MASTER_KEY"),
         live_timeout=120.0,
+        failure_hint=(
+            "LiteLLM answers 401 when the probes' key ($ROLLOUT_ROUTER_KEY, else $LITELLM_MASTER_KEY) is not "
+            "the proxy's or a model server refuses the key the proxy sent it, and 500 when the proxy has no key "
+            "to send (the variable router.backend_key_env names is not in its environment): docs/serving.md#api-keys"
+        ),
     )

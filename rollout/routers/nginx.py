@@ -169,4 +169,8 @@ def probe_style(plan: Plan) -> ProbeStyle:
         audience_headers={"internal": {AUDIENCE_HEADER: "internal"}},
         auth_env=("ROLLOUT_ROUTER_KEY", "VLLM_API_KEY"),
         live_timeout=10.0,
+        failure_hint=(
+            "nginx passes the probes' Authorization header on to the model servers: a 401 is a server with an API "
+            "key the probes did not send ($ROLLOUT_ROUTER_KEY, else $VLLM_API_KEY): docs/serving.md#api-keys"
+        ),
     )

@@ -38,6 +38,8 @@ class SplitCheck:
     low: float
     high: float
     ok: bool
+    failures: tuple[tuple[str, int], ...] = ()
+    """The other outcomes and how many probes had each (`HTTP 500`, `unanswered`), most frequent first."""
 
     @property
     def observed(self) -> float:
@@ -47,7 +49,8 @@ class SplitCheck:
     def describe(self) -> str:
         served = self.blue + self.green
         verdict = "ok" if self.ok else "MISMATCH"
-        extra = f", {self.other} failed or unattributed" if self.other else ""
+        outcomes = ", ".join(f"{outcome} x{count}" for outcome, count in self.failures)
+        extra = f", {self.other} failed or unattributed" + (f": {outcomes}" if outcomes else "") if self.other else ""
         return (
             f"{self.audience}: intended green {self.intended}%, observed {self.green}/{served} "
             f"= {self.observed:.1f}% (interval {100 * self.low:.1f}-{100 * self.high:.1f}%{extra}) {verdict}"
@@ -57,7 +60,10 @@ class SplitCheck:
 def check_split(expectation: Expectation, counts: Mapping[str, int], *, confidence: float = CONFIDENCE) -> SplitCheck:
     """Judge the colors counted for one audience: every probe served, by a plausible share of green."""
     blue, green = counts.get("blue", 0), counts.get("green", 0)
-    other = sum(n for color, n in counts.items() if color not in ("blue", "green"))
+    failures = sorted(
+        ((c, n) for c, n in counts.items() if c not in ("blue", "green") and n), key=lambda f: (-f[1], f[0])
+    )
+    other = sum(n for _, n in failures)
     interval = wilson(green, blue + green, confidence=confidence)
     intended = expectation.green_percent
     if intended == 0:
@@ -75,4 +81,5 @@ def check_split(expectation: Expectation, counts: Mapping[str, int], *, confiden
         low=interval.low,
         high=interval.high,
         ok=agrees and other == 0 and blue + green > 0,
+        failures=tuple(failures),
     )

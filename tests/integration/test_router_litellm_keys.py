@@ -142,7 +142,10 @@ def test_a_proxy_without_the_key_in_its_environment_fails_the_apply_which_is_und
         # LiteLLM resolves os.environ/NAME to nothing, and its OpenAI client will not send a request without a key.
         assert reply.status_code == 500 and "Missing credentials" in reply.text, reply.text
         served = len(backends.green.served)
-        with pytest.raises(ExternalError, match=r"(?s)MISMATCH.*restored the previous.*reloaded it"):
+        with pytest.raises(
+            ExternalError,
+            match=r"(?s)failed or unattributed: HTTP 500 x\d+\) MISMATCH.*router.backend_key_env.*restored the previous.*reloaded it",
+        ):
             apply_traffic(plan, state(25), env=ENV)
         assert plan.router.config.read_text() == before
         assert len(backends.green.served) == served

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -179,6 +180,24 @@ def test_a_wrong_split_is_undone_and_reloaded(tmp_path: Path) -> None:
         apply_traffic(plan, state("early", 25), env=ENV, transport=httpx.MockTransport(router.handle))
     assert (tmp_path / "litellm.yaml").read_text() == "model_list: []\n"
     assert marker.read_text().count("x") == 2
+
+
+def test_probes_answered_with_errors_are_counted_by_status_with_where_such_errors_come_from(tmp_path: Path) -> None:
+    plan = litellm_plan(tmp_path, tmp_path / "reloads")
+    (tmp_path / "litellm.yaml").write_text("model_list: []\n")
+    router = FakeLiteLLM(plan.router.config)
+
+    def green_keyless(request: httpx.Request) -> httpx.Response:
+        response = router.handle(request)
+        return httpx.Response(500) if response.headers.get("x-litellm-model-id") == "green" else response
+
+    with pytest.raises(ExternalError) as info:
+        apply_traffic(plan, state("early", 25), env=ENV, transport=httpx.MockTransport(green_keyless))
+    message = str(info.value)
+    assert re.search(
+        r"observed 0/\d+ = 0\.0% \(interval .*, \d+ failed or unattributed: HTTP 500 x\d+\) MISMATCH", message
+    )
+    assert "500 when the proxy has no key to send (the variable router.backend_key_env names" in message
 
 
 def test_a_router_that_never_serves_the_new_config_is_undone(tmp_path: Path) -> None:
