@@ -61,8 +61,9 @@ def apply(
     """Render the router config from rollout-traffic.yaml, reload the router, and verify the split.
 
     One apply at a time: a second waits for the first (--lock-wait), then says the router is busy (exit 4).
-    On any failure after the swap the previous config is restored and reloaded (exit 4); so it is on
-    SIGTERM or Ctrl-C (exit 143 or 130), and the deployment is marked failed.
+    On any failure after the swap the previous config is restored and reloaded, and apply says whether the
+    router answers on it again, and if not how to restart it (exit 4 either way); so it is on SIGTERM or
+    Ctrl-C (exit 143 or 130), and the deployment is marked failed.
     """
     plan = open_plan(plan_path)
     env = environ()

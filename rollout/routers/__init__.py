@@ -6,13 +6,14 @@ change and carries it out (the only I/O here, with `probes`); `split` judges the
 the kinds share lives in `_shared`.
 
 A kind defines `render` and `problems`, and only those of `validate_command`, `reload_command`,
-`probe_style`, `plan_warnings` and `plan_problems` it has something to say for: the functions of the same
+`start_command`, `probe_style`, `plan_warnings` and `plan_problems` it has something to say for: the functions of the same
 name below (`router_problems` for `plan_problems`) give the default for the others (no check of its own,
 nothing to reload, not probed: the written file is checked instead, no more to ask of the plan).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -22,6 +23,9 @@ from rollout.plan import Plan, RouterKind
 from rollout.routers import file, gateway_api, kserve, litellm, nginx
 from rollout.routers._shared import ProbeStyle, revised
 from rollout.traffic import TrafficState
+
+SERVICE_RELOAD = re.compile(r"(systemctl(?: --user)?) reload(?:-or-restart)? (\S+)|service (\S+) reload")
+"""`systemctl reload litellm`, `service nginx reload`: a service manager's reload, whose restart is known."""
 
 
 class RouterAdapter(Protocol):
@@ -48,6 +52,13 @@ class Reloads(Protocol):
     """A kind that knows how to reload its router when the plan gives no router.reload."""
 
     def reload_command(self, plan: Plan, env: Mapping[str, str]) -> list[str]: ...
+
+
+@runtime_checkable
+class Starts(Protocol):
+    """A kind whose default reload only signals a running router, and that knows how to start one that stopped."""
+
+    def start_command(self, plan: Plan, env: Mapping[str, str]) -> list[str]: ...
 
 
 @runtime_checkable
@@ -105,6 +116,22 @@ def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str] | None:
     """The reload to run when the plan gives no router.reload; None: nothing to reload."""
     adapter = ADAPTERS[plan.router.kind]
     return adapter.reload_command(plan, env) if isinstance(adapter, Reloads) else None
+
+
+def restart_command(plan: Plan, env: Mapping[str, str]) -> str | list[str] | None:
+    """What brings back a router that stopped answering, as far as the plan tells: router.reload itself when it
+    restarts (router.restarts), the restart of a service manager's reload, or the kind's own start when the
+    plan gives no router.reload; None: the plan does not say how the router is started."""
+    reload = plan.router.reload
+    if reload is not None and plan.router.restarts:
+        return reload
+    if reload is not None:
+        found = SERVICE_RELOAD.fullmatch(reload.strip())
+        if found is None:
+            return None
+        return f"{found[1]} restart {found[2]}" if found[1] else f"service {found[3]} restart"
+    adapter = ADAPTERS[plan.router.kind]
+    return adapter.start_command(plan, env) if isinstance(adapter, Starts) else None
 
 
 def router_problems(plan: Plan, env: Mapping[str, str]) -> list[tuple[FieldPath, str]]:

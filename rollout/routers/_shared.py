@@ -4,6 +4,7 @@ asks a running router which color served it."""
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +106,19 @@ def revised(text: str) -> tuple[str, str]:
     probes can tell from the old, even for the same traffic state. Routers echo it so we know it is live."""
     revision = hashlib.sha256(text.encode()).hexdigest()[:12]
     return text.replace(REVISION_SLOT, revision), revision
+
+
+REVISION = re.compile(r"\b[0-9a-f]{12}\b")
+
+
+def revision_of(text: str | None) -> str | None:
+    """The revision `revised` filled into a config (the one that is the digest of the config with it taken out
+    again), or None for a config rollout did not render: what the router echoes while it runs that config."""
+    found: list[str] = REVISION.findall(text or "")
+    for candidate in dict.fromkeys(found):
+        if revised((text or "").replace(candidate, REVISION_SLOT))[1] == candidate:
+            return candidate
+    return None
 
 
 def headline(plan: Plan, state: TrafficState) -> str:

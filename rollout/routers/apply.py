@@ -7,7 +7,8 @@ beside the live config, back up, swap, reload, wait until the router serves the 
 
 Every step before the swap leaves the router untouched. Once the new config is in place, any failure
 (reload, health, the observed split) restores the previous config and reloads again, then raises
-ExternalError: the previous traffic keeps flowing.
+ExternalError: the previous traffic keeps flowing. Whether it does is checked, not assumed: a probed router
+must answer on the previous config again, and the error says if it does not, and how to restart it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,16 @@ from rollout.atomic import write_atomic
 from rollout.documents import load_yaml
 from rollout.errors import ExternalError, InputError, RolloutError, Stopped
 from rollout.plan import Plan, RouterKind
-from rollout.routers import ADAPTERS, probe_style, reload_command, rendered_config, router_problems, validate_command
-from rollout.routers._shared import ProbeStyle, expectations, headline
+from rollout.routers import (
+    ADAPTERS,
+    probe_style,
+    reload_command,
+    rendered_config,
+    restart_command,
+    router_problems,
+    validate_command,
+)
+from rollout.routers._shared import ProbeStyle, expectations, headline, revision_of
 from rollout.routers.probes import count_colors, wait_live
 from rollout.routers.split import Expectation, SplitCheck, check_split
 from rollout.subprocesses import Command, run_command, shown
@@ -69,7 +78,9 @@ class RouterChange:
     """What `rollout apply` will do for a traffic state, decided before anything is touched.
 
     An unchanged config is neither validated nor reloaded (`validate` is empty, `reload` None), only
-    verified. `probing` None: the written file is checked instead of live traffic.
+    verified. `probing` None: the written file is checked instead of live traffic. `previous_revision` is
+    what the router echoes on the previous config (None: rollout did not render it); `restart`, what brings
+    back a router that stops answering (None: the plan does not say).
     """
 
     source: Path
@@ -77,11 +88,13 @@ class RouterChange:
     config: Path
     text: str
     previous: str | None
+    previous_revision: str | None
     diff: str
     revision: str
     summary: str
     validate: tuple[Step, ...]
     reload: Step | None
+    restart: str | None
     probing: Probing | None
 
     @property
@@ -141,11 +154,13 @@ def plan_change(
         config=config,
         text=text,
         previous=current,
+        previous_revision=revision_of(current),
         diff=unified_diff(current, text, str(config)),
         revision=revision,
         summary=headline(plan, state),
         validate=tuple(checks),
         reload=Step(what="reload", command=reload) if changed and reload is not None else None,
+        restart=_shown(restart_command(plan, env)),
         probing=probing,
     )
 
@@ -230,12 +245,12 @@ def carry_out(
     """
     started = time.monotonic()
     if change.changed:
-        _swap(change, env)
+        _swap(change, env, transport=transport, live_timeout=live_timeout)
     try:
         checks = _verify(change, env=env, transport=transport, live_timeout=live_timeout)
     except RolloutError as exc:
         if change.changed:
-            raise _undo(change, env, exc) from exc
+            raise _undo(change, env, exc, transport=transport, live_timeout=live_timeout) from exc
         raise
     _discard_backup(change.config)
     return ApplyResult(change=change, checks=checks, seconds=time.monotonic() - started)
@@ -361,7 +376,9 @@ def _run(step: Step, env: Mapping[str, str]) -> None:
     run_command(step.command, env=env, timeout=COMMAND_TIMEOUT, what=step.what)
 
 
-def _swap(change: RouterChange, env: Mapping[str, str]) -> None:
+def _swap(
+    change: RouterChange, env: Mapping[str, str], *, transport: httpx.BaseTransport | None, live_timeout: float | None
+) -> None:
     """Validate the new config beside the old, keep a backup, rename it into place, and reload."""
     config = change.config
     candidate = _candidate(config)
@@ -393,7 +410,7 @@ def _swap(change: RouterChange, env: Mapping[str, str]) -> None:
         try:
             _run(change.reload, env)
         except ExternalError as exc:
-            raise _undo(change, env, exc) from exc
+            raise _undo(change, env, exc, transport=transport, live_timeout=live_timeout) from exc
 
 
 def _validate(change: RouterChange, env: Mapping[str, str]) -> None:
@@ -416,7 +433,7 @@ def _verify(
         if change.config.read_text(encoding="utf-8") != change.text:
             raise ExternalError(f"{change.config} changed while it was being applied")
         return ()
-    with httpx.Client(transport=transport, timeout=httpx.Timeout(10.0, connect=2.0)) as client:
+    with _client(transport) as client:
         wait_live(client, probing.url, probing.style, change.revision, env=env, timeout=live_timeout)
         deadline = time.monotonic() + PROBE_TIMEOUT
         checks = tuple(
@@ -436,9 +453,16 @@ def _verify(
     return checks
 
 
-def _undo(change: RouterChange, env: Mapping[str, str], cause: RolloutError) -> ExternalError:
-    """Put the previous config back and reload it; the error says what failed and what was restored (and
-    keeps a signal's exit code)."""
+def _undo(
+    change: RouterChange,
+    env: Mapping[str, str],
+    cause: RolloutError,
+    *,
+    transport: httpx.BaseTransport | None,
+    live_timeout: float | None,
+) -> ExternalError:
+    """Put the previous config back, reload it, and see that the router answers on it again; the error says
+    what failed and the state the router is left in (and keeps a signal's exit code)."""
     config = change.config
     if change.previous is None:
         note = f"there was no previous config to restore; the new {config} stays for the router's first start"
@@ -450,14 +474,45 @@ def _undo(change: RouterChange, env: Mapping[str, str], cause: RolloutError) -> 
             cause, f"{cause.message}\nAND RESTORING THE PREVIOUS CONFIG FAILED: {exc}; it is kept at {_backup(config)}"
         )
     _discard_backup(config)
-    notes = [f"restored the previous {config}"]
+    restored = f"restored the previous {config}"
     if change.reload is not None:
         try:
             _run(change.reload, env)
-            notes.append("reloaded it")
         except ExternalError as exc:
-            notes.append(f"reloading it failed too: {exc}")
-    return _undone(cause, f"{cause.message}\n{'; '.join(notes)}")
+            return _undone(cause, f"{cause.message}\n{restored}; reloading it failed too: {exc}")
+        restored += " and reloaded it"
+    return _undone(cause, f"{cause.message}\n{restored}{_answering(change, env, transport, live_timeout)}")
+
+
+def _answering(
+    change: RouterChange, env: Mapping[str, str], transport: httpx.BaseTransport | None, live_timeout: float | None
+) -> str:
+    """What the undo note adds about the router after the previous config is back: whether it answers on it."""
+    probing = change.probing
+    if probing is None:
+        return ""
+    which = "the previous config" if change.previous_revision is None else f"config {change.previous_revision}"
+    try:
+        with _client(transport) as client:
+            wait_live(
+                client, probing.url, probing.style, change.previous_revision, env=env, timeout=live_timeout, which=which
+            )
+    except ExternalError as exc:
+        how = "start it again the way it is run"
+        if change.restart is not None:
+            how = f"restart it with `{change.restart}`"
+        elif change.reload is not None:
+            how += f" (router.reload `{shown(change.reload.command)}` only reloads a running router)"
+        return f", but the router does not answer: {exc}; {how}"
+    return f"; the router answers on {which}"
+
+
+def _client(transport: httpx.BaseTransport | None) -> httpx.Client:
+    return httpx.Client(transport=transport, timeout=httpx.Timeout(10.0, connect=2.0))
+
+
+def _shown(command: Command | None) -> str | None:
+    return None if command is None else shown(command)
 
 
 def _undone(cause: RolloutError, message: str) -> ExternalError:

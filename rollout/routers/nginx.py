@@ -137,17 +137,12 @@ def validate_command(plan: Plan, candidate: Path, env: Mapping[str, str]) -> lis
 
 
 def reload_command(plan: Plan, env: Mapping[str, str]) -> list[str]:
-    return [
-        nginx_binary(env),
-        "-e",
-        "stderr",
-        "-p",
-        f"{plan.router.config.parent}/",
-        "-c",
-        str(plan.router.config),
-        "-s",
-        "reload",
-    ]
+    return [*start_command(plan, env), "-s", "reload"]
+
+
+def start_command(plan: Plan, env: Mapping[str, str]) -> list[str]:
+    """nginx started on the config (`-s reload` only signals a master that runs)."""
+    return [nginx_binary(env), "-e", "stderr", "-p", f"{plan.router.config.parent}/", "-c", str(plan.router.config)]
 
 
 def _color(reply: Reply) -> str | None:

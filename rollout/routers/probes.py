@@ -38,25 +38,27 @@ def wait_live(
     client: httpx.Client,
     base_url: str,
     style: ProbeStyle,
-    revision: str,
+    revision: str | None,
     *,
     env: Mapping[str, str],
     timeout: float | None = None,
+    which: str = "the new config",
 ) -> float:
-    """Poll until the router answers with `revision`; return the seconds it took."""
+    """Poll until the router answers with `revision` (None: with anything at all); return the seconds it took.
+    `which` names that config in the error."""
     started = time.monotonic()
     limit = style.live_timeout if timeout is None else timeout
     last = "no answer yet"
     while True:
         try:
             reply = fetch(client, "GET", base_url + style.live_path, headers=auth_headers(style, env))
-            if style.is_live(reply, revision):
+            if revision is None or style.is_live(reply, revision):
                 return time.monotonic() - started
             last = f"HTTP {reply.status}, not config revision {revision}"
         except httpx.HTTPError as exc:
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() - started > limit:
-            raise ExternalError(f"the router at {base_url} does not serve the new config after {limit:.0f}s ({last})")
+            raise ExternalError(f"the router at {base_url} does not serve {which} after {limit:.0f}s ({last})")
         time.sleep(0.05)
 
 

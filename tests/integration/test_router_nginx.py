@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from rollout.routers import render_config
 from rollout.routers.apply import apply_traffic
 from rollout.routers.nginx import REVISION_HEADER
 from rollout.traffic import TrafficState
-from tests.support.net import free_port
+from tests.support.net import free_port, wait_until
 from tests.support.routers import NGINX, Stub, nginx_plan, running_nginx, steady_load, stub_model, write_plan
 from tests.support.routers import stage_state as state
 
@@ -39,14 +41,27 @@ class Rig:
         return revision
 
 
+@dataclass(frozen=True)
+class Killable(Rig):
+    nginx: subprocess.Popen[bytes]
+
+    def kill(self) -> None:
+        """SIGKILL to nginx's master and workers, the master left unreaped as a crashed one is until its
+        supervisor notices: its pid file stays and its pid still takes signals, so `nginx -s reload` succeeds."""
+        master = self.nginx.pid
+        workers = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        for pid in (master, *map(int, workers)):
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
+def rig(tmp_path: Path) -> Iterator[Killable]:
     """nginx started on the initial config (all blue) by the test, as an operator would start it once."""
     with stub_model("stub-blue") as blue, stub_model("stub-green") as green:
         plan = nginx_plan(tmp_path, blue_port=blue.port, green_port=green.port, state=TrafficState.initial("chat"))
         assert plan.router.url is not None
-        with running_nginx(plan.router.config, plan.router.url):
-            yield Rig(plan=plan, blue=blue, green=green)
+        with running_nginx(plan.router.config, plan.router.url) as nginx:
+            yield Killable(plan=plan, blue=blue, green=green, nginx=nginx)
 
 
 def test_each_weight_step_is_observed_within_its_interval(rig: Rig) -> None:
@@ -112,6 +127,54 @@ def test_a_config_nginx_accepts_but_cannot_serve_is_undone(rig: Rig) -> None:
             apply_traffic(moved, state(75), env=ENV, live_timeout=3)
     assert rig.revision_served() == before.change.revision
     assert apply_traffic(rig.plan, state(25), env=ENV).checks[0].ok
+
+
+def test_a_split_that_fails_is_undone_and_the_router_answers_on_the_previous_config(rig: Rig) -> None:
+    before = apply_traffic(rig.plan, state(25), env=ENV)
+    assert rig.plan.green is not None
+    nothing = replace(rig.plan, green=replace(rig.plan.green, port=free_port()))
+    with pytest.raises(ExternalError) as info:
+        apply_traffic(nothing, state(75), env=ENV, probes=40)
+    message = str(info.value)
+    assert "HTTP 502" in message and "MISMATCH" in message, message
+    assert message.endswith(
+        f"restored the previous {rig.plan.router.config} and reloaded it; "
+        f"the router answers on config {before.change.revision}"
+    ), message
+    assert rig.revision_served() == before.change.revision
+
+
+def test_a_router_that_dies_during_verification_is_reported_down_after_the_undo(rig: Killable) -> None:
+    before = apply_traffic(rig.plan, state(25), env=ENV)
+    served = len(rig.blue.served) + len(rig.green.served)
+    rig.blue.stalling.set()
+    rig.green.stalling.set()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        applying = pool.submit(apply_traffic, rig.plan, state(75), env=ENV, live_timeout=5)
+        wait_until(lambda: len(rig.blue.served) + len(rig.green.served) >= served + 5, timeout=60, what="the probes")
+        rig.kill()
+        with pytest.raises(ExternalError) as info:
+            applying.result()
+    message = str(info.value)
+    config = rig.plan.router.config
+    start = f"{NGINX} -e stderr -p {config.parent}/ -c {config}"
+    assert f"restored the previous {config} and reloaded it, but the router does not answer" in message, message
+    assert f"does not serve config {before.change.revision} after 5s" in message, message
+    assert message.endswith(f"; restart it with `{start}`"), message
+    assert info.value.exit_code == 4
+    # Started again as the message says, nginx serves the restored config.
+    subprocess.run(start, shell=True, check=True)
+    try:
+        wait_until(lambda: _revision_or_none(rig) == before.change.revision, timeout=10, what="nginx start")
+    finally:
+        subprocess.run(f"{start} -s stop", shell=True, check=True)
+
+
+def _revision_or_none(rig: Rig) -> str | None:
+    try:
+        return rig.revision_served()
+    except httpx.HTTPError:
+        return None
 
 
 def test_a_failing_reload_command_leaves_the_router_untouched(rig: Rig) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -299,10 +300,22 @@ class GracefulLiteLLM:
             )
         self.pidfile.write_text(str(self._process.pid))
 
+    def kill(self) -> None:
+        """SIGKILL to master and workers, the master left unreaped as a crashed one is until its supervisor
+        notices: its pid still takes signals, so `kill -HUP` of it succeeds, while nothing listens."""
+        assert self._process is not None
+        os.killpg(self._process.pid, signal.SIGKILL)
+
     def stop(self) -> None:
         """SIGTERM to the whole process group (master and workers), SIGKILL after 30 s."""
         if self._process is not None:
             stop_group(self._process, grace=30)
+
+    def restart(self) -> None:
+        """What is left of the proxy stopped, and the proxy started again on its config file as it is now."""
+        self.stop()
+        self.start()
+        wait_until(lambda: serves(self.url, self.key), timeout=180, what="LiteLLM proxy start")
 
 
 def serves(url: str, key: str) -> bool:

@@ -17,6 +17,8 @@ from click.testing import CliRunner
 from rollout.cli import cli
 from rollout.errors import ExternalError, InputError
 from rollout.plan import Plan, load_plan
+from rollout.routers import render_config, restart_command
+from rollout.routers._shared import revision_of
 from rollout.routers.apply import Step, apply_traffic, carry_out, change_for, describe_change, plan_change
 from rollout.routers.split import Expectation
 from rollout.traffic import TrafficState, Weights
@@ -180,6 +182,80 @@ def test_a_wrong_split_is_undone_and_reloaded(tmp_path: Path) -> None:
         apply_traffic(plan, state("early", 25), env=ENV, transport=httpx.MockTransport(router.handle))
     assert (tmp_path / "litellm.yaml").read_text() == "model_list: []\n"
     assert marker.read_text().count("x") == 2
+
+
+def test_the_undo_says_the_router_answers_on_the_previous_config(tmp_path: Path) -> None:
+    plan = litellm_plan(tmp_path, tmp_path / "reloads")
+    before = render_config(plan, state(None, 0))
+    (tmp_path / "litellm.yaml").write_text(before)
+    router = FakeLiteLLM(plan.router.config, share=0.5)
+    with pytest.raises(ExternalError) as info:
+        apply_traffic(plan, state("early", 25), env=ENV, transport=httpx.MockTransport(router.handle))
+    assert str(info.value).endswith(
+        f"restored the previous {plan.router.config} and reloaded it; the router answers on config {revision_of(before)}"
+    ), info.value
+
+
+def test_the_undo_says_when_the_router_does_not_answer_again_and_how_to_start_it(tmp_path: Path) -> None:
+    plan = litellm_plan(tmp_path, tmp_path / "reloads")
+    before = render_config(plan, state(None, 0))
+    (tmp_path / "litellm.yaml").write_text(before)
+    router = FakeLiteLLM(plan.router.config, share=0.5)
+
+    def down_once_restored(request: httpx.Request) -> httpx.Response:
+        if plan.router.config.read_text() == before:
+            raise httpx.ConnectError("Connection refused")
+        return router.handle(request)
+
+    with pytest.raises(ExternalError) as info:
+        apply_traffic(
+            plan, state("early", 25), env=ENV, transport=httpx.MockTransport(down_once_restored), live_timeout=0.2
+        )
+    message = str(info.value)
+    assert (
+        f"restored the previous {plan.router.config} and reloaded it, but the router does not answer: the router at "
+        f"http://router.test does not serve config {revision_of(before)} after 0s (ConnectError: Connection refused); "
+        f"start it again the way it is run (router.reload `echo x >> {tmp_path / 'reloads'}` only reloads a running "
+        "router)"
+    ) in message, message
+    assert info.value.exit_code == 4
+
+
+@pytest.mark.parametrize(
+    ("reload", "restarts", "restart"),
+    [
+        ("systemctl reload litellm", False, "systemctl restart litellm"),
+        ("systemctl --user reload-or-restart litellm.service", False, "systemctl --user restart litellm.service"),
+        ("service nginx reload", False, "service nginx restart"),
+        ("systemctl restart litellm", True, "systemctl restart litellm"),
+        ("kill -HUP $(cat /run/litellm.pid)", False, None),
+        ("systemctl reload litellm && echo done", False, None),
+    ],
+)
+def test_the_restart_of_a_router_is_what_the_plan_says(
+    tmp_path: Path, reload: str, restarts: bool, restart: str | None
+) -> None:
+    plan = litellm_plan(tmp_path, tmp_path / "reloads")
+    router = replace(plan.router, reload=reload, restarts=restarts)
+    assert restart_command(replace(plan, router=router), ENV) == restart
+
+
+def test_nginx_without_a_reload_of_the_plan_restarts_by_starting_on_its_config(tmp_path: Path) -> None:
+    plan = load_plan(
+        write_plan(tmp_path, kind="nginx", config="nginx.conf", url="http://127.0.0.1:9", blue_port=1, green_port=2)
+    )
+    command = restart_command(plan, {**ENV, "ROLLOUT_NGINX_BIN": "/opt/nginx"})
+    assert command == ["/opt/nginx", "-e", "stderr", "-p", f"{tmp_path}/", "-c", str(tmp_path / "nginx.conf")]
+    assert restart_command(replace(plan, router=replace(plan.router, reload="nginx -s reload")), ENV) is None
+
+
+def test_the_revision_of_a_rendered_config_is_found_in_it_and_none_in_another(tmp_path: Path) -> None:
+    plan = litellm_plan(tmp_path, tmp_path / "reloads")
+    text = render_config(plan, state("early", 25))
+    assert revision_of(text) == change_for(plan, state("early", 25), probes=None, env=ENV).revision
+    assert revision_of(text.replace("weight: 25", "weight: 26")) is None
+    assert revision_of("model_list: []  # 0123456789ab\n") is None
+    assert revision_of(None) is None
 
 
 def test_probes_answered_with_errors_are_counted_by_status_with_where_such_errors_come_from(tmp_path: Path) -> None:
