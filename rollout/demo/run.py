@@ -1,7 +1,8 @@
 """`rollout demo`: the whole lifecycle on this machine, with real model servers, a real router and git.
 
-It drives the same functions the workflows run — serve, eval, gate, propose, merge, apply — against a
-fresh repository and the local forge, compressing the soak times to seconds with --fast.
+It drives the same functions the workflows run — serve, eval (reusing what the evidence branch holds when
+it cannot differ), gate, evidence save, propose, merge, apply — against a fresh repository and the local
+forge, compressing the soak times to seconds with --fast.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ from rollout.demo.workspace import (
 )
 from rollout.errors import CheckFailed, ExternalError, Inconclusive, InputError
 from rollout.evals.results import load_results, results_to_json
-from rollout.evals.runner import Collector, Settings, run
-from rollout.evals.suite import Suite, load_suite
+from rollout.evals.reuse import evidence_path, provenance_note
+from rollout.evals.runner import Collector, Settings, reuse_choice, run, settle
+from rollout.evals.suite import Suite, load_suite, suite_digest
 from rollout.evals.summary import summarize
 from rollout.evals.target import Target
 from rollout.forge.local import LocalForge
@@ -50,7 +52,9 @@ from rollout.gates.inputs import gate_files
 from rollout.gates.report import render_report
 from rollout.gates.verdict import Verdict, verdict_to_json
 from rollout.gitops.commands import propose
+from rollout.gitops.evidence import Saved, save_evidence
 from rollout.gitops.landing import land
+from rollout.gitops.proposal import evidence_branch
 from rollout.history import git
 from rollout.plan import COLORS, Color, Plan, load_plan, serving_args_digest
 from rollout.routers import render_config
@@ -265,7 +269,7 @@ def _stop_nginx(command: list[str]) -> None:
 
 def _drive(plan: Plan, forge: LocalForge, options: DemoOptions, timeline: Timeline) -> str:
     """Gate, propose, merge and apply until the rollout is decommissioned or rolled back."""
-    verdict, report, evidence = _evaluate(plan, options, timeline, "deploy")
+    verdict, report = _evaluate(plan, forge, options, timeline, "deploy")
     extra = 0
     for _ in range(MAX_STEPS):
         plan = load_plan(plan.path)
@@ -276,9 +280,7 @@ def _drive(plan: Plan, forge: LocalForge, options: DemoOptions, timeline: Timeli
             extra += 1
             timeline.say("hold", f"{decision.reason} (another watch round)")
             _soak(plan, options, timeline)
-            verdict, report, evidence = _evaluate(
-                plan, options, timeline, f"watch-{decision.state.stage}-{extra}", _carried(evidence, options)
-            )
+            verdict, report = _evaluate(plan, forge, options, timeline, f"watch-{decision.state.stage}-{extra}")
             continue
         if decision.action == "hold":
             _hold(decision, timeline)
@@ -312,9 +314,7 @@ def _drive(plan: Plan, forge: LocalForge, options: DemoOptions, timeline: Timeli
             return "decommissioned"
         extra = 0
         _soak(plan, options, timeline)
-        verdict, report, evidence = _evaluate(
-            plan, options, timeline, f"watch-{decision.state.stage}", _carried(evidence, options)
-        )
+        verdict, report = _evaluate(plan, forge, options, timeline, f"watch-{decision.state.stage}")
     raise CheckFailed(f"the rollout did not finish within {MAX_STEPS} decisions")
 
 
@@ -329,10 +329,6 @@ def _sleep_until(decision: Decision) -> None:
     assert decision.earliest is not None
     wait = (decision.earliest - datetime.now(timezone.utc)).total_seconds()
     time.sleep(min(max(wait, 0.0) + 0.2, 600.0))
-
-
-def _carried(evidence: Evidence, options: DemoOptions) -> Evidence | None:
-    return {name: files for name, files in evidence.items() if name != "quality"} if options.fast else None
 
 
 def _waits_for_traffic(verdict: Verdict) -> bool:
@@ -352,6 +348,10 @@ def _soak(plan: Plan, options: DemoOptions, timeline: Timeline) -> None:
         tally = send_load(plan.router.url, plan.service, LIVE_REQUESTS, env=options.env)
         timeline.say("traffic", f"{sum(tally.sent.values())} user requests through the router: {tally.describe()}")
     time.sleep(max(0.0, stage.soak.total_seconds() - (time.monotonic() - began)))
+    # git keeps a commit's time to the second, and the next stage starts at its merge commit: that must be a
+    # later second than this stage's last request, or the next stage's live window counts it too (a watch
+    # round that reuses its evals can merge within the same second)
+    time.sleep(1.0 - time.time() % 1.0)
 
 
 def _apply(plan: Plan, forge: LocalForge, env: Mapping[str, str], timeline: Timeline) -> ApplyResult:
@@ -369,39 +369,30 @@ def _apply(plan: Plan, forge: LocalForge, env: Mapping[str, str], timeline: Time
     return result
 
 
-Evidence = dict[str, dict[Color, Path]]
-"""Results files per suite name and color."""
-
-
 def _evaluate(
-    plan: Plan, options: DemoOptions, timeline: Timeline, label: str, carried: Evidence | None = None
-) -> tuple[Verdict, str, Evidence]:
-    """Run the gates' suites on both colors (reusing `carried` suites' results) and gate green against blue."""
+    plan: Plan, forge: LocalForge, options: DemoOptions, timeline: Timeline, label: str
+) -> tuple[Verdict, str]:
+    """One round as the workflows run it: check out the evidence branch, run the gates' suites on both colors
+    (reusing what cannot differ), gate green against blue, and save the round's results to the branch."""
     folder = plan.root.parent / "evidence" / label
-    evidence: Evidence = {}
+    suites = []
     for gate in (plan.gates.quality, plan.gates.safety):
         if gate is None:
             continue
         suite = load_suite(gate.suite, env=options.env)
-        if options.cases is not None:
-            suite = dataclasses.replace(suite, cases=suite.cases[: options.cases])
-        if carried and suite.name in carried:
-            evidence[suite.name] = carried[suite.name]
-            timeline.say(
-                "eval",
-                f"{suite.name}: results of the previous round (same revisions; --fast re-runs "
-                "only the quality suite while watching)",
-            )
-            continue
-        evidence[suite.name] = _eval_both(plan, suite, folder, options)
+        suites.append(dataclasses.replace(suite, cases=suite.cases[: options.cases]) if options.cases else suite)
+    recorded = _check_out_evidence(plan, forge, [suite.name for suite in suites], folder / "recorded")
+    files: dict[str, dict[Color, Path]] = {}
+    for suite in suites:
+        files[suite.name] = _eval_both(plan, suite, folder, options, recorded)
         timeline.say(
             "eval",
-            f"{suite.name}: " + ", ".join(f"{color} {_summary(path)}" for color, path in evidence[suite.name].items()),
+            f"{suite.name}: " + ", ".join(f"{color} {_summary(path)}" for color, path in files[suite.name].items()),
         )
     verdict = gate_files(
         plan,
-        [files["blue"] for files in evidence.values()],
-        [files["green"] for files in evidence.values()],
+        [by_color["blue"] for by_color in files.values()],
+        [by_color["green"] for by_color in files.values()],
         live_since=read_live_window(plan),
         now=datetime.now(timezone.utc),
         env=options.env,
@@ -412,26 +403,48 @@ def _evaluate(
     timeline.say("gate", f"{verdict.outcome.upper()} ({label}, green {verdict.candidate.model})")
     for result in verdict.gates:
         timeline.say("", f"{result.gate} {result.outcome}: {result.reason}")
-    return verdict, report, evidence
+    saved = [
+        Saved(file=str(path), results=load_results(path)) for by_color in files.values() for path in by_color.values()
+    ]
+    timeline.say("evidence", save_evidence(forge, plan.service, saved).describe())
+    return verdict, report
 
 
-def _eval_both(plan: Plan, suite: Suite, evidence: Path, options: DemoOptions) -> dict[Color, Path]:
-    """Both colors side by side in one event loop, so Ctrl-C cancels them at once."""
+def _check_out_evidence(plan: Plan, forge: LocalForge, suites: list[str], folder: Path) -> Path:
+    """The evidence branch's results for these suites in `folder`, as the eval jobs' checkout of it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    head = forge.branch_head(evidence_branch(plan.service))
+    for suite, color in ((suite, color) for suite in suites for color in COLORS):
+        text = forge.read_file(evidence_path(color, suite), head) if head else None
+        if text is not None:
+            write_atomic(folder / evidence_path(color, suite), text)
+    return folder
+
+
+def _eval_both(plan: Plan, suite: Suite, evidence: Path, options: DemoOptions, recorded: Path) -> dict[Color, Path]:
+    """Both colors side by side in one event loop, so Ctrl-C cancels them at once; a color whose recorded
+    results cannot differ is not asked again (reuse_choice and settle, as the eval jobs decide)."""
     # llama_cpp.server answers one request at a time (a second one cuts the first stream off).
     settings = Settings(concurrency=1, timeout=120.0)
-    collectors = {}
-    for color in COLORS:
-        version = plan.model(color)
-        target = Target(
+    targets = {
+        color: Target(
             label=color,
-            url=version.url,
-            model=version.name,
-            revision=version.revision,
-            serving_digest=serving_args_digest(version),
+            url=plan.model(color).url,
+            model=plan.model(color).name,
+            revision=plan.model(color).revision,
+            serving_digest=serving_args_digest(plan.model(color)),
         )
-        collectors[color] = Collector(suite, target)
-    total = sum(case.repeats for case in suite.cases) * len(COLORS)
-    with _progress(options.show_progress, total, f"{suite.name:>8} blue+green") as advance:
+        for color in COLORS
+    }
+    choices = {color: reuse_choice(suite, target, env=options.env, reuse=recorded) for color, target in targets.items()}
+    digest = suite_digest(suite, env=options.env)
+    collectors = {
+        color: Collector(suite, targets[color], suite_digest=digest)
+        for color, choice in choices.items()
+        if choice.action != "reuse"
+    }
+    total = sum(case.repeats for case in suite.cases) * len(collectors)
+    with _progress(options.show_progress and bool(collectors), total, f"{suite.name:>8} blue+green") as advance:
 
         async def both() -> None:
             await asyncio.gather(
@@ -441,18 +454,22 @@ def _eval_both(plan: Plan, suite: Suite, evidence: Path, options: DemoOptions) -
                 )
             )
 
-        asyncio.run(both())
+        if collectors:
+            asyncio.run(both())
     paths = {color: evidence / f"{suite.name}-{color}.json" for color in COLORS}
-    for color, collector in collectors.items():
-        write_atomic(paths[color], results_to_json(collector.results()))
+    for color, choice in choices.items():
+        fresh = collectors[color].results() if color in collectors else None
+        write_atomic(paths[color], results_to_json(settle(choice, fresh)))
     return paths
 
 
 def _summary(path: Path) -> str:
-    summary = summarize(load_results(path))
+    results = load_results(path)
+    summary = summarize(results)
     mean = f"{summary.mean:.3f}" if summary.mean is not None else "n/a"
     errors = f", {summary.errors} errors" if summary.errors else ""
-    return f"{mean} ({summary.cases} cases{errors})"
+    note = provenance_note(reused_from=results.reused_from, rounds=results.rounds)
+    return f"{mean} ({summary.cases} cases{errors}{'; ' + note if note else ''})"
 
 
 @contextlib.contextmanager

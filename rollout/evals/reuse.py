@@ -133,13 +133,10 @@ def _joined(old: CaseResult, new: CaseResult) -> CaseResult:
     )
 
 
-def provenance_note(results: EvalResults) -> str | None:
+def provenance_note(*, reused_from: ReusedFrom | None, rounds: int) -> str | None:
     """What a report says of results that are not one fresh run: reused, or accumulated over rounds."""
-    if results.reused_from is not None:
-        return (
-            f"reused from run {results.reused_from.run_id} at {results.reused_from.at} "
-            "(same revision, serving args and suite)"
-        )
-    if results.rounds > 1:
-        return f"{results.rounds} rounds accumulated"
+    if reused_from is not None:
+        return f"reused from run {reused_from.run_id} at {reused_from.at} (same revision, serving args and suite)"
+    if rounds > 1:
+        return f"{rounds} rounds accumulated"
     return None

@@ -184,16 +184,27 @@ def run_or_reuse(
     says. Without it, run. The choice says which, and why."""
     if reuse is None:
         return run_suite(suite, target, settings, env=env, progress=progress), None
+    choice = reuse_choice(suite, target, env=env, reuse=reuse)
+    if choice.action == "reuse":
+        return settle(choice, None), choice
+    return settle(choice, run_suite(suite, target, settings, env=env, progress=progress)), choice
+
+
+def reuse_choice(suite: Suite, target: Target, *, env: Mapping[str, str], reuse: Path) -> ReuseChoice:
+    """What to do with the recorded results of this suite on this target (`reuse` holds them, if any)."""
     recorded, unreadable = load_recorded(reuse, target.label, suite.name)
     choice = decide_reuse(recorded, planned_run(suite, target, env=env))
-    if unreadable:
-        choice = replace(choice, reason=unreadable)
+    return replace(choice, reason=unreadable) if unreadable else choice
+
+
+def settle(choice: ReuseChoice, fresh: EvalResults | None) -> EvalResults:
+    """This round's results: the recorded ones reused, this run's added to them, or this run's alone."""
     if choice.action == "reuse" and choice.recorded is not None:
-        return reused(choice.recorded), choice
-    fresh = run_suite(suite, target, settings, env=env, progress=progress)
+        return reused(choice.recorded)
+    assert fresh is not None, f"a {choice.action} choice runs the suite"
     if choice.action == "accumulate" and choice.recorded is not None and not fresh.interrupted:
-        return accumulate(choice.recorded, fresh), choice
-    return fresh, choice
+        return accumulate(choice.recorded, fresh)
+    return fresh
 
 
 def planned_run(suite: Suite, target: Target, *, env: Mapping[str, str]) -> PlannedRun:

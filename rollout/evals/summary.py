@@ -35,7 +35,7 @@ def summarize(results: EvalResults) -> Summary:
 def summary_line(results: EvalResults, summary: Summary) -> str:
     mean = "n/a" if summary.mean is None else f"{summary.mean:.3f}"
     stopped = " (interrupted: partial results)" if results.interrupted else ""
-    note = provenance_note(results)
+    note = provenance_note(reused_from=results.reused_from, rounds=results.rounds)
     return (
         f"{results.suite} on {results.target} ({results.model}): {summary.cases} cases, "
         f"{summary.scored} scored, mean score {mean}, {summary.errors} errors{stopped}" + (f"; {note}" if note else "")

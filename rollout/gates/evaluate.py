@@ -25,7 +25,7 @@ from rollout.gates.pairing import Paired, pair_cases, pool
 from rollout.gates.performance import cost_gate, latency_gate
 from rollout.gates.quality import quality_gate
 from rollout.gates.safety import safety_gate
-from rollout.gates.verdict import GateResult, RunInfo, Verdict, combine
+from rollout.gates.verdict import GateResult, Provenance, RunInfo, Verdict, combine
 from rollout.plan import Gates
 
 
@@ -196,7 +196,21 @@ def evaluate_gates(
     if gates.live is not None and live is not None:
         results += live_gates(live, gates.live)
     return Verdict(
-        outcome=combine(r.outcome for r in results), baseline=baseline, candidate=candidate, gates=tuple(results)
+        outcome=combine(r.outcome for r in results),
+        baseline=baseline,
+        candidate=candidate,
+        gates=tuple(results),
+        provenance=_provenance(runs),
+    )
+
+
+def _provenance(runs: Sequence[SuiteRun]) -> tuple[Provenance, ...]:
+    """Per suite and color, the results that are not one fresh run, so the report can say so."""
+    return tuple(
+        Provenance(suite=run.suite, color=color, reused_from=results.reused_from, rounds=results.rounds)
+        for run in runs
+        for color, results in (("blue", run.baseline), ("green", run.candidate))
+        if results.reused_from is not None or results.rounds > 1
     )
 
 

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rollout.evals.reuse import provenance_note
 from rollout.gates.verdict import GateOutcome, GateResult, RunInfo, Verdict, server_skew
 from rollout.gates.wording import level
 
@@ -93,11 +94,21 @@ def render_report(verdict: Verdict) -> str:
     skew = server_skew(verdict)
     if skew is not None:
         lines += [f"> [!WARNING]\n> {inline(skew)}", ""]
+    lines += provenance_lines(verdict)
     for gate in verdict.gates:
         lines += _gate_section(gate)
     if any(_regressions(g) for g in verdict.gates):
         lines += _regression_section(verdict.gates)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def provenance_lines(verdict: Verdict) -> list[str]:
+    """Per suite and color, results this round did not ask for afresh: reused, or accumulated over rounds."""
+    notes = [(p, provenance_note(reused_from=p.reused_from, rounds=p.rounds)) for p in verdict.provenance]
+    listed = [f"- {inline(p.suite)} on {inline(p.color)}: {inline(note)}" for p, note in notes if note]
+    if not listed:
+        return []
+    return ["Evidence from earlier rounds:", "", *listed, ""]
 
 
 def _run(info: RunInfo) -> str:

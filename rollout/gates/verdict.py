@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rollout.documents import Document, load_json, load_schema, require_schema
+from rollout.evals.results import ReusedFrom
 
 GateOutcome = Literal["pass", "fail", "inconclusive"]
 VERDICT_SCHEMA = "rollout.verdict/v1"
@@ -36,11 +37,23 @@ class RunInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Provenance:
+    """Results of one suite on one color that are not a single fresh run: reused from an earlier run, or
+    accumulated over several (rollout.evals.reuse)."""
+
+    suite: str
+    color: str
+    reused_from: ReusedFrom | None = None
+    rounds: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
 class Verdict:
     outcome: GateOutcome
     baseline: RunInfo
     candidate: RunInfo
     gates: tuple[GateResult, ...]
+    provenance: tuple[Provenance, ...] = ()
 
     def failing(self) -> tuple[GateResult, ...]:
         return tuple(g for g in self.gates if g.outcome == "fail")
@@ -84,7 +97,7 @@ def verdict_to_dict(verdict: Verdict) -> dict[str, Any]:
             data["server_version"] = info.server_version
         return data
 
-    return {
+    data: dict[str, Any] = {
         "schema": VERDICT_SCHEMA,
         "outcome": verdict.outcome,
         "baseline": run(verdict.baseline),
@@ -102,6 +115,19 @@ def verdict_to_dict(verdict: Verdict) -> dict[str, Any]:
             for g in verdict.gates
         ],
     }
+    if verdict.provenance:
+        data["provenance"] = [
+            {
+                "suite": p.suite,
+                "color": p.color,
+                "rounds": p.rounds,
+                "reused_from": None
+                if p.reused_from is None
+                else {"run_id": p.reused_from.run_id, "at": p.reused_from.at},
+            }
+            for p in verdict.provenance
+        ]
+    return data
 
 
 def server_skew(verdict: Verdict) -> str | None:
@@ -146,6 +172,15 @@ def verdict_from_dict(data: Mapping[str, Any]) -> Verdict:
                 details=g.get("details", {}),
             )
             for g in data["gates"]
+        ),
+        provenance=tuple(
+            Provenance(
+                suite=p["suite"],
+                color=p["color"],
+                rounds=p.get("rounds", 1),
+                reused_from=ReusedFrom(**p["reused_from"]) if p.get("reused_from") else None,
+            )
+            for p in data.get("provenance", ())
         ),
     )
 

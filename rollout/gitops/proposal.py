@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rollout.gates.report import code, inline
+from rollout.gates.report import code, inline, provenance_lines
 from rollout.gates.verdict import Verdict, verdict_to_dict
 from rollout.plan import Plan, serving_args_digest
 from rollout.records import Record, record_name
@@ -190,6 +190,7 @@ def verdict_table(verdict: Verdict) -> list[str]:
         "|---|---|---|",
         *rows,
         "",
+        *provenance_lines(verdict),
     ]
 
 

@@ -30,7 +30,8 @@ ANSWER_DEADLINE = 120
 
 def work_bound(*, cases: int, rollouts: int = 1) -> float:
     """What a demo may take by what it does, not by a clock tuned on a quiet machine: every eval round
-    (deploy, then one per stage) asks both colors every case of both suites, each answer within its
+    (deploy, then one per stage; the watch rounds reuse the deploy's results, but the bound does not count
+    on it) asks both colors every case of both suites, each answer within its
     deadline, the users' requests through the router while each stage soaks, each within its timeout, plus
     the servers' starts. Far above a run's real time: it only stops a hung demo."""
     rounds = len(STAGES) + 1
@@ -52,6 +53,12 @@ def run_demo(keep: Path, scenario: str, *extra: str, bound: float | None = None)
         timeout=bound or work_bound(cases=suite_cases()),
         env={**os.environ, "CI": "true"},
     )
+
+
+def git_show(repo: Path, ref: str, path: str) -> dict[str, object]:
+    shown = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=repo, capture_output=True, text=True, check=True)
+    data: dict[str, object] = json.loads(shown.stdout)
+    return data
 
 
 def merged_titles(repo: Path) -> list[str]:
@@ -127,6 +134,14 @@ def test_good_scenario_twice_takes_v1_to_v3_through_two_whole_rollouts(tmp_path:
     assert [path.stem.split("-", 1)[1] for path in staged] == [*stages, *stages]
     second = json.loads(staged[4].read_text())
     assert (second["verdict"]["outcome"], second["verdict"]["candidate"]["model"]) == ("pass", "smollm2-135m-v3")
+    # each deploy asks both colors afresh (a new green; after the first rollout a new blue too); every watch
+    # round after it reuses those results, nothing in them having changed, and the record says so
+    for record, fresh in zip(staged, (True, False, False, False) * 2, strict=True):
+        provenance = json.loads(record.read_text())["verdict"].get("provenance", [])
+        reused = {(p["suite"], p["color"]) for p in provenance if p["reused_from"]}
+        assert reused == (set() if fresh else {(s, c) for s in ("quality", "safety") for c in COLORS}), record
+    assert "(same revision, serving args and suite)" in result.stdout
+    assert git_show(repo, "rollout-evidence/chat", "green/quality.json")["model"] == "smollm2-135m-v3"
     assert "serve     blue smollm2-135m-v2 already-running" in result.stdout
     # the users' traffic of each stage after the first reached both colors and the live gates passed on it
     for record in [*staged[1:4], *staged[5:8]]:

@@ -514,7 +514,10 @@ def test_watch_runs_status_then_evals_on_both_colors_then_gates_them(tmp_path: P
     verdict = json.loads((temp / "verdict" / "verdict.json").read_text())
     assert (verdict["baseline"]["model"], verdict["candidate"]["model"]) == ("chat-v1", "chat-v2")
     assert [g["gate"] for g in verdict["gates"]] == ["quality"]
-    assert (temp / "verdict" / "report.md").read_text().strip()
+    report = (temp / "verdict" / "report.md").read_text()
+    for color, results in first.items():
+        assert f"- quality on {color}: reused from run {results.run_id} at " in report
+    assert "(same revision, serving args and suite)" in report
 
 
 # ---- the apply workflow's steps on a merge and on its revert ---------------------------------------------

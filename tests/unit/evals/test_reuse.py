@@ -107,7 +107,7 @@ def test_reused_results_are_the_recorded_ones_marked_with_their_run() -> None:
     assert replace(again, reused_from=None) == recorded()
     assert again.reused_from == ReusedFrom(run_id="run-1", at="2026-12-01T10:03:00Z")
     assert reused(again) == again, "reused twice still names the run that asked"
-    assert provenance_note(again) == (
+    assert provenance_note(reused_from=again.reused_from, rounds=again.rounds) == (
         "reused from run run-1 at 2026-12-01T10:03:00Z (same revision, serving args and suite)"
     )
 
@@ -134,7 +134,7 @@ def test_accumulating_concatenates_each_case_s_repeats_and_counts_the_rounds(tmp
     assert cases["a"].latency_ms == (10.0, 7.0) and cases["a"].output_tokens == (3, 4)
     assert cases["b"].scores == (1.0, 0.0, 1.0) and cases["b"].ttft_ms == (2.0, None, 1.0)
     assert cases["b"].outputs == (), "one run kept no answers: no list that would not line up with the scores"
-    assert provenance_note(union) == "3 rounds accumulated"
+    assert provenance_note(reused_from=None, rounds=union.rounds) == "3 rounds accumulated"
     path = tmp_path / "union.json"
     path.write_text(results_to_json(union))
     assert load_results(path) == union, "the union is valid results, and round-trips"

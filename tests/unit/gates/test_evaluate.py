@@ -6,8 +6,11 @@ from pathlib import Path
 import pytest
 
 from rollout.errors import InputError
+from rollout.evals.results import ReusedFrom
+from rollout.evals.reuse import reused
 from rollout.gates.evaluate import Loaded, evaluate_gates, match_runs
 from rollout.gates.feedback import Feedback, Votes
+from rollout.gates.verdict import Provenance, load_verdict, verdict_to_json
 from rollout.plan import FeedbackGate, FeedbackSource, Gates, LatencyGate, QualityGate, SafetyGate
 from tests.unit.gates.builders import case, results
 
@@ -154,3 +157,26 @@ def test_a_full_verdict_round_trips_through_its_schema(tmp_path: Path) -> None:
     path.write_text(verdict_to_json(verdict))
     assert load_verdict(path) == verdict
     assert verdict.outcome == "fail" and [g.gate for g in verdict.failing()] == ["safety"]
+
+
+def test_the_verdict_names_the_results_reused_or_accumulated_per_suite_and_color(tmp_path: Path) -> None:
+    blue_safety = loaded("safety", "blue", "v1")
+    reused_safety = Loaded(file=blue_safety.file, results=reused(blue_safety.results))
+    green_quality = loaded("quality", "green", "v2")
+    runs = match_runs(
+        [loaded("quality", "blue", "v1"), reused_safety],
+        [
+            Loaded(file=green_quality.file, results=replace(green_quality.results, rounds=4)),
+            loaded("safety", "green", "v2"),
+        ],
+    )
+    verdict = evaluate_gates(GATES, runs)
+    assert verdict.provenance == (
+        Provenance(suite="quality", color="green", rounds=4),
+        Provenance(suite="safety", color="blue", reused_from=ReusedFrom(run_id="blue-safety", at="")),
+    )
+    path = tmp_path / "verdict.json"
+    path.write_text(verdict_to_json(verdict))
+    assert load_verdict(path) == verdict, "the provenance is part of the verdict file, valid against its schema"
+    fresh = evaluate_gates(GATES, match_runs([loaded("quality", "blue", "v1")], [loaded("quality", "green", "v2")]))
+    assert fresh.provenance == () and "provenance" not in verdict_to_json(fresh)
