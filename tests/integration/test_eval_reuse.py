@@ -15,8 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from rollout.cli import cli
-from rollout.evals.results import load_results
+from rollout.evals.results import CaseResult, EvalResults, load_results, results_to_json
 from rollout.evals.reuse import evidence_path
+from rollout.evals.suite import load_suite, suite_digest
+from rollout.plan import load_plan, serving_args_digest
 from tests.support.model import RunningModel
 from tests.support.net import free_port
 from tests.support.openai_stub import openai_stub
@@ -173,3 +175,36 @@ def test_a_sampled_suite_accumulates_its_repeats_across_rounds(tmp_path: Path, s
     first = load_results(tmp_path / "round1.json")
     assert final.started_at == first.started_at and final.run_id != first.run_id
     assert all(len(case.outputs) == len(case.scores) for case in final.cases)
+
+
+def test_rollout_eval_reuses_without_a_server_and_says_so(tmp_path: Path) -> None:
+    repo = repository(tmp_path / "repo", SUITE, free_port())
+    plan = load_plan(repo / "rollout-plan.yaml")
+    suite = load_suite(repo / "eval_suites" / "quality", env={})
+    recorded = EvalResults(
+        suite="quality",
+        target="green",
+        model="chat-v2",
+        revision="r1",
+        serving_digest=serving_args_digest(plan.model("green")),
+        suite_digest=suite_digest(suite, env={}),
+        run_id="earlier-run",
+        finished_at="2026-12-01T09:00:00Z",
+        cases=(CaseResult(id="capital", scores=(1.0,)), CaseResult(id="wrong", scores=(0.0,))),
+    )
+    evidence = tmp_path / "evidence"
+    (evidence / "green").mkdir(parents=True)
+    (evidence / evidence_path("green", "quality")).write_text(results_to_json(recorded))
+    out = tmp_path / "out.json"
+    args = ["eval", "--suite", str(repo / "eval_suites" / "quality"), "--target", "green", "--out", str(out)]
+    args += ["--plan", str(repo / "rollout-plan.yaml"), "--reuse", str(evidence), "--retries", "0"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "reused from run earlier-run at 2026-12-01T09:00:00Z" in result.output
+    assert load_results(out).cases == recorded.cases
+    # at another temperature it is another suite (the digest holds the sampling settings): run, nobody answers
+    sampled = SUITE.replace("temperature: 0", "temperature: 0.5")
+    (repo / "eval_suites" / "quality" / "cases.yaml").write_text(sampled)
+    ran = CliRunner().invoke(cli, args)
+    assert ran.exit_code == 4, ran.output
+    assert "run: the suite digest changed since run earlier-run" in ran.output
