@@ -31,6 +31,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -150,6 +151,8 @@ class Figures:
     live: tuple[float, ...]
     answered: int
     lost: int
+    losses: tuple[tuple[str, int], ...]
+    """What the lost requests got, most frequent first."""
     retried: int
     slowest: float
     gap: float
@@ -255,6 +258,7 @@ def measure(
         live=tuple(live),
         answered=traffic.answered,
         lost=len(traffic.failures),
+        losses=tuple(Counter(traffic.failures).most_common()),
         retried=traffic.retried,
         slowest=traffic.slowest,
         gap=longest_gap(traffic.answered_at, first, last),
@@ -325,6 +329,8 @@ def main() -> None:
                 + (f"; the slow request: {figures.inflight}" if figures.inflight else ""),
                 flush=True,
             )
+            for outcome, count in figures.losses[:5]:
+                print(f"  lost x{count}: {outcome}", flush=True)
 
 
 if __name__ == "__main__":
