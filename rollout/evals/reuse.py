@@ -4,7 +4,8 @@ An offline suite's answers depend on the model (name, revision, serving argument
 (its digest). At temperature 0, when none of them changed, asking again can only repeat the same answers:
 the recorded results are reused, marked with the run that produced them, and no request is sent. A sampled
 suite (any case above temperature 0) gains evidence from every run instead: this round's repeats are added
-to the recorded ones and `rounds` counts the runs they hold. Anything else runs afresh. Pure.
+to the recorded ones and `rounds` counts the runs they hold, up to the suite's `max_rounds`; from there on its
+results are reused as they are, so a long soak does not grow them without bound. Anything else runs afresh. Pure.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class PlannedRun:
     case_ids: tuple[str, ...]
     sampled: bool
     """Some case is asked at a temperature above 0: its answers vary from run to run."""
+    max_rounds: int
+    """The most rounds a sampled suite's results accumulate over (the suite's `max_rounds`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,8 +51,9 @@ class ReuseChoice:
 
 
 def decide_reuse(recorded: EvalResults | None, planned: PlannedRun) -> ReuseChoice:
-    """Reuse the recorded results (deterministic suite, same provenance, complete), add this round's repeats to
-    them (sampled suite, same provenance, complete), or run afresh (anything else), with the reason."""
+    """Reuse the recorded results (deterministic suite, or a sampled one at its `max_rounds`; same provenance,
+    complete), add this round's repeats to them (sampled suite below the cap, same provenance, complete), or
+    run afresh (anything else), with the reason."""
     if recorded is None:
         return ReuseChoice(action="run", reason="no recorded results")
     if planned.revision is None or planned.serving_digest is None:
@@ -72,6 +76,10 @@ def decide_reuse(recorded: EvalResults | None, planned: PlannedRun) -> ReuseChoi
     problem = _incomplete(recorded, planned.case_ids)
     if problem:
         return ReuseChoice(action="run", reason=f"run {recorded.run_id} {problem}")
+    if planned.sampled and recorded.rounds >= planned.max_rounds:
+        return ReuseChoice(
+            action="reuse", reason=f"{capped(recorded.rounds)} (run {recorded.run_id})", recorded=recorded
+        )
     if planned.sampled:
         return ReuseChoice(
             action="accumulate",
@@ -135,8 +143,14 @@ def _joined(old: CaseResult, new: CaseResult) -> CaseResult:
 
 def provenance_note(*, reused_from: ReusedFrom | None, rounds: int) -> str | None:
     """What a report says of results that are not one fresh run: reused, or accumulated over rounds."""
+    if reused_from is not None and rounds > 1:
+        return f"{capped(rounds)} from run {reused_from.run_id} at {reused_from.at}"
     if reused_from is not None:
         return f"reused from run {reused_from.run_id} at {reused_from.at} (same revision, serving args and suite)"
     if rounds > 1:
         return f"{rounds} rounds accumulated"
     return None
+
+
+def capped(rounds: int) -> str:
+    return f"{rounds} rounds accumulated, the most this suite takes; reused"

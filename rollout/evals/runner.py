@@ -217,6 +217,7 @@ def planned_run(suite: Suite, target: Target, *, env: Mapping[str, str]) -> Plan
         suite_digest=suite_digest(suite, env=env),
         case_ids=tuple(case.id for case in suite.cases),
         sampled=any(case.temperature > 0 for case in suite.cases),
+        max_rounds=suite.max_rounds,
     )
 
 

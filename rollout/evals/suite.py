@@ -25,6 +25,7 @@ from rollout.evals.graders import JUDGE, Expectation, parse_expectation
 JUDGE_URL_ENV = "ROLLOUT_JUDGE_URL"
 JUDGE_MODEL_ENV = "ROLLOUT_JUDGE_MODEL"
 DEFAULT_MAX_TOKENS = 256
+DEFAULT_MAX_ROUNDS = 8  # the rounds benchmarks/README.md measured a sampled suite read at
 MAX_DATASET_BYTES = 100_000_000
 MAX_SUITE_FILE_BYTES = 20_000_000  # about 100,000 cases written out in YAML
 CASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # as in suite.schema.json: an id becomes a pytest test id
@@ -60,6 +61,8 @@ class Suite:
     name: str
     path: Path
     cases: tuple[Case, ...] = field(default_factory=tuple)
+    max_rounds: int = DEFAULT_MAX_ROUNDS
+    """The most watch rounds a sampled suite's repeats accumulate over; then its results are reused."""
 
     def with_repeats(self, repeats: int | None) -> Suite:
         if repeats is None:
@@ -138,6 +141,7 @@ def load_suite(path: Path | str, *, env: Mapping[str, str]) -> Suite:
     problems: list[Problem] = []
     cases: list[Case] = []
     names: list[str] = []
+    caps: list[tuple[int, Document]] = []
     for file in files:
         try:
             document = load_yaml(file, display=str(file), max_bytes=MAX_SUITE_FILE_BYTES)
@@ -149,13 +153,28 @@ def load_suite(path: Path | str, *, env: Mapping[str, str]) -> Suite:
         problems += file_problems
         if isinstance(document.data, dict) and isinstance(document.data.get("name"), str):
             names.append(document.data["name"])
-    problems += _duplicate_ids(cases)
+        if isinstance(document.data, dict) and isinstance(document.data.get("max_rounds"), int):
+            caps.append((document.data["max_rounds"], document))
+    problems += _duplicate_ids(cases) + _differing_caps(caps)
     if problems:
         raise InputError(problems)
     if not cases:
         raise InputError.at(str(path), "the suite has no cases")
     name = names[0] if names else (path.name if path.is_dir() else path.stem)
-    return Suite(name=name, path=path, cases=tuple(cases))
+    max_rounds = caps[0][0] if caps else DEFAULT_MAX_ROUNDS
+    return Suite(name=name, path=path, cases=tuple(cases), max_rounds=max_rounds)
+
+
+def _differing_caps(caps: list[tuple[int, Document]]) -> list[Problem]:
+    """A suite has one cap: every file that sets `max_rounds` must set the same."""
+    if not caps:
+        return []
+    first, where = caps[0]
+    return [
+        document.problem(("max_rounds",), f"{value} differs from the {first} that {where.file} sets for this suite")
+        for value, document in caps[1:]
+        if value != first
+    ]
 
 
 def check_suites(paths: Iterable[Path], *, env: Mapping[str, str]) -> None:

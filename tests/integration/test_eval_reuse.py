@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,7 @@ def test_a_missing_evidence_folder_runs_as_without_reuse(tmp_path: Path) -> None
 
 SAMPLED = """\
 name: quality
+max_rounds: 3
 defaults: {system: "You are a concise assistant.", max_tokens: 6, temperature: 0.8, repeats: 2}
 cases:
   - {id: capital, prompt: What is the capital of France?, expect: [{contains: Paris}]}
@@ -157,7 +159,7 @@ def test_a_sampled_suite_accumulates_its_repeats_across_rounds(tmp_path: Path, s
     evidence = tmp_path / "evidence"
     kept = evidence / evidence_path("green", "quality")
     counts = []
-    for round_number in (1, 2, 3):
+    for round_number in (1, 2, 3, 4):
         out = tmp_path / f"round{round_number}.json"
         # llama_cpp.server answers one request at a time
         args = ["eval", "--suite", str(repo / "eval_suites" / "quality"), "--target", "green", "--out", str(out)]
@@ -165,12 +167,13 @@ def test_a_sampled_suite_accumulates_its_repeats_across_rounds(tmp_path: Path, s
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, result.output
         results = load_results(out)
-        assert results.reused_from is None, "a sampled suite is asked again every round"
+        assert (results.reused_from is None) == (round_number <= 3), "asked again every round up to its cap"
         counts.append((results.rounds, [len(case.scores) + len(case.errors) for case in results.cases]))
         kept.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(out, kept)
-    assert counts == [(1, [2, 2]), (2, [4, 4]), (3, [6, 6])]
-    assert "3 rounds accumulated" in result.output
+    assert counts == [(1, [2, 2]), (2, [4, 4]), (3, [6, 6]), (3, [6, 6])]
+    assert "3 rounds accumulated, the most this suite takes; reused from run" in result.output
+    assert load_results(tmp_path / "round4.json").cases == load_results(tmp_path / "round3.json").cases
     final = load_results(tmp_path / "round3.json")
     first = load_results(tmp_path / "round1.json")
     assert final.started_at == first.started_at and final.run_id != first.run_id
@@ -208,3 +211,16 @@ def test_rollout_eval_reuses_without_a_server_and_says_so(tmp_path: Path) -> Non
     ran = CliRunner().invoke(cli, args)
     assert ran.exit_code == 4, ran.output
     assert "run: the suite digest changed since run earlier-run" in ran.output
+    # a sampled suite at its cap is reused as it is: nothing sent, so nobody need answer
+    (repo / "eval_suites" / "quality" / "cases.yaml").write_text(f"max_rounds: 2\n{sampled}")
+    at_cap = replace(
+        recorded, rounds=2, suite_digest=suite_digest(load_suite(repo / "eval_suites" / "quality", env={}), env={})
+    )
+    (evidence / evidence_path("green", "quality")).write_text(results_to_json(at_cap))
+    capped = CliRunner().invoke(cli, args)
+    assert capped.exit_code == 0, capped.output
+    assert "2 rounds accumulated, the most this suite takes; reused from run earlier-run" in capped.output
+    (evidence / evidence_path("green", "quality")).write_text(results_to_json(replace(at_cap, rounds=1)))
+    below = CliRunner().invoke(cli, args)
+    assert "accumulate: sampled suite" in below.output, "below its cap it asks (and nobody answers)"
+    assert all(case.errors for case in load_results(out).cases)

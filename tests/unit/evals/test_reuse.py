@@ -43,6 +43,7 @@ def planned(**changes: object) -> PlannedRun:
         suite_digest="d1",
         case_ids=CASES,
         sampled=False,
+        max_rounds=8,
     )
     return replace(run, **changes)  # type: ignore[arg-type]
 
@@ -56,6 +57,21 @@ def test_a_deterministic_suite_with_the_same_provenance_is_reused() -> None:
 def test_a_sampled_suite_with_the_same_provenance_accumulates() -> None:
     choice = decide_reuse(recorded(rounds=2), planned(sampled=True))
     assert choice.action == "accumulate" and "2 recorded rounds" in choice.reason
+
+
+def test_a_sampled_suite_accumulates_up_to_its_cap_and_is_then_reused_as_it_is() -> None:
+    below = decide_reuse(recorded(rounds=3), planned(sampled=True, max_rounds=4))
+    assert below.action == "accumulate", "at the cap's last round this round's repeats make the fourth"
+    at = decide_reuse(recorded(rounds=4), planned(sampled=True, max_rounds=4))
+    assert at.action == "reuse" and at.recorded == recorded(rounds=4)
+    assert at.reason == "4 rounds accumulated, the most this suite takes; reused (run run-1)"
+    lowered = decide_reuse(recorded(rounds=6), planned(sampled=True, max_rounds=4))
+    assert lowered.action == "reuse", "a cap lowered below what is recorded reuses too"
+    again = reused(recorded(rounds=4))
+    assert provenance_note(reused_from=again.reused_from, rounds=again.rounds) == (
+        "4 rounds accumulated, the most this suite takes; reused from run run-1 at 2026-12-01T10:03:00Z"
+    )
+    assert decide_reuse(recorded(rounds=1), planned(sampled=True, max_rounds=1)).action == "reuse"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rollout.errors import InputError
-from rollout.evals.suite import load_suite
+from rollout.evals.suite import DEFAULT_MAX_ROUNDS, load_suite
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -90,6 +90,15 @@ dataset:
     assert suite.cases[0].tags == ("facts",)
 
 
+def test_a_suite_takes_its_cap_on_rounds_from_any_of_its_files_but_only_one(tmp_path: Path) -> None:
+    write(tmp_path / "s", "a.yaml", "cases: [{id: a, prompt: x, expect: [{contains: x}]}]\n")
+    assert load_suite(tmp_path / "s", env={}).max_rounds == DEFAULT_MAX_ROUNDS == 8
+    write(tmp_path / "s", "b.yaml", "max_rounds: 2\ncases: [{id: b, prompt: x, expect: [{contains: x}]}]\n")
+    assert load_suite(tmp_path / "s", env={}).max_rounds == 2
+    write(tmp_path / "s", "c.yaml", "\nmax_rounds: 3\ncases: [{id: c, prompt: x, expect: [{contains: x}]}]\n")
+    assert any("c.yaml:2: max_rounds: 3 differs from the 2 that" in p for p in problems_of(tmp_path / "s"))
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -126,6 +135,10 @@ dataset:
         (
             "defaults: {max_tokens: 0}\ncases: [{id: a, prompt: x, expect: [{contains: x}]}]\n",
             "a.yaml:1: defaults.max_tokens",
+        ),
+        (
+            "name: q\nmax_rounds: 0\ncases: [{id: a, prompt: x, expect: [{contains: x}]}]\n",
+            "a.yaml:2: max_rounds",
         ),
         ("name: x\n", "a.yaml:1"),
         ("- just a list\n", "a suite file is a mapping"),
