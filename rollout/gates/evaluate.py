@@ -6,9 +6,10 @@ name works too). The quality and safety gates each read the suite the plan names
 cost pool those suites, since both colors ran the same prompts. A results file for a suite no gate names is
 bad input, never evidence. A gate the plan does not configure is skipped.
 
-Each gate is told which look at its results this is: the larger `rounds` of the two colors' results (the most of
-all the pooled ones, for latency and cost). A sampled suite's results gain a run each watch round, and the gates
-spend their level over those looks (stats.look_confidence).
+Each gate is told which look at its results this is: the `rounds` of the candidate's results (the most of all the
+pooled ones, for latency and cost). A sampled suite's results gain a run each watch round, and the gates spend
+their level over those looks (stats.look_confidence). The candidate's, not the baseline's: the baseline's results
+outlive a rollout (after a promotion they are the old candidate's), and only this rollout's looks count.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ class SuiteRun:
 
     @property
     def look(self) -> int:
-        """Which look at this suite's results a gate takes: one per run they hold."""
-        return max(self.baseline.rounds, self.candidate.rounds)
+        """Which look at this suite's results a gate takes in this rollout: one per run the candidate's hold."""
+        return self.candidate.rounds
 
 
 def match_runs(baselines: Sequence[Loaded], candidates: Sequence[Loaded]) -> list[SuiteRun]:

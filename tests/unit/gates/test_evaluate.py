@@ -38,19 +38,31 @@ def test_each_gate_reads_its_suite_and_the_verdict_names_both_versions() -> None
     assert verdict.gates[0].details["suite"] == "quality"
 
 
-def test_each_gate_is_told_its_look_by_the_rounds_its_results_hold() -> None:
+def test_each_gate_is_told_its_look_by_the_rounds_the_candidate_s_results_hold() -> None:
     def with_rounds(item: Loaded, rounds: int) -> Loaded:
         return Loaded(file=item.file, results=replace(item.results, rounds=rounds))
 
     gates = Gates(quality=GATES.quality, safety=GATES.safety, latency=LatencyGate(p95_ratio_max=1.2))
     runs = match_runs(
         [with_rounds(loaded("quality", "blue", "v1"), 3), loaded("safety", "blue", "v1")],
-        [with_rounds(loaded("quality", "green", "v2"), 2), with_rounds(loaded("safety", "green", "v2"), 2)],
+        [with_rounds(loaded("quality", "green", "v2"), 2), with_rounds(loaded("safety", "green", "v2"), 4)],
     )
     looks = {g.gate: g.details.get("look", {}).get("index", 1) for g in evaluate_gates(gates, runs).gates}
-    assert looks == {"quality": 3, "safety": 2, "latency": 3}
+    assert looks == {"quality": 2, "safety": 4, "latency": 4}
     once = match_runs([loaded("quality", "blue", "v1")], [loaded("quality", "green", "v2")])
     assert all("look" not in g.details for g in evaluate_gates(gates, once).gates)
+
+
+def test_a_baseline_that_outlived_its_rollout_does_not_make_the_candidate_s_first_look_a_late_one() -> None:
+    gates = Gates(quality=GATES.quality, latency=LatencyGate(p95_ratio_max=1.2))
+    old = loaded("quality", "blue", "v1")
+    runs = match_runs(
+        [Loaded(file=old.file, results=replace(old.results, rounds=40))], [loaded("quality", "green", "v2")]
+    )
+    verdict = evaluate_gates(gates, runs)
+    first = evaluate_gates(gates, match_runs([old], [loaded("quality", "green", "v2")]))
+    assert all("look" not in g.details for g in verdict.gates), "blue's 40 rounds; green's first: look 1"
+    assert [(g.outcome, g.interval) for g in verdict.gates] == [(g.outcome, g.interval) for g in first.gates]
 
 
 def test_a_gate_without_its_suite_holds_and_unconfigured_gates_are_skipped() -> None:
