@@ -78,7 +78,9 @@ def decide_reuse(recorded: EvalResults | None, planned: PlannedRun) -> ReuseChoi
         return ReuseChoice(action="run", reason=f"run {recorded.run_id} {problem}")
     if planned.sampled and recorded.rounds >= planned.max_rounds:
         return ReuseChoice(
-            action="reuse", reason=f"{capped(recorded.rounds)} (run {recorded.run_id})", recorded=recorded
+            action="reuse",
+            reason=f"run {recorded.run_id} holds {recorded.rounds} rounds, the most this suite takes",
+            recorded=recorded,
         )
     if planned.sampled:
         return ReuseChoice(

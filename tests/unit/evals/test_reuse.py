@@ -64,7 +64,7 @@ def test_a_sampled_suite_accumulates_up_to_its_cap_and_is_then_reused_as_it_is()
     assert below.action == "accumulate", "at the cap's last round this round's repeats make the fourth"
     at = decide_reuse(recorded(rounds=4), planned(sampled=True, max_rounds=4))
     assert at.action == "reuse" and at.recorded == recorded(rounds=4)
-    assert at.reason == "4 rounds accumulated, the most this suite takes; reused (run run-1)"
+    assert at.reason == "run run-1 holds 4 rounds, the most this suite takes"
     lowered = decide_reuse(recorded(rounds=6), planned(sampled=True, max_rounds=4))
     assert lowered.action == "reuse", "a cap lowered below what is recorded reuses too"
     again = reused(recorded(rounds=4))
