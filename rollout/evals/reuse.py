@@ -51,9 +51,9 @@ class ReuseChoice:
 
 
 def decide_reuse(recorded: EvalResults | None, planned: PlannedRun) -> ReuseChoice:
-    """Reuse the recorded results (deterministic suite, or a sampled one at its `max_rounds`; same provenance,
-    complete), add this round's repeats to them (sampled suite below the cap, same provenance, complete), or
-    run afresh (anything else), with the reason."""
+    """Reuse the recorded results (deterministic suite without request errors, or a sampled one at its
+    `max_rounds`; same provenance, complete), add this round's repeats to them (sampled suite below the cap,
+    same provenance, complete, request errors and all), or run afresh (anything else), with the reason."""
     if recorded is None:
         return ReuseChoice(action="run", reason="no recorded results")
     if planned.revision is None or planned.serving_digest is None:
@@ -76,6 +76,10 @@ def decide_reuse(recorded: EvalResults | None, planned: PlannedRun) -> ReuseChoi
     problem = _incomplete(recorded, planned.case_ids)
     if problem:
         return ReuseChoice(action="run", reason=f"run {recorded.run_id} {problem}")
+    if not planned.sampled and any(case.errors for case in recorded.cases):
+        # at temperature 0 a request that failed may answer now; a sampled suite keeps its failures as
+        # evidence, since starting over would also restart the count of looks the gates spend over
+        return ReuseChoice(action="run", reason=f"run {recorded.run_id} had request errors")
     if planned.sampled and recorded.rounds >= planned.max_rounds:
         return ReuseChoice(
             action="reuse",
@@ -103,8 +107,6 @@ def _incomplete(recorded: EvalResults, case_ids: tuple[str, ...]) -> str | None:
     missing = [case_id for case_id in case_ids if case_id not in cases]
     if missing or len(cases) != len(case_ids):
         return "holds other cases than this run asks"
-    if any(case.errors for case in recorded.cases):
-        return "had request errors"
     return None
 
 

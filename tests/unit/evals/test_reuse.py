@@ -97,11 +97,6 @@ def test_any_change_of_provenance_runs_afresh(what: str, planned_changes: dict[s
         ({"interrupted": True}, {}, "was interrupted"),
         ({}, {"case_ids": ("a", "b", "c")}, "holds other cases"),
         ({}, {"case_ids": ("a",)}, "holds other cases"),
-        (
-            {"cases": (CaseResult(id="a", scores=(1.0,)), CaseResult(id="b", errors=("repeat 1: HTTP 500",)))},
-            {},
-            "errors",
-        ),
         ({"revision": None}, {"revision": None}, "no revision"),
         ({"serving_digest": None}, {"serving_digest": None}, "no revision and serving arguments"),
     ],
@@ -112,6 +107,14 @@ def test_incomplete_or_unbound_results_run_afresh(
     for sampled in (False, True):
         choice = decide_reuse(recorded(**recorded_changes), planned(sampled=sampled, **planned_changes))
         assert choice.action == "run" and reason in choice.reason
+
+
+def test_request_errors_run_a_deterministic_suite_afresh_and_stay_in_a_sampled_ones() -> None:
+    failed = (CaseResult(id="a", scores=(1.0,)), CaseResult(id="b", errors=("repeat 1: HTTP 500",)))
+    again = decide_reuse(recorded(cases=failed), planned(sampled=False))
+    assert (again.action, again.reason) == ("run", "run run-1 had request errors")
+    kept = decide_reuse(recorded(cases=failed), planned(sampled=True))
+    assert kept.action == "accumulate" and kept.recorded == recorded(cases=failed)
 
 
 def test_nothing_recorded_runs() -> None:
