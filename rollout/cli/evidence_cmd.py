@@ -25,16 +25,26 @@ def evidence() -> None:
 @click.option(
     "--results",
     "results_paths",
-    type=click.Path(path_type=Path, exists=True),
+    type=click.Path(path_type=Path),
     multiple=True,
     required=True,
     help="Results of this round: a file, or a folder of *.json files. Repeat for more.",
+)
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="Some eval jobs may not have finished: save what is there, and skip a path that is not.",
 )
 @forge_option
 @click.option("--dry-run", is_flag=True, help="Say what would be written, and write nothing.")
 @json_option
 def save(
-    plan_path: Path, results_paths: tuple[Path, ...], forge_choice: ForgeChoice, dry_run: bool, as_json: bool
+    plan_path: Path,
+    results_paths: tuple[Path, ...],
+    allow_missing: bool,
+    forge_choice: ForgeChoice,
+    dry_run: bool,
+    as_json: bool,
 ) -> None:
     """Record a round's eval results on the evidence branch, in one commit, as <color>/<suite>.json.
 
@@ -45,7 +55,10 @@ def save(
     Exit code: 0 saved (or nothing to save), 2 bad results, 4 the forge failed.
     """
     plan = open_plan(plan_path)
-    saved = [Saved(file=str(path), results=load_results(path)) for path in results_files(results_paths)]
+    saved = [
+        Saved(file=str(path), results=load_results(path))
+        for path in results_files(results_paths, missing_ok=allow_missing)
+    ]
     env = environ()
     forge = open_forge(forge_choice, root=plan.root, env=env)
     outcome = save_evidence(forge, plan.service, saved, dry_run=dry_run)

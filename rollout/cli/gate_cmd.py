@@ -15,7 +15,8 @@ from rollout.gates.report import render_report
 from rollout.gates.verdict import server_skew, verdict_to_json
 from rollout.situation import read_live_window
 
-RESULTS = click.Path(path_type=Path, exists=True)
+# Existence is checked with the files (gates.inputs.results_files), so that --allow-missing can tolerate it.
+RESULTS = click.Path(path_type=Path)
 
 
 @click.command()
@@ -40,6 +41,12 @@ RESULTS = click.Path(path_type=Path, exists=True)
 @click.option(
     "--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), help="Write the Markdown report here."
 )
+@click.option(
+    "--allow-missing",
+    is_flag=True,
+    help="Some eval jobs may not have finished: a path that is not there, or a suite the plan gates without "
+    "results on a color, leaves the gates needing it inconclusive; the others decide as usual.",
+)
 @click.option("--now", "now_text", metavar="ISO8601", help="The live gates' window ends at this time (default: now).")
 @json_option
 def gate(
@@ -48,6 +55,7 @@ def gate(
     candidates: tuple[Path, ...],
     out_path: Path | None,
     report_path: Path | None,
+    allow_missing: bool,
     now_text: str | None,
     as_json: bool,
 ) -> None:
@@ -64,12 +72,17 @@ def gate(
     feedback reads the plan's source; the live gates read what both colors served since the current
     stage started (once green carries traffic). Gates missing from the plan are skipped.
 
+    The watch workflow passes --allow-missing, so that a round whose eval job timed out still rolls back
+    on the live gates. Even then, results for a suite no gate names are bad input.
+
     Exit code: 0 pass, 1 a gate failed, 3 inconclusive (hold; the report says what would decide), 2 bad input.
     """
     env = environ()
     plan = open_plan(plan_path)
     since = read_live_window(plan)
-    verdict = gate_files(plan, baselines, candidates, live_since=since, now=parse_now(now_text), env=env)
+    verdict = gate_files(
+        plan, baselines, candidates, live_since=since, now=parse_now(now_text), env=env, allow_missing=allow_missing
+    )
     report = render_report(verdict)
     if out_path:
         save_output(out_path, verdict_to_json(verdict), what="the verdict", env=env)

@@ -6,6 +6,10 @@ name works too). The quality and safety gates each read the suite the plan names
 cost pool those suites, since both colors ran the same prompts. A results file for a suite no gate names is
 bad input, never evidence. A gate the plan does not configure is skipped.
 
+A watch round whose eval jobs did not all finish gates what it has (match_finished): a suite the gates name with
+results on one color only, or none, makes the gates needing it inconclusive (quality or safety on that suite;
+latency and cost, which pool every suite), never a pass, and the other gates (live ones too) decide as usual.
+
 Each gate is told which look at its results this is: the `rounds` of the candidate's results (the most of all the
 pooled ones, for latency and cost). A sampled suite's results gain a run each watch round, and the gates spend
 their level over those looks (stats.look_confidence). The candidate's, not the baseline's: the baseline's results
@@ -54,6 +58,26 @@ class SuiteRun:
     def look(self) -> int:
         """Which look at this suite's results a gate takes in this rollout: one per run the candidate's hold."""
         return self.candidate.rounds
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unfinished:
+    """Results of a suite on one color only: the suite's eval job on the other color did not finish."""
+
+    loaded: Loaded
+    lacking: str
+    """The color without results."""
+
+
+def match_finished(
+    baselines: Sequence[Loaded], candidates: Sequence[Loaded]
+) -> tuple[list[SuiteRun], list[Unfinished]]:
+    """match_runs over the suites with results on both colors; the others' results are left over, unfinished."""
+    blue, green = {b.suite for b in baselines}, {c.suite for c in candidates}
+    lone = [Unfinished(loaded=b, lacking="green") for b in baselines if b.suite not in green]
+    lone += [Unfinished(loaded=c, lacking="blue") for c in candidates if c.suite not in blue]
+    both = [b for b in baselines if b.suite in green], [c for c in candidates if c.suite in blue]
+    return (match_runs(*both) if both[0] else []), lone
 
 
 def match_runs(baselines: Sequence[Loaded], candidates: Sequence[Loaded]) -> list[SuiteRun]:
@@ -129,8 +153,12 @@ def evaluate_gates(
     feedback: Feedback | None = None,
     live: LiveTraffic | None = None,
     declared: Mapping[Path, Collection[str]] | None = None,
+    unfinished: Sequence[Unfinished] | None = None,
 ) -> Verdict:
     """`declared` holds the names each gate suite's files give themselves, besides its folder name.
+
+    `unfinished` (from match_finished) says the round's eval jobs may not all have finished: a gated suite
+    missing on a color is then an unfinished eval job, not a mistake in the files given.
 
     `live` is what both colors served in the stage's window; without it (green carries no traffic yet) the
     live gates are not part of the verdict.
@@ -140,7 +168,8 @@ def evaluate_gates(
         for path in (g.suite for g in (gates.quality, gates.safety) if g is not None)
     }
     gated = set().union(*names.values())
-    unused = [run for run in runs if run.suite not in gated]
+    unused: list[tuple[str, tuple[str, ...]]] = [(run.suite, run.files) for run in runs if run.suite not in gated]
+    unused += [(u.loaded.suite, (u.loaded.file,)) for u in unfinished or () if u.loaded.suite not in gated]
     if unused:
         # Only the suites the plan gates are evidence: a results file for any other suite (one committed to
         # the repository, say) would otherwise be pooled into latency and cost.
@@ -149,12 +178,13 @@ def evaluate_gates(
             Problem(
                 file=file,
                 field="suite",
-                message=f"{run.suite!r} is not a suite any gate in the plan names (gated suites: {known})",
+                message=f"{suite!r} is not a suite any gate in the plan names (gated suites: {known})",
             )
-            for run in unused
-            for file in run.files
+            for suite, files in unused
+            for file in files
         )
     paired = {run.suite: pair_cases(run.baseline, run.candidate) for run in runs}
+    missing = {} if unfinished is None else _unfinished_suites(names, runs, unfinished)
     results: list[GateResult] = []
     if gates.quality is not None:
         quality = gates.quality
@@ -165,6 +195,7 @@ def evaluate_gates(
                 [r for r in runs if r.suite in names[quality.suite]],
                 paired,
                 lambda pairs, run: quality_gate(pairs, quality, suite=run.suite, look=run.look),
+                missing=missing.get(quality.suite),
             )
         )
     if gates.safety is not None:
@@ -176,15 +207,18 @@ def evaluate_gates(
                 [r for r in runs if r.suite in names[safety.suite]],
                 paired,
                 lambda pairs, run: safety_gate(pairs, safety, suite=run.suite, look=run.look),
+                missing=missing.get(safety.suite),
             )
         )
     pooled = pool(list(paired.values()))
     look = max((run.look for run in runs), default=1)
     if gates.latency is not None:
-        results.append(latency_gate(pooled, gates.latency, look=look))
+        results.append(_pooling_unfinished("latency", missing) or latency_gate(pooled, gates.latency, look=look))
     if gates.cost is not None:
-        results.append(cost_gate(pooled, gates.cost, look=look))
-    baseline, candidate = _info([r.baseline for r in runs]), _info([r.candidate for r in runs])
+        results.append(_pooling_unfinished("cost", missing) or cost_gate(pooled, gates.cost, look=look))
+    lone = {color: [u.loaded.results for u in unfinished or () if u.lacking != color] for color in ("blue", "green")}
+    baseline = _info([*(r.baseline for r in runs), *lone["blue"]])
+    candidate = _info([*(r.candidate for r in runs), *lone["green"]])
     if gates.feedback is not None:
         results.append(
             feedback_gate(
@@ -215,19 +249,47 @@ def _provenance(runs: Sequence[SuiteRun]) -> tuple[Provenance, ...]:
     )
 
 
+def _unfinished_suites(
+    names: Mapping[Path, Collection[str]], runs: Sequence[SuiteRun], unfinished: Sequence[Unfinished]
+) -> dict[Path, str]:
+    """Each gated suite without results on both colors, and why, in a round whose eval jobs may not all finish."""
+    missing = {}
+    for path, called in names.items():
+        if any(run.suite in called for run in runs):
+            continue
+        lacking = sorted({u.lacking for u in unfinished if u.loaded.suite in called}) or ["blue", "green"]
+        jobs = "its eval job" if len(lacking) == 1 else "its eval jobs"
+        missing[path] = f"no results for suite {path.name} on {' and '.join(lacking)}: {jobs} did not finish"
+    return missing
+
+
+def _pooling_unfinished(gate: str, missing: Mapping[Path, str]) -> GateResult | None:
+    """Latency and cost pool every gated suite: judged on some of them, they could pass on part of the evidence."""
+    if not missing:
+        return None
+    return GateResult(
+        gate=gate,
+        outcome="inconclusive",
+        details={"unfinished": sorted(path.name for path in missing)},
+        reason="; ".join(missing[path] for path in sorted(missing)),
+    )
+
+
 def _on_suite(
     gate: str,
     suite: Path,
     matching: Sequence[SuiteRun],
     paired: Mapping[str, Paired],
     judge: Callable[[Paired, SuiteRun], GateResult],
+    *,
+    missing: str | None,
 ) -> GateResult:
     if not matching:
         return GateResult(
             gate=gate,
             outcome="inconclusive",
             details={"suite": suite.name},
-            reason=f"no results for suite {suite.name}: run it on both colors and pass both files",
+            reason=missing or f"no results for suite {suite.name}: run it on both colors and pass both files",
         )
     if len(matching) > 1:
         raise InputError.at(

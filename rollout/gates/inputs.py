@@ -17,7 +17,7 @@ from rollout.documents import load_yaml
 from rollout.errors import InputError
 from rollout.evals.results import load_results
 from rollout.evals.suite import load_suite
-from rollout.gates.evaluate import Loaded, evaluate_gates, match_runs
+from rollout.gates.evaluate import Loaded, evaluate_gates, match_finished, match_runs
 from rollout.gates.feedback_sources import fetch_feedback
 from rollout.gates.live import LiveTraffic, LiveWindow
 from rollout.gates.live_sources import read_live
@@ -35,9 +35,15 @@ def gate_files(
     now: datetime,
     env: Mapping[str, str],
     transport: httpx.BaseTransport | None = None,
+    allow_missing: bool = False,
 ) -> Verdict:
-    """`live_since` starts the live gates' window (situation.live_since); None leaves them out of the verdict."""
-    runs = match_runs(_load(baselines), _load(candidates))
+    """`live_since` starts the live gates' window (situation.live_since); None leaves them out of the verdict.
+
+    `allow_missing` is for a watch round whose eval jobs did not all finish: a path that is not there, or a
+    gated suite's results missing on a color, makes the gates needing them inconclusive (evaluate.match_finished).
+    """
+    blue, green = _load(baselines, missing_ok=allow_missing), _load(candidates, missing_ok=allow_missing)
+    runs, unfinished = match_finished(blue, green) if allow_missing else (match_runs(blue, green), None)
     feedback = fetch_feedback(plan.gates.feedback.source, transport=transport) if plan.gates.feedback else None
     suites = suite_gate_paths(plan.gates)
     return evaluate_gates(
@@ -46,6 +52,7 @@ def gate_files(
         feedback=feedback,
         live=_live(plan, live_since, now=now, env=env, transport=transport),
         declared={path: declared_names(path) for path in suites},
+        unfinished=unfinished,
     )
 
 
@@ -82,13 +89,19 @@ def declared_names(suite: Path) -> set[str]:
     return names
 
 
-def results_files(paths: Sequence[Path]) -> list[Path]:
-    """Each path as given, or for a directory, the *.json files in it (a downloaded artifact folder)."""
+def results_files(paths: Sequence[Path], *, missing_ok: bool = False) -> list[Path]:
+    """Each path as given, or for a directory, the *.json files in it (a downloaded artifact folder).
+
+    `missing_ok`: a path that is not there, or a directory without results, gives none (the artifact of an
+    eval job that did not finish was never uploaded)."""
     files = []
     for path in paths:
-        if path.is_dir():
+        if not path.exists():
+            if not missing_ok:
+                raise InputError.at(str(path), "does not exist")
+        elif path.is_dir():
             found = sorted(path.glob("*.json"))
-            if not found:
+            if not found and not missing_ok:
                 raise InputError.at(str(path), "is a directory with no *.json results files")
             files += found
         else:
@@ -96,5 +109,5 @@ def results_files(paths: Sequence[Path]) -> list[Path]:
     return files
 
 
-def _load(paths: Sequence[Path]) -> list[Loaded]:
-    return [Loaded(file=str(path), results=load_results(path)) for path in results_files(paths)]
+def _load(paths: Sequence[Path], *, missing_ok: bool) -> list[Loaded]:
+    return [Loaded(file=str(path), results=load_results(path)) for path in results_files(paths, missing_ok=missing_ok)]

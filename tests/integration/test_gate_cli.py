@@ -204,6 +204,23 @@ def test_a_folder_without_results_is_bad_input(repo: Path) -> None:
     assert done.returncode == 2 and "no *.json results files" in done.stderr
 
 
+def test_allow_missing_gates_what_finished_and_still_refuses_a_wrong_file(repo: Path) -> None:
+    for color in ("blue", "green"):
+        write(repo / color / "safety.json", results_dict("safety", color, f"{color}-v1", scored(10, 10)))
+    write(repo / "blue" / "quality.json", results_dict("quality", "blue", "blue-v1", scored(10, 10)))
+    args = ("--baseline", "blue", "--candidate", "green", "--candidate", "green-lost", "--out", "v.json")
+    strict = run_gate(repo, *args)
+    assert strict.returncode == 2 and "green-lost: does not exist" in strict.stderr
+    done = run_gate(repo, *args, "--allow-missing")
+    assert done.returncode == 3, done.stderr
+    quality = json.loads((repo / "v.json").read_text())["gates"][0]
+    assert (quality["gate"], quality["outcome"]) == ("quality", "inconclusive")
+    assert quality["reason"] == "no results for suite quality on green: its eval job did not finish"
+    write(repo / "green" / "zz.json", results_dict("zz", "green", "green-v1", scored(10, 10)))
+    wrong = run_gate(repo, *args, "--allow-missing")
+    assert wrong.returncode == 2 and "green/zz.json: suite: 'zz' is not a suite any gate" in wrong.stderr
+
+
 class Votes(BaseHTTPRequestHandler):
     queries: ClassVar[list[str]] = []
 

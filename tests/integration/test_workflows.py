@@ -17,6 +17,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -405,10 +406,16 @@ def substitute(text: str, values: dict[str, str]) -> str:
 
 
 def run_step(
-    step: dict[str, object], workspace: Path, values: dict[str, str], github: dict[str, str] | None = None
+    step: dict[str, object],
+    workspace: Path,
+    values: dict[str, str],
+    github: dict[str, str] | None = None,
+    *,
+    fails: bool = False,
 ) -> dict[str, str]:
     """Run one workflow step as the runner would (a `run:` script, or this action), and return its outputs;
-    `github` is the environment that points the github forge at a (fake) GitHub."""
+    `github` is the environment that points the github forge at a (fake) GitHub; `fails`: the step must fail
+    the job (as a proposed rollback does, so that the run shows red)."""
     outputs = workspace / f".output-{len(list(workspace.glob('.output-*')))}"
     outputs.write_text("")
     env = {"PATH": os.environ["PATH"], "GITHUB_OUTPUT": str(outputs)}
@@ -430,9 +437,19 @@ def run_step(
     else:
         script = str(step["run"])
     done = run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], env=env, cwd=workspace)
-    assert done.returncode == 0, f"{step.get('name') or step.get('id')}: {done.stdout}\n{done.stderr}"
+    assert (done.returncode != 0) is fails, f"{step.get('name') or step.get('id')}: {done.stdout}\n{done.stderr}"
     pairs = (line.partition("=") for line in outputs.read_text().splitlines() if "=" in line)
     return {key: value for key, _, value in pairs}
+
+
+def step_values(temp: Path) -> dict[str, str]:
+    """The expressions every watch step reads, as a runner with `temp` as its runner.temp gives them."""
+    return {
+        "inputs.plan": "rollout-plan.yaml",
+        "inputs.python-version": "",
+        "steps.rollout.outputs.bin-dir": str(BIN),
+        "runner.temp": str(temp),
+    }
 
 
 def test_watch_runs_status_then_evals_on_both_colors_then_gates_them(tmp_path: Path) -> None:
@@ -459,12 +476,7 @@ def test_watch_runs_status_then_evals_on_both_colors_then_gates_them(tmp_path: P
     )
     temp = tmp_path / "runner-temp"
     temp.mkdir()
-    base = {
-        "inputs.plan": "rollout-plan.yaml",
-        "inputs.python-version": "",
-        "steps.rollout.outputs.bin-dir": str(BIN),
-        "runner.temp": str(temp),
-    }
+    base = step_values(temp)
     evidence_checkout = next(s for s in watch["eval"] if s.get("with", {}).get("path") == ".rollout-evidence")
     assert evidence_checkout["with"]["ref"] == "${{ needs.plan.outputs.evidence-branch }}"
     assert evidence_checkout["continue-on-error"] is True, "before the first save there is no evidence branch"
@@ -524,6 +536,60 @@ def test_watch_runs_status_then_evals_on_both_colors_then_gates_them(tmp_path: P
     for color, results in first.items():
         assert f"- quality on {color}: reused from run {results.run_id} at " in report
     assert "(same revision, serving args and suite)" in report
+
+
+def test_a_watch_round_whose_green_eval_job_failed_still_rolls_back_on_live_errors(tmp_path: Path) -> None:
+    watch = {name: job["steps"] for name, job in jobs(load(WORKFLOWS_DIR / "rollout-watch.yml")).items()}
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    base = step_values(temp)
+    live = "  live: {sources: [{kind: nginx, log: access.log}], min_requests: 20, errors: {ceiling: 0.05}}\n"
+    with openai_stub() as blue, openai_stub() as green, FakeGitHub(tmp_path) as github:
+        traffic = "service: chat\nstage: early\ngreen: chat-v2\nweights: {blue: 75, green: 25}\nrejected: []\n"
+        files = {
+            "rollout-plan.yaml": stub_plan(blue.url, green.url) + live,
+            "rollout-traffic.yaml": traffic,
+            "eval_suites/quality/cases.yaml": STUB_SUITE,
+        }
+        github.push("main", files, "rollout(chat): 25% -> green chat-v2 [early]")
+        workspace = github.clone(tmp_path / "repo")
+        status = run_step(next(s for s in watch["plan"] if s.get("id") == "status"), workspace, base)
+        eval_step = next(s for s in watch["eval"] if "run" in s)
+        # Green's eval job timed out: it uploaded nothing. Blue's finished.
+        (entry,) = [m for m in json.loads(status["evals"]) if m["color"] == "blue"]
+        run_step(eval_step, workspace, base | {f"matrix.{key}": value for key, value in entry.items()})
+        assert not (temp / "eval-results" / "green").exists()
+        # What users got since the stage began: green answers one request in four with a 502.
+        now = time.time()
+        log = [f"rollout1\t{now:.3f}\tblue\t200\t0.2\t0.2\t10\tPOST\t/v1/chat/completions" for _ in range(60)]
+        log += [
+            f"rollout1\t{now:.3f}\tgreen\t{502 if i % 4 == 0 else 200}\t0.2\t0.2\t10\tPOST\t/v1/chat/completions"
+            for i in range(40)
+        ]
+        (workspace / "access.log").write_text("\n".join(log) + "\n")
+        gate = run_step(next(s for s in watch["gate"] if s.get("id") == "gate"), workspace, base)
+        decision = run_step(next(s for s in watch["gate"] if s.get("id") == "next"), workspace, base)
+        token = {"steps.app.outputs.token || steps.app-teams.outputs.token || secrets.token": TOKEN}
+        where = {key: value for key, value in github.env().items() if key != "GITHUB_TOKEN"}
+        saved = run_step(next(s for s in watch["propose"] if s.get("id") == "evidence"), workspace, base | token, where)
+        propose = next(s for s in watch["propose"] if s.get("id") == "propose")
+        proposed = run_step(propose, workspace, base | token, where, fails=True)
+        pulls = github.open_pulls()
+    assert (gate["exit-code"], gate["verdict"]) == ("1", "fail")
+    verdict = json.loads((temp / "verdict" / "verdict.json").read_text())
+    outcomes = {g["gate"]: (g["outcome"], g["reason"]) for g in verdict["gates"]}
+    assert outcomes["quality"] == (
+        "inconclusive",
+        "no results for suite quality on green: its eval job did not finish",
+    )
+    assert outcomes["live-errors"][0] == "fail"
+    assert decision["decision"] == "rollback"
+    assert saved["status"] == "created"
+    assert github.show("rollout-evidence/chat", "blue/quality.json") is not None
+    assert github.show("rollout-evidence/chat", "green/quality.json") is None
+    assert proposed["exit-code"] == "1", "a rollback"
+    (pull,) = pulls
+    assert pull["title"] == "rollout(chat): roll back green chat-v2 (25% -> 0%)" and "live-errors" in pull["body"]
 
 
 # ---- the apply workflow's steps on a merge and on its revert ---------------------------------------------

@@ -87,7 +87,8 @@ _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
 
 class Expression:
     """Evaluates the subset of GitHub's expression language our conditions use: string literals, context
-    paths, ==, !=, !, &&, ||, parentheses, and the functions format(), startsWith() and contains()."""
+    paths, ==, !=, !, &&, ||, parentheses, the functions format(), startsWith() and contains(), and cancelled()
+    (the context's `cancelled`)."""
 
     def __init__(self, text: str) -> None:
         text = text.strip()
@@ -156,6 +157,9 @@ class Expression:
 
     def _call(self, name: str) -> Any:
         self._take("(")
+        if name == "cancelled":
+            self._take(")")
+            return bool(self.context.get("cancelled", False))
         args = [self._binary()]
         while self._peek() == ",":
             self._take()

@@ -164,8 +164,13 @@ def test_every_job_is_reached_only_from_the_default_branch(name: str) -> None:
                 assert bool(condition.evaluate(context)) is reached, (job_name, context["github"])
         else:
             assert GUARDED_ROOT in chain, f"{job_name} must need {GUARDED_ROOT} so a skip there skips it"
-            # A status function would run the job even when the guarded job was skipped.
-            assert not re.search(r"\b(always|cancelled|failure)\s*\(", str(job.get("if", ""))), job_name
+            condition = str(job.get("if", ""))
+            assert not re.search(r"\b(always|failure)\s*\(", condition), job_name
+            if re.search(r"\bcancelled\s*\(", condition):
+                # A status function runs the job even when the jobs it needs were skipped: then its condition
+                # must still fail on what a skipped job leaves (no outputs).
+                skipped = {"needs": {name: {"result": "skipped", "outputs": {}} for name in all_jobs}}
+                assert not Expression(condition).evaluate(skipped), job_name
 
 
 @pytest.mark.parametrize("name", ["rollout-deploy.yml", "rollout-decommission.yml"])
@@ -183,7 +188,11 @@ def test_deploy_watch_and_decommission_branch_on_the_phase_and_the_fresh_decisio
     assert watch["eval"]["if"] == "needs.plan.outputs.phase == 'rolling'"
     assert decommission["eval"]["if"] == "needs.plan.outputs.decision == 'decommission'"
     # Only the decommission workflow retires blue, after fresh gates pass and after stopping blue's server.
-    assert watch["propose"]["if"] == "needs.gate.outputs.decision != 'decommission'"
+    assert watch["propose"]["if"] == (
+        "${{ !cancelled() && needs.gate.result == 'success' && needs.gate.outputs.decision != 'decommission' }}"
+    )
+    # After an eval job failed too: the live gates do not need the evals, and must still roll back.
+    assert watch["gate"]["if"] == "${{ !cancelled() && needs.plan.outputs.phase == 'rolling' }}"
     assert decommission["stop"]["if"] == "needs.gate.outputs.decision == 'decommission'"
     assert "stop" in needs(decommission["propose"])
     for workflow in (deploy, watch, decommission):

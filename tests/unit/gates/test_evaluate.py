@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -8,10 +9,22 @@ import pytest
 from rollout.errors import InputError
 from rollout.evals.results import ReusedFrom
 from rollout.evals.reuse import reused
-from rollout.gates.evaluate import Loaded, evaluate_gates, match_runs
+from rollout.gates.evaluate import Loaded, evaluate_gates, match_finished, match_runs
 from rollout.gates.feedback import Feedback, Votes
+from rollout.gates.live import ColorTraffic, LiveTraffic, Reading, live_failures
 from rollout.gates.verdict import Provenance, load_verdict, verdict_to_json
-from rollout.plan import FeedbackGate, FeedbackSource, Gates, LatencyGate, QualityGate, SafetyGate
+from rollout.plan import (
+    CostGate,
+    FeedbackGate,
+    FeedbackSource,
+    Gates,
+    LatencyGate,
+    LiveErrors,
+    LiveGate,
+    LiveSource,
+    QualityGate,
+    SafetyGate,
+)
 from tests.unit.gates.builders import case, results
 
 GATES = Gates(
@@ -118,6 +131,60 @@ def test_a_suite_no_gate_names_is_an_input_error_naming_both_files_even_beside_g
     only_latency = match_runs([loaded("extra", "blue", "v1")], [loaded("extra", "green", "v2")])
     with pytest.raises(InputError, match="gated suites: none"):
         evaluate_gates(Gates(latency=LatencyGate(p95_ratio_max=1.5)), only_latency)
+
+
+def test_a_suite_whose_eval_job_did_not_finish_leaves_the_gates_needing_it_inconclusive() -> None:
+    gates = Gates(quality=GATES.quality, safety=GATES.safety, latency=LatencyGate(p95_ratio_max=1.5))
+    runs, unfinished = match_finished(
+        [loaded("quality", "blue", "v1"), loaded("safety", "blue", "v1")], [loaded("safety", "green", "v2")]
+    )
+    assert [r.suite for r in runs] == ["safety"] and [(u.loaded.suite, u.lacking) for u in unfinished] == [
+        ("quality", "green")
+    ]
+    verdict = evaluate_gates(gates, runs, unfinished=unfinished)
+    outcomes = {g.gate: (g.outcome, g.reason) for g in verdict.gates}
+    lacking = "no results for suite quality on green: its eval job did not finish"
+    # Latency pools every suite: judged on safety alone, it could pass on part of the evidence.
+    assert outcomes == {
+        "quality": ("inconclusive", lacking),
+        "safety": outcomes["safety"],
+        "latency": ("inconclusive", lacking),
+    }
+    assert outcomes["safety"][0] == "pass" and verdict.outcome == "inconclusive"
+    assert (verdict.baseline.model, verdict.candidate.model) == ("v1", "v2")
+    # The same files given by hand, without --allow-missing, are a mistake to point out.
+    with pytest.raises(InputError, match="results for different suites"):
+        match_runs([loaded("quality", "blue", "v1"), loaded("safety", "blue", "v1")], [loaded("safety", "green", "v2")])
+
+
+def test_with_no_results_at_all_the_live_gates_still_decide() -> None:
+    start = datetime(2026, 12, 1, 11, 0, tzinfo=timezone.utc)
+    live_gate = LiveGate(sources=(LiveSource(kind="nginx"),), min_requests=100, errors=LiveErrors(ceiling=0.01))
+    gates = Gates(quality=GATES.quality, cost=CostGate(ratio_max=1.2), live=live_gate)
+    reading = Reading(
+        source="nginx access.log",
+        traffic={"blue": ColorTraffic(requests=600, errors=0), "green": ColorTraffic(requests=200, errors=40)},
+    )
+    live = LiveTraffic(start=start, end=start + timedelta(hours=1), readings=(reading,))
+    runs, unfinished = match_finished([], [])
+    verdict = evaluate_gates(gates, runs, live=live, unfinished=unfinished)
+    outcomes = {g.gate: (g.outcome, g.reason) for g in verdict.gates}
+    lacking = "no results for suite quality on blue and green: its eval jobs did not finish"
+    assert outcomes["quality"] == outcomes["cost"] == ("inconclusive", lacking)
+    assert outcomes["live-errors"][0] == "fail" and verdict.outcome == "fail"
+    assert live_failures(verdict, window_start=start)
+
+
+def test_an_unfinished_round_still_refuses_results_for_a_suite_no_gate_names() -> None:
+    runs, unfinished = match_finished(
+        [loaded("quality", "blue", "v1")], [loaded("zz", "green", "v2", file="eval-results/green/zz.json")]
+    )
+    with pytest.raises(InputError) as raised:
+        evaluate_gates(GATES, runs, unfinished=unfinished)
+    assert [str(p) for p in raised.value.problems] == [
+        "eval-results/green/zz.json: suite: 'zz' is not a suite any gate in the plan names "
+        "(gated suites: quality, safety)"
+    ]
 
 
 def test_feedback_is_looked_up_by_the_versions_the_results_name() -> None:
