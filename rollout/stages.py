@@ -180,6 +180,8 @@ def covers(candidate: RunInfo, green: Build) -> bool:
 def _missing(evidence: str, verdict: Verdict | None, green: Build) -> str:
     if evidence == "missing":
         return f"no verdict for green {green.describe()}: run the evals on both colors and gate them"
+    if evidence == "stale" and verdict is not None and not verdict.candidate.model:
+        return f"the verdict holds no results of green {green.describe()}: run its evals and gate them again"
     if evidence == "stale" and verdict is not None:
         candidate = verdict.candidate
         was = Build(

@@ -82,6 +82,7 @@ def test_holds_before_soak_with_the_earliest_time() -> None:
         (None, "no verdict for green"),
         (verdict("inconclusive"), "inconclusive"),
         (verdict("pass", model="some-other-version"), "the verdict is for some-other-version"),
+        (verdict("inconclusive", model=""), "the verdict holds no results of green"),
     ],
 )
 def test_holds_without_conclusive_evidence_for_this_green(evidence: Verdict | None, reason: str) -> None:
