@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -30,6 +30,7 @@ from scipy.stats import binom, norm
 from rollout.gates.feedback import tuning
 from rollout.gates.stats import (
     Discordance,
+    Interval,
     Proportions,
     first_true,
     look_confidence,
@@ -39,6 +40,8 @@ from rollout.gates.stats import (
     proportion_sequence_excludes,
     rate_sequence,
     ratio_of_ratios_interval,
+    stdev,
+    z_value,
 )
 from rollout.gates.verdict import compare
 
@@ -327,14 +330,45 @@ def watched(rng: np.random.Generator, suite: Suite, *, runs: int, repeats: int, 
     return watch(runs=runs, rounds=rounds, advance=advance, decide=decide)
 
 
+CostInterval = Callable[[Sequence[tuple[float, float, float, float]], float], tuple[float, Interval] | None]
+
+
+def delta_method_interval(
+    pairs: Sequence[tuple[float, float, float, float]], confidence: float
+) -> tuple[float, Interval] | None:
+    """The cost gate's previous interval, for the comparison: the delta method on the log scale with z."""
+    n = len(pairs)
+    a, t, b, u = (math.fsum(p[i] for p in pairs) for i in range(4))
+    ratio = (a / t) / (b / u)
+    influence = [n * (pa / a - pt / t - pb / b + pu / u) for pa, pt, pb, pu in pairs]
+    spread = z_value(confidence) * stdev(influence) / math.sqrt(n)
+    log_ratio = math.log(ratio)
+    return ratio, Interval(low=math.exp(log_ratio - spread), high=math.exp(log_ratio + spread))
+
+
+def package_interval(
+    pairs: Sequence[tuple[float, float, float, float]], confidence: float
+) -> tuple[float, Interval] | None:
+    return ratio_of_ratios_interval(pairs, confidence=confidence)
+
+
 def watched_cost(
-    rng: np.random.Generator, *, runs: int, cases: int, repeats: int, rounds: int, ratio: float, noise: float
+    rng: np.random.Generator,
+    *,
+    runs: int,
+    cases: int,
+    repeats: int,
+    rounds: int,
+    ratio: float,
+    noise: float,
+    interval: CostInterval = package_interval,
 ) -> dict[str, Watched]:
     """The cost gate at `ratio_max` COST_LIMIT: each round adds `repeats` timed completions per case to both colors.
 
     A case's prompt sets its output tokens (50 to 500, the same on both colors) and its time per token (lognormal,
     spread 0.5, shared); a completion takes that times a lognormal factor of mean 1 and spread `noise`, and green
-    `ratio` times as long. The gate's interval is the package's ratio of ratios over the per-case totals.
+    `ratio` times as long. The gate's interval is the package's ratio of ratios over the per-case totals, unless
+    `interval` says otherwise.
     """
     tokens = rng.integers(50, 501, size=(runs, cases)).astype(float)
     per_token = np.exp(rng.normal(0.0, 0.5, size=(runs, cases)))
@@ -350,9 +384,9 @@ def watched_cost(
     def decide(rows: np.ndarray, look: int, confidence: float) -> list[int]:
         sides = []
         for blue_ms, green_ms, counts in zip(totals[0][rows], totals[1][rows], tokens[rows] * counted[0], strict=True):
-            found = ratio_of_ratios_interval(
+            found = interval(
                 list(zip(green_ms.tolist(), counts.tolist(), blue_ms.tolist(), counts.tolist(), strict=True)),
-                confidence=confidence,
+                confidence,
             )
             assert found is not None
             outcome = compare(found[1].low, found[1].high, COST_LIMIT, better="below")
@@ -401,23 +435,35 @@ def rounds_table(rng: np.random.Generator, runs: int, rounds: int = 8) -> None:
     )
 
     print(f"\nThe cost gate on the same schedule: {runs} rollouts per cell, ratio_max {COST_LIMIT}; green's true cost")
-    print(f"ratio {COST_LIMIT} (worse: exactly at the limit) or 1.0 (equal). See watched_cost for the timings.\n")
+    print(f"ratio {COST_LIMIT} (worse: exactly at the limit) or 1.0 (equal). See watched_cost for the timings. Ours:")
+    print("the package's jackknife interval with t; previous: the delta method with z, on the same draws.\n")
     print(
-        "| cases | repeats a round | noise | worse: promoted, round 1 only | fixed, every round | spent, every round "
-        "| equal: failed, fixed / spent | equal: passed by the last round, fixed / spent |"
+        "| cases | repeats a round | noise | worse: promoted, round 1 only, ours / previous | fixed, every round "
+        "| spent, every round, ours / previous | equal: failed, fixed / spent | previous | "
+        "equal: passed by the last round, fixed / spent | previous, spent |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for cases in (50, 200):
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for cases in (20, 50, 200):
         for noise in (0.1, 0.3, 1.0):
             for repeats in (1, 3):
                 common = {"runs": runs, "cases": cases, "repeats": repeats, "rounds": rounds, "noise": noise}
-                worse = watched_cost(rng, ratio=COST_LIMIT, **common)  # type: ignore[arg-type]
-                equal = watched_cost(rng, ratio=1.0, **common)  # type: ignore[arg-type]
+                seeds = rng.integers(2**32, size=2)
+                seen = {
+                    (name, truth): watched_cost(np.random.default_rng(seed), ratio=truth, interval=way, **common)  # type: ignore[arg-type]
+                    for name, way in (("ours", package_interval), ("previous", delta_method_interval))
+                    for truth, seed in ((COST_LIMIT, seeds[0]), (1.0, seeds[1]))
+                }
+                worse, equal = seen["ours", COST_LIMIT], seen["ours", 1.0]
+                was_worse, was_equal = seen["previous", COST_LIMIT], seen["previous", 1.0]
                 print(
-                    f"| {cases:,} | {repeats} | {noise} | {percent(worse['one look'].promoted)} "
-                    f"| {percent(worse['fixed'].promoted)} | {percent(worse['spent'].promoted)} "
+                    f"| {cases:,} | {repeats} | {noise} "
+                    f"| {percent(worse['one look'].promoted)} / {percent(was_worse['one look'].promoted)} "
+                    f"| {percent(worse['fixed'].promoted)} "
+                    f"| {percent(worse['spent'].promoted)} / {percent(was_worse['spent'].promoted)} "
                     f"| {percent(equal['fixed'].blocked)} / {percent(equal['spent'].blocked)} "
-                    f"| {percent(equal['fixed'].promoted)} / {percent(equal['spent'].promoted)} |",
+                    f"| {percent(was_equal['fixed'].blocked)} / {percent(was_equal['spent'].blocked)} "
+                    f"| {percent(equal['fixed'].promoted)} / {percent(equal['spent'].promoted)} "
+                    f"| {percent(was_equal['spent'].promoted)} |",
                     flush=True,
                 )
 

@@ -6,6 +6,7 @@ most runs any of those results hold; from the second on, the intervals are read 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -229,6 +230,16 @@ def cost_gate(paired: Paired, config: CostGate, *, look: int = 1) -> GateResult:
     seconds_ratio, interval = measured
     details["measures"] = _cost_measures(usable, prices)
     estimate = seconds_ratio * price_ratio
+    if not math.isfinite(interval.high):
+        return GateResult(
+            gate="cost",
+            outcome="inconclusive",
+            estimate=estimate,
+            threshold=config.ratio_max,
+            details=details,
+            reason=f"$ per output token green/blue {estimate:.2f}, but one case carries a whole total: "
+            "no spread to bound it by",
+        )
     low, high = interval.low * price_ratio, interval.high * price_ratio
     outcome = compare(low, high, config.ratio_max, better="below")
     reason = (

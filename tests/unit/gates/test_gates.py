@@ -321,6 +321,12 @@ def test_cost_compares_gpu_seconds_per_token_and_prices() -> None:
     assert "same price assumed" in wordier.reason
 
 
+def test_cost_on_one_case_holds_without_an_interval() -> None:
+    lone = cost_gate(_perf(500, 500, n=1), CostGate(ratio_max=1.1))
+    assert lone.outcome == "inconclusive" and lone.interval is None and "one case carries" in lone.reason
+    assert lone.estimate == pytest.approx(1.0)
+
+
 def test_latency_and_cost_widen_their_intervals_at_a_later_look() -> None:
     rng = random.Random(7)
 

@@ -266,6 +266,33 @@ def test_ratio_of_ratios_is_one_for_identical_colors_and_scales_with_time() -> N
     assert stats.ratio_of_ratios_interval([(0.0, 1.0, 1.0, 1.0)], confidence=0.95) is None
 
 
+def test_ratio_of_ratios_is_unbounded_where_one_case_carries_a_whole_total() -> None:
+    lone = stats.ratio_of_ratios_interval([(2.0, 1.0, 1.0, 1.0)], confidence=0.95)
+    assert lone is not None and lone[0] == pytest.approx(2.0) and lone[1] == stats.Interval(low=0.0, high=math.inf)
+    carried = stats.ratio_of_ratios_interval([(2.0, 1.0, 1.0, 1.0), (0.0, 1.0, 1.0, 1.0)], confidence=0.95)
+    assert carried is not None and carried[1].high == math.inf
+
+
+def test_ratio_of_ratios_widens_by_the_jackknife_where_few_cases_carry_the_totals() -> None:
+    # Nine short cases and one long one: the delta method's spread ignores that leaving the long one out moves the
+    # ratio far; the jackknife's does not.
+    pairs = [(1.0 + 0.1 * (i % 2), 1.0, 1.0, 1.0) for i in range(9)] + [(30.0, 1.0, 20.0, 1.0)]
+    found = stats.ratio_of_ratios_interval(pairs, confidence=0.95)
+    assert found is not None
+    ratio, interval = found
+    a, t, b, u = (math.fsum(p[i] for p in pairs) for i in range(4))
+    influence = [10 * (pa / a - pt / t - pb / b + pu / u) for pa, pt, pb, pu in pairs]
+    delta = stats.z_value(0.95) * stats.stdev(influence) / math.sqrt(10)
+    assert math.log(interval.high / ratio) > 2 * delta
+
+
+def test_t_value_matches_the_tables_and_tends_to_z() -> None:
+    assert stats.t_value(0.95, 1) == pytest.approx(12.7062, abs=1e-4)
+    assert stats.t_value(0.95, 49) == pytest.approx(2.0096, abs=1e-4)
+    assert stats.t_value(0.99, 9) == pytest.approx(3.2498, abs=1e-4)
+    assert stats.t_value(0.95, 10**7) == pytest.approx(stats.z_value(0.95), abs=1e-5)
+
+
 def _predicted(differences: list[float], noise: list[float], scale: float) -> stats.Discordance:
     """The masses paired_repeats_to_decide predicts when every case's truth is the mean (all the spread is noise):
     the observed discordant mass, shrunk as the expected |difference| is, by scipy's numerical expectation."""
