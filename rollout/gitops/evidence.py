@@ -12,7 +12,6 @@ reuse checks every results file's own provenance.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -20,12 +19,12 @@ from typing import Literal
 from rollout.errors import ExternalError, InputError, Problem
 from rollout.evals.results import EvalResults, results_to_json
 from rollout.evals.reuse import evidence_path
+from rollout.evals.suite import CASE_ID
 from rollout.forge import Forge
 from rollout.gitops.proposal import evidence_branch
 from rollout.plan import COLORS
 
-SaveStatus = Literal["created", "updated", "unchanged", "would-create", "would-update"]
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+SaveStatus = Literal["created", "updated", "unchanged", "nothing", "would-create", "would-update"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +49,7 @@ class EvidenceSave:
             "created": f"created {self.branch} at {str(self.sha)[:12]} with {files}",
             "updated": f"updated {self.branch} to {str(self.sha)[:12]}: {files}",
             "unchanged": f"{self.branch} already holds these results; nothing to write",
+            "nothing": f"no results to save on {self.branch}",
             "would-create": f"would create {self.branch} with {files}",
             "would-update": f"would update {self.branch}: {files}",
         }[self.status]
@@ -67,8 +67,12 @@ def evidence_files(saved: Sequence[Saved]) -> tuple[dict[str, EvalResults], tupl
         if results.target not in COLORS:
             problems.append(Problem(file=item.file, field="target", message="evidence is kept for blue and green only"))
             continue
-        if not _NAME.fullmatch(results.suite):
-            problems.append(Problem(file=item.file, field="suite", message=f"{results.suite!r} is no file name"))
+        if not CASE_ID.fullmatch(results.suite):
+            # a suite may be called anything; only its evidence needs a name that is a file name
+            notes.append(
+                f"{item.file}: suite {results.suite!r} is not kept: evidence is named by the suite, and only letters, "
+                "digits, '.', '_' and '-' make a file name"
+            )
             continue
         path = evidence_path(results.target, results.suite)
         if path in first:
@@ -92,6 +96,8 @@ def save_evidence(forge: Forge, service: str, saved: Sequence[Saved], *, dry_run
     branch = evidence_branch(service)
     recorded, notes = evidence_files(saved)
     files = {path: results_to_json(results) for path, results in recorded.items()}
+    if not files:
+        return EvidenceSave(branch=branch, status="nothing", sha=forge.branch_head(branch), notes=notes)
     for _ in range(2):
         head = forge.branch_head(branch)
         changes = {path: text for path, text in files.items() if head is None or forge.read_file(path, head) != text}

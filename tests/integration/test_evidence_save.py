@@ -94,10 +94,19 @@ def test_interrupted_results_are_never_recorded_and_a_dry_run_writes_nothing(for
 
 def test_results_that_cannot_be_evidence_are_refused_before_anything_is_written(forge: Forge) -> None:
     url = replace(results("green", "g1"), target="http://127.0.0.1:8000")
-    for bad in ([url], [results("blue", "b1"), results("blue", "b2")], [results("blue", "b1", suite="../x")]):
+    for bad in ([url], [results("blue", "b1"), results("blue", "b2")]):
         with pytest.raises(InputError):
             save_evidence(forge, "chat", saved(*bad))
     assert forge.branch_head(BRANCH) is None
+
+
+def test_a_suite_whose_name_is_no_file_name_is_left_out_with_a_note(forge: Forge) -> None:
+    done = save_evidence(forge, "chat", saved(results("blue", "b1", suite="../x"), results("blue", "b2")))
+    assert (done.status, done.written) == ("created", ("blue/quality.json",))
+    assert "suite '../x' is not kept" in done.notes[0]
+    nothing = save_evidence(forge, "chat", saved(results("green", "g1", suite="Chat quality")))
+    assert (nothing.status, nothing.sha) == ("nothing", forge.branch_head(BRANCH))
+    assert nothing.describe() == f"no results to save on {BRANCH}"
 
 
 def test_a_save_that_failed_half_way_finishes_when_run_again(tmp_path: Path) -> None:
