@@ -22,6 +22,7 @@ import itertools
 import json
 import math
 import os
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -100,7 +101,7 @@ def _nginx(source: LiveSource, start: datetime, end: datetime) -> Reading:
                 break  # the older files hold only lines from before the window
     except OSError as exc:
         return Reading(source=name, unavailable=f"cannot read {path}: {exc.strerror or exc}")
-    except EOFError as exc:  # a compressed file cut short
+    except (EOFError, zlib.error) as exc:  # a compressed file cut short, or damaged
         return Reading(source=name, unavailable=f"cannot read {path}: {exc}")
     if not read:
         return Reading(source=name, unavailable=f"cannot read {source.log}: no such file")

@@ -272,3 +272,16 @@ def test_a_long_rotated_log_is_read_in_memory_that_does_not_grow_with_it(tmp_pat
 
     small, large = peak(15_000), peak(90_000)
     assert large < small * 2, (small, large)
+
+
+def test_a_damaged_rotated_log_makes_the_reading_unavailable_not_a_crash(tmp_path: Path) -> None:
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    log = tmp_path / ACCESS_LOG
+    log.write_text("")
+    packed = bytearray(gzip.compress(b"rollout1\t1.000\tblue\t200\t0.100\t0\t9\tPOST\t/\n" * 200))
+    packed[20:40] = b"\xff" * 20  # the deflate stream itself, past the header
+    log.with_name(f"{ACCESS_LOG}.1.gz").write_bytes(bytes(packed))
+    config = LiveGate(sources=(LiveSource(kind="nginx", log=log),))
+    live = read_live(prometheus_plan(tmp_path), config, start=start, end=start + timedelta(days=1), env={})
+    (reading,) = live.readings
+    assert reading.unavailable is not None and f"{ACCESS_LOG}.1.gz" in reading.unavailable
