@@ -152,11 +152,13 @@ def proxy_python(env: Mapping[str, str]) -> str:
     if env.get(PYTHON_ENV):
         return env[PYTHON_ENV]
     program = shutil.which("litellm", path=env.get("PATH"))
-    python = shutil.which("python", path=str(Path(program).parent)) if program else None
+    # pipx links the program into ~/.local/bin: its Python is beside the program the link points at
+    python = shutil.which("python", path=str(Path(program).resolve().parent)) if program else None
     if python is None:
+        found = f"finds no python beside {program}" if program else "finds no litellm on PATH"
         raise InputError(
             "rollout apply checks a LiteLLM config with the proxy's own Python before it reloads the proxy, and "
-            f"finds no litellm on PATH: set {PYTHON_ENV} to that Python, e.g. {PYTHON_ENV}=/opt/litellm/bin/python"
+            f"{found}: set {PYTHON_ENV} to that Python, e.g. {PYTHON_ENV}=/opt/litellm/bin/python"
         )
     return python
 

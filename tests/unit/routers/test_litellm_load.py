@@ -107,6 +107,22 @@ def test_the_check_runs_in_the_python_beside_the_proxy_s_litellm_or_the_one_name
     assert not plan.router.config.exists()
 
 
+def test_the_python_is_found_beside_the_program_a_pipx_link_points_at(tmp_path: Path) -> None:
+    plan = litellm_plan(tmp_path, tmp_path / "reloads")
+    candidate = tmp_path / ".litellm.yaml.rollout-candidate"
+    venv = tmp_path / "pipx" / "venvs" / "litellm" / "bin"
+    venv.mkdir(parents=True)
+    executable(venv / "litellm", "#!/bin/sh\n")
+    executable(venv / "python", "#!/bin/sh\n")
+    links = tmp_path / "local-bin"
+    links.mkdir()
+    (links / "litellm").symlink_to(venv / "litellm")
+    assert validate_command(plan, candidate, {"PATH": str(links)})[0] == str(venv / "python")
+    (venv / "python").unlink()
+    with pytest.raises(InputError, match=f"finds no python beside {links / 'litellm'}"):
+        validate_command(plan, candidate, {"PATH": str(links)})
+
+
 def test_a_config_the_check_refuses_is_never_swapped_in_nor_reloaded(tmp_path: Path) -> None:
     plan = litellm_plan(tmp_path, tmp_path / "reloads")
     plan.router.config.write_text("model_list: []\n")
