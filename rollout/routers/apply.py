@@ -481,7 +481,9 @@ def _undo(
         except ExternalError as exc:
             return _undone(cause, f"{cause.message}\n{restored}; reloading it failed too: {exc}")
         restored += " and reloaded it"
-    return _undone(cause, f"{cause.message}\n{restored}{_answering(change, env, transport, live_timeout)}")
+    # stopped, the job has seconds before it is killed: the message must get out before a long wait
+    answering = "" if isinstance(cause, Stopped) else _answering(change, env, transport, live_timeout)
+    return _undone(cause, f"{cause.message}\n{restored}{answering}")
 
 
 def _answering(

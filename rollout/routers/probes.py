@@ -44,7 +44,8 @@ def wait_live(
     timeout: float | None = None,
     which: str = "the new config",
 ) -> float:
-    """Poll until the router answers with `revision` (None: with anything at all); return the seconds it took.
+    """Poll until the router answers with `revision` (None: with any answer of its own, below 500: a 502 is a
+    router that is up but cannot reach what it serves); return the seconds it took.
     `which` names that config in the error."""
     started = time.monotonic()
     limit = style.live_timeout if timeout is None else timeout
@@ -52,9 +53,9 @@ def wait_live(
     while True:
         try:
             reply = fetch(client, "GET", base_url + style.live_path, headers=auth_headers(style, env))
-            if revision is None or style.is_live(reply, revision):
+            if (reply.status < 500) if revision is None else style.is_live(reply, revision):
                 return time.monotonic() - started
-            last = f"HTTP {reply.status}, not config revision {revision}"
+            last = f"HTTP {reply.status}" + ("" if revision is None else f", not config revision {revision}")
         except httpx.HTTPError as exc:
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() - started > limit:
